@@ -7,4 +7,6 @@
 pub mod app;
 pub mod cli;
 pub mod demo;
+pub mod httpc;
+pub mod httpd;
 pub mod logging;
