@@ -5,6 +5,8 @@
 //! tests drive the same code the binary runs.
 
 pub mod app;
+pub mod assets;
 pub mod cli;
+pub mod config;
 pub mod demo;
 pub mod logging;
