@@ -63,8 +63,12 @@ fn export(args: &ConfigExportArgs) -> anyhow::Result<ExitCode> {
             dir.display()
         );
     }
-    std::fs::create_dir_all(dir)
-        .with_context(|| format!("cannot create {} (check the path and permissions)", dir.display()))?;
+    std::fs::create_dir_all(dir).with_context(|| {
+        format!(
+            "cannot create {} (check the path and permissions)",
+            dir.display()
+        )
+    })?;
     let dir = dir
         .canonicalize()
         .with_context(|| format!("cannot resolve {}", dir.display()))?;
@@ -88,7 +92,10 @@ fn has_entries(dir: &Path) -> anyhow::Result<bool> {
         Ok(mut entries) => Ok(entries.next().is_some()),
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(false),
         Err(error) => Err(error).with_context(|| {
-            format!("cannot export to {}: it is not a readable directory", dir.display())
+            format!(
+                "cannot export to {}: it is not a readable directory",
+                dir.display()
+            )
         }),
     }
 }

@@ -148,7 +148,10 @@ impl RenderContext {
             prometheus_address: format!("localhost:{}", port("prometheus")),
             alertmanager_address: format!("localhost:{}", port("alertmanager")),
             grafana_address: format!("localhost:{}", port("grafana")),
-            grafana_dashboards_dir: dir.join(paths::GRAFANA_DASHBOARDS_DIR).display().to_string(),
+            grafana_dashboards_dir: dir
+                .join(paths::GRAFANA_DASHBOARDS_DIR)
+                .display()
+                .to_string(),
             runbooks_url: file_url(&dir.join(paths::RUNBOOKS)),
         }
     }
@@ -172,10 +175,7 @@ fn file_url(path: &Path) -> String {
 #[derive(Debug, thiserror::Error)]
 pub enum AssetError {
     #[error("embedded asset {file}: {source}")]
-    Template {
-        file: String,
-        source: TemplateError,
-    },
+    Template { file: String, source: TemplateError },
     #[error("embedded asset {file} is not UTF-8 text")]
     NotText { file: String },
     #[error("embedded dashboard {file} is not valid JSON: {message}")]
@@ -476,8 +476,14 @@ mod tests {
             .and_then(|file| file.contents_utf8())
             .expect("alerts.yml is embedded");
         for (alert, _, _) in ALERT_FOR {
-            assert!(rules.contains(&format!("alert: {alert}\n")), "{alert} has no rule");
-            assert!(rules.contains(&format!("${{for:{alert}}}")), "{alert} has no for:");
+            assert!(
+                rules.contains(&format!("alert: {alert}\n")),
+                "{alert} has no rule"
+            );
+            assert!(
+                rules.contains(&format!("${{for:{alert}}}")),
+                "{alert} has no for:"
+            );
         }
         assert_eq!(rules.matches("- alert: ").count(), ALERT_FOR.len());
     }

@@ -72,7 +72,9 @@ pub fn render(
         let mut rest = line;
         while let Some(start) = rest.find("${") {
             let after = &rest[start + 2..];
-            let end = after.find('}').ok_or(TemplateError::Unterminated { line: line_number })?;
+            let end = after
+                .find('}')
+                .ok_or(TemplateError::Unterminated { line: line_number })?;
             let name = &after[..end];
             let value = lookup(name).ok_or_else(|| TemplateError::Unknown {
                 line: line_number,

@@ -78,7 +78,11 @@ impl Ports {
             ("app", self.app, Self::DEFAULT_APP),
             ("ops", self.ops, Self::DEFAULT_OPS),
             ("prometheus", self.prometheus, Self::DEFAULT_PROMETHEUS),
-            ("alertmanager", self.alertmanager, Self::DEFAULT_ALERTMANAGER),
+            (
+                "alertmanager",
+                self.alertmanager,
+                Self::DEFAULT_ALERTMANAGER,
+            ),
             ("grafana", self.grafana, Self::DEFAULT_GRAFANA),
         ]
     }
@@ -348,11 +352,27 @@ pub const ENV_KEYS: [(&str, &str, EnvValue); 12] = [
     ("MONIBOX_TIMING", "timing", EnvValue::Text),
     ("MONIBOX_PORTS_APP", "ports.app", EnvValue::Port),
     ("MONIBOX_PORTS_OPS", "ports.ops", EnvValue::Port),
-    ("MONIBOX_PORTS_PROMETHEUS", "ports.prometheus", EnvValue::Port),
-    ("MONIBOX_PORTS_ALERTMANAGER", "ports.alertmanager", EnvValue::Port),
+    (
+        "MONIBOX_PORTS_PROMETHEUS",
+        "ports.prometheus",
+        EnvValue::Port,
+    ),
+    (
+        "MONIBOX_PORTS_ALERTMANAGER",
+        "ports.alertmanager",
+        EnvValue::Port,
+    ),
     ("MONIBOX_PORTS_GRAFANA", "ports.grafana", EnvValue::Port),
-    ("MONIBOX_IMAGES_PROMETHEUS", "images.prometheus", EnvValue::Text),
-    ("MONIBOX_IMAGES_ALERTMANAGER", "images.alertmanager", EnvValue::Text),
+    (
+        "MONIBOX_IMAGES_PROMETHEUS",
+        "images.prometheus",
+        EnvValue::Text,
+    ),
+    (
+        "MONIBOX_IMAGES_ALERTMANAGER",
+        "images.alertmanager",
+        EnvValue::Text,
+    ),
     ("MONIBOX_IMAGES_GRAFANA", "images.grafana", EnvValue::Text),
     ("MONIBOX_RETENTION_TIME", "retention.time", EnvValue::Text),
     ("MONIBOX_RETENTION_SIZE", "retention.size", EnvValue::Text),
@@ -632,7 +652,9 @@ mod tests {
             ("receivers.webhooks".to_owned(), 2)
         );
         assert_eq!(
-            file_error("[receivers.slack]\napi_url = \"https://hooks.example/x\"\nchanel = \"#a\"\n"),
+            file_error(
+                "[receivers.slack]\napi_url = \"https://hooks.example/x\"\nchanel = \"#a\"\n"
+            ),
             ("receivers.slack.chanel".to_owned(), 3)
         );
         assert_eq!(file_error("color = 1\n"), ("color".to_owned(), 1));
@@ -651,8 +673,11 @@ mod tests {
     fn layers_apply_in_order_env_then_flags() {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("monibox.toml");
-        std::fs::write(&path, "project = \"from-file\"\ntiming = \"fast\"\n[ports]\napp = 6000\n")
-            .expect("write");
+        std::fs::write(
+            &path,
+            "project = \"from-file\"\ntiming = \"fast\"\n[ports]\napp = 6000\n",
+        )
+        .expect("write");
         let sources = Sources {
             file: Some(path),
             env: vec![
@@ -674,7 +699,10 @@ mod tests {
         assert_eq!(loaded.config.timing, Timing::Fast);
         assert_eq!(loaded.config.ports.app, Port::Auto);
         assert_eq!(loaded.config.ports.ops, Port::fixed(6001));
-        assert_eq!(loaded.config.retention.size, Some(ByteSize::from_bytes(2 << 30)));
+        assert_eq!(
+            loaded.config.retention.size,
+            Some(ByteSize::from_bytes(2 << 30))
+        );
         assert_eq!(loaded.layers.len(), 7, "{:?}", loaded.layers);
     }
 
@@ -698,14 +726,19 @@ mod tests {
             ..Sources::default()
         })
         .expect_err("bad project name is refused");
-        assert!(flag_error.to_string().starts_with("--project"), "{flag_error}");
+        assert!(
+            flag_error.to_string().starts_with("--project"),
+            "{flag_error}"
+        );
     }
 
     #[test]
     fn cross_key_checks() {
         let mut config = Config::default();
         config.ports.grafana = Port::fixed(5000);
-        assert!(matches!(config.validate(), Err(ConfigError::Invalid { key, .. }) if key == "ports.grafana"));
+        assert!(
+            matches!(config.validate(), Err(ConfigError::Invalid { key, .. }) if key == "ports.grafana")
+        );
         let mut config = Config::default();
         config.demo.slow_min_ms = 900;
         assert!(config.validate().is_err());
@@ -714,7 +747,9 @@ mod tests {
             Path::new("t"),
         )
         .expect("parses");
-        assert!(matches!(config.validate(), Err(ConfigError::Invalid { key, .. }) if key == "receivers.email.smarthost"));
+        assert!(
+            matches!(config.validate(), Err(ConfigError::Invalid { key, .. }) if key == "receivers.email.smarthost")
+        );
     }
 
     #[test]
@@ -722,8 +757,12 @@ mod tests {
         let mut config = Config::default();
         config.ports.app = Port::Auto;
         config.retention.size = Some(ByteSize::from_bytes(1 << 30));
-        config.receivers.webhooks = vec![HttpUrl::try_from("http://127.0.0.1:9/x".to_owned()).expect("url")];
+        config.receivers.webhooks =
+            vec![HttpUrl::try_from("http://127.0.0.1:9/x".to_owned()).expect("url")];
         let text = config.to_toml();
-        assert_eq!(Config::from_toml(&text, Path::new("t")).expect("parses"), config);
+        assert_eq!(
+            Config::from_toml(&text, Path::new("t")).expect("parses"),
+            config
+        );
     }
 }

@@ -347,7 +347,9 @@ impl TryFrom<f64> for Positive {
         if value.is_finite() && value > 0.0 {
             Ok(Self(value))
         } else {
-            Err(format!("invalid value {value}: it must be a number above zero"))
+            Err(format!(
+                "invalid value {value}: it must be a number above zero"
+            ))
         }
     }
 }
@@ -490,7 +492,10 @@ mod tests {
     #[test]
     fn sizes_are_1024_based_and_printed_for_prometheus() {
         assert_eq!(ByteSize::parse("1GB").map(ByteSize::bytes), Ok(1 << 30));
-        assert_eq!(ByteSize::parse("512MiB").map(ByteSize::bytes), Ok(512 << 20));
+        assert_eq!(
+            ByteSize::parse("512MiB").map(ByteSize::bytes),
+            Ok(512 << 20)
+        );
         assert_eq!(ByteSize::from_bytes(512 << 20).to_string(), "512MB");
         assert_eq!(ByteSize::from_bytes(1536).to_string(), "1536B");
         for bad in ["", "1", "GB", "1 GB", "0GB", "1.5GB", "1gb"] {
@@ -503,7 +508,15 @@ mod tests {
         for good in ["default", "a", "team-1", "x".repeat(32).as_str()] {
             assert!(ProjectName::try_from(good.to_owned()).is_ok(), "{good}");
         }
-        for bad in ["", "Upper", "under_score", "-lead", "trail-", "sp ace", &"x".repeat(33)] {
+        for bad in [
+            "",
+            "Upper",
+            "under_score",
+            "-lead",
+            "trail-",
+            "sp ace",
+            &"x".repeat(33),
+        ] {
             assert!(ProjectName::try_from(bad.to_owned()).is_err(), "{bad:?}");
         }
     }
@@ -512,7 +525,13 @@ mod tests {
     fn urls_need_a_scheme_and_a_host() {
         assert!(HttpUrl::try_from("http://localhost:5001/alerts".to_owned()).is_ok());
         assert!(HttpUrl::try_from("https://hooks.example.com/x".to_owned()).is_ok());
-        for bad in ["localhost:5001", "ftp://x", "http://", "http:///x", "http://a b"] {
+        for bad in [
+            "localhost:5001",
+            "ftp://x",
+            "http://",
+            "http:///x",
+            "http://a b",
+        ] {
             assert!(HttpUrl::try_from(bad.to_owned()).is_err(), "{bad:?}");
         }
     }
