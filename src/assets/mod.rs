@@ -16,7 +16,7 @@
 //! ```
 //!
 //! `*.yml`, `*.ini` and `*.txt` files are templates with `${name}` placeholders (see
-//! [`template`]); dashboards are copied after a JSON check.
+//! `template.rs`); dashboards are copied after a JSON check.
 
 mod template;
 

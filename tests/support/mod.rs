@@ -324,3 +324,16 @@ impl Drop for WebhookReceiver {
         self.shutdown.cancel();
     }
 }
+
+/// Percent-encodes a query-string value (everything but unreserved characters).
+pub fn url_encode(value: &str) -> String {
+    let mut out = String::with_capacity(value.len() * 3);
+    for byte in value.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
