@@ -36,7 +36,7 @@ impl Format {
         match extension {
             "yml" | "yaml" => Some(Format::Yaml),
             "ini" => Some(Format::Ini),
-            "txt" | "md" => Some(Format::Plain),
+            "txt" => Some(Format::Plain),
             _ => None,
         }
     }

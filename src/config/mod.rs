@@ -8,7 +8,6 @@
 
 mod values;
 
-use std::collections::BTreeSet;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -259,8 +258,6 @@ pub enum Timing {
 }
 
 impl Timing {
-    pub const NAMES: [&'static str; 2] = ["standard", "fast"];
-
     pub fn profile(self) -> TimingProfile {
         let secs = PromDuration::from_secs;
         match self {
@@ -573,15 +570,6 @@ impl Config {
             }
         }
         Ok(())
-    }
-
-    /// Every fixed port, for checks that must happen before anything starts.
-    pub fn fixed_ports(&self) -> BTreeSet<u16> {
-        self.ports
-            .entries()
-            .iter()
-            .filter_map(|(_, port, _)| port.number())
-            .collect()
     }
 }
 

@@ -64,11 +64,11 @@ pub enum Port {
 }
 
 impl Port {
-    /// A fixed port from a known non-zero constant.
+    /// A fixed port from a known number; 0 is not one (that is what `auto` means).
     pub const fn fixed(port: u16) -> Self {
         match NonZeroU16::new(port) {
             Some(port) => Port::Fixed(port),
-            None => Port::Auto,
+            None => panic!("port 0 is not a fixed port: use Port::Auto"),
         }
     }
 
@@ -174,10 +174,6 @@ impl PromDuration {
 
     pub const fn as_millis(self) -> u64 {
         self.millis
-    }
-
-    pub fn as_std(self) -> std::time::Duration {
-        std::time::Duration::from_millis(self.millis)
     }
 
     /// Parses Prometheus' duration syntax: units from `y` down to `ms`, each at most once and in
