@@ -222,6 +222,14 @@ fn export_writes_the_bundle_and_refuses_a_non_empty_dir_without_force() {
     ] {
         assert!(dir.join(path).is_file(), "{path} was not written");
     }
+    let written: Vec<_> = walk(&dir);
+    assert_eq!(written.len(), 12, "{written:?}");
+    assert!(
+        written
+            .iter()
+            .all(|path| !path.split('/').any(|part| part.starts_with('.'))),
+        "no temporary files are left behind: {written:?}"
+    );
     let readme = std::fs::read_to_string(dir.join("README.txt")).expect("README");
     assert!(readme.contains("timing profile fast"), "{readme}");
     assert!(
@@ -260,6 +268,30 @@ fn export_writes_the_bundle_and_refuses_a_non_empty_dir_without_force() {
         &[],
     );
     assert_eq!(output.status.code(), Some(2), "{}", stdout(&output));
+}
+
+/// Every file under `dir`, as paths relative to it.
+fn walk(dir: &Path) -> Vec<String> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).expect("read dir") {
+        let path = entry.expect("entry").path();
+        if path.is_dir() {
+            files.extend(walk(&path).into_iter().map(|inner| {
+                format!(
+                    "{}/{inner}",
+                    path.file_name().expect("name").to_string_lossy()
+                )
+            }));
+        } else {
+            files.push(
+                path.file_name()
+                    .expect("name")
+                    .to_string_lossy()
+                    .into_owned(),
+            );
+        }
+    }
+    files
 }
 
 #[test]
