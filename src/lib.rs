@@ -9,4 +9,6 @@ pub mod assets;
 pub mod cli;
 pub mod config;
 pub mod demo;
+pub mod httpc;
+pub mod httpd;
 pub mod logging;
