@@ -1,6 +1,6 @@
 //! Helpers shared by the integration tests: rendering a bundle into a temporary directory,
-//! running the real promtool/amtool/prometheus/alertmanager binaries, a small HTTP client and a
-//! webhook receiver. Each test binary uses a different subset, hence the `dead_code` allowance.
+//! running the real promtool/amtool/prometheus/alertmanager binaries, HTTP calls and a webhook
+//! receiver. Each test binary uses a different subset, hence the `dead_code` allowance.
 #![allow(dead_code)]
 
 use std::net::{SocketAddr, TcpListener};
@@ -12,11 +12,10 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::{Request, Response};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::TokioIo;
 use monibox::assets::{Bundle, RenderContext};
 use monibox::config::{Config, HttpUrl, Timing};
+use monibox::httpc::HttpClient;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -153,52 +152,39 @@ pub fn start_alertmanager(bundle_dir: &Path, data_dir: &Path, port: u16) -> Chil
     )
 }
 
-/// A minimal HTTP/1 client for the tools' APIs.
+/// The project's HTTP client with the shapes these tests want: status and body text, or the
+/// error as text.
 pub struct Http {
-    client: Client<HttpConnector, Full<Bytes>>,
+    client: HttpClient,
 }
 
 impl Http {
     pub fn new() -> Self {
         Self {
-            client: Client::builder(TokioExecutor::new()).build_http(),
+            client: HttpClient::new(Duration::from_secs(10)),
         }
     }
 
-    /// GET `url`: the status and body, or the connection error as text.
     pub async fn get(&self, url: &str) -> Result<(u16, String), String> {
-        let request = Request::get(url)
-            .body(Full::new(Bytes::new()))
+        let response = self
+            .client
+            .get(url)
+            .await
             .map_err(|error| error.to_string())?;
-        self.send(request).await
+        Ok((response.status.as_u16(), response.text()))
     }
 
-    /// POST a JSON body to `url`.
     pub async fn post_json(
         &self,
         url: &str,
         body: &serde_json::Value,
     ) -> Result<(u16, String), String> {
-        let request = Request::post(url)
-            .header("content-type", "application/json")
-            .body(Full::new(Bytes::from(body.to_string())))
-            .map_err(|error| error.to_string())?;
-        self.send(request).await
-    }
-
-    async fn send(&self, request: Request<Full<Bytes>>) -> Result<(u16, String), String> {
-        let response = tokio::time::timeout(Duration::from_secs(10), self.client.request(request))
+        let response = self
+            .client
+            .post(url, "application/json", body.to_string())
             .await
-            .map_err(|_| "request timed out".to_owned())?
             .map_err(|error| error.to_string())?;
-        let status = response.status().as_u16();
-        let body = response
-            .into_body()
-            .collect()
-            .await
-            .map_err(|error| error.to_string())?
-            .to_bytes();
-        Ok((status, String::from_utf8_lossy(&body).into_owned()))
+        Ok((response.status.as_u16(), response.text()))
     }
 
     /// Polls `url` until it answers 200 or `timeout` passes; `child` is checked for an early exit.
