@@ -1,0 +1,207 @@
+//! Readiness as data: each component declares how it is probed ([`Readiness`]), and
+//! [`Docker::wait_ready`] probes it from the host through its published port until it answers,
+//! the container stops, the deadline passes or the caller cancels. Probing directly is faster
+//! than waiting for Docker's `healthy`, whose first check only runs one interval after start.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Empty};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::Docker;
+use super::container::ContainerState;
+use super::error::{DockerError, probe_url};
+
+/// Lines of container log quoted when a container stops before it is ready.
+const LOG_LINES_ON_FAILURE: usize = 8;
+/// How long fetching those log lines may take.
+const LOG_FETCH_TIMEOUT: Duration = Duration::from_secs(2);
+/// Response bodies longer than this are not needed to decide readiness.
+const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// How a component tells it is ready.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Readiness {
+    /// An HTTP GET through the published port answers 2xx (and contains a substring, if set).
+    Http(HttpReadiness),
+}
+
+/// An HTTP readiness probe.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpReadiness {
+    /// The container port; the probe goes to the host port it is published on.
+    pub container_port: u16,
+    pub path: String,
+    /// A substring the response body must contain.
+    pub expect_body: Option<String>,
+    /// Pause between attempts.
+    pub interval: Duration,
+    /// Limit for one attempt.
+    pub timeout: Duration,
+}
+
+/// How a wait for readiness went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReadyReport {
+    /// Where the probe succeeded.
+    pub address: SocketAddr,
+    pub elapsed: Duration,
+    pub attempts: u32,
+}
+
+type ProbeClient = Client<HttpConnector, Empty<Bytes>>;
+
+fn probe_client() -> ProbeClient {
+    Client::builder(TokioExecutor::new()).build_http()
+}
+
+/// One HTTP probe; the error is a short description of what was wrong.
+async fn probe_http(
+    client: &ProbeClient,
+    address: SocketAddr,
+    check: &HttpReadiness,
+) -> Result<(), String> {
+    let uri: hyper::Uri = probe_url(address, &check.path)
+        .parse()
+        .map_err(|error| format!("bad probe URL: {error}"))?;
+    let attempt = async {
+        let response = client.get(uri).await.map_err(|error| {
+            let mut text = error.to_string();
+            let mut source = std::error::Error::source(&error);
+            while let Some(cause) = source {
+                text = format!("{text}: {cause}");
+                source = cause.source();
+            }
+            text
+        })?;
+        let status = response.status();
+        let body = http_body_util::Limited::new(response.into_body(), MAX_BODY_BYTES)
+            .collect()
+            .await
+            .map_err(|error| format!("reading the response: {error}"))?
+            .to_bytes();
+        if !status.is_success() {
+            return Err(format!("HTTP {status}"));
+        }
+        if let Some(expected) = &check.expect_body {
+            if !String::from_utf8_lossy(&body).contains(expected.as_str()) {
+                return Err(format!("HTTP {status}, but the body lacks {expected:?}"));
+            }
+        }
+        Ok(())
+    };
+    tokio::time::timeout(check.timeout, attempt)
+        .await
+        .unwrap_or_else(|_| Err(format!("no answer within {:?}", check.timeout)))
+}
+
+impl Docker {
+    /// Probes the container until it is ready. Fails early when the container stops (quoting
+    /// its last log lines), at `deadline`, or when `cancel` fires.
+    pub async fn wait_ready(
+        &self,
+        container: &str,
+        readiness: &Readiness,
+        deadline: Instant,
+        cancel: &CancellationToken,
+    ) -> Result<ReadyReport, DockerError> {
+        let started = Instant::now();
+        let Readiness::Http(check) = readiness;
+        let status = self.inspect_container(container).await?.ok_or_else(|| {
+            DockerError::NoSuchContainer {
+                container: container.to_owned(),
+            }
+        })?;
+        let address = status.host_address(check.container_port).ok_or_else(|| {
+            DockerError::PortNotPublished {
+                container: container.to_owned(),
+                container_port: check.container_port,
+            }
+        })?;
+        let client = probe_client();
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let outcome = tokio::select! {
+                () = cancel.cancelled() => return Err(DockerError::Cancelled {
+                    what: format!("waiting for {container} to be ready"),
+                }),
+                outcome = probe_http(&client, address, check) => outcome,
+            };
+            let last = match outcome {
+                Ok(()) => {
+                    return Ok(ReadyReport {
+                        address,
+                        elapsed: started.elapsed(),
+                        attempts,
+                    });
+                }
+                Err(last) => last,
+            };
+            self.fail_if_stopped(container).await?;
+            if Instant::now() + check.interval >= deadline {
+                return Err(DockerError::NotReady {
+                    container: container.to_owned(),
+                    url: probe_url(address, &check.path),
+                    timeout: deadline.saturating_duration_since(started),
+                    last,
+                });
+            }
+            tokio::select! {
+                () = cancel.cancelled() => return Err(DockerError::Cancelled {
+                    what: format!("waiting for {container} to be ready"),
+                }),
+                () = tokio::time::sleep(check.interval) => {}
+            }
+        }
+    }
+
+    /// An error with the container's last log lines if it is no longer starting or running.
+    async fn fail_if_stopped(&self, container: &str) -> Result<(), DockerError> {
+        let status = self.inspect_container(container).await?.ok_or_else(|| {
+            DockerError::NoSuchContainer {
+                container: container.to_owned(),
+            }
+        })?;
+        if matches!(
+            status.state,
+            ContainerState::Running | ContainerState::Created | ContainerState::Restarting
+        ) {
+            return Ok(());
+        }
+        let state = match status.exit_code {
+            Some(code) => format!("{:?}, exit code {code}", status.state).to_lowercase(),
+            None => format!("{:?}", status.state).to_lowercase(),
+        };
+        let logs = tokio::time::timeout(
+            LOG_FETCH_TIMEOUT,
+            self.logs_tail(container, LOG_LINES_ON_FAILURE),
+        )
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .map(|text| {
+            let lines: Vec<&str> = text
+                .lines()
+                .filter(|line| !line.trim().is_empty())
+                .collect();
+            if lines.is_empty() {
+                String::new()
+            } else {
+                format!("; its last log lines:\n  {}", lines.join("\n  "))
+            }
+        })
+        .unwrap_or_default();
+        Err(DockerError::ContainerStopped {
+            container: container.to_owned(),
+            state,
+            logs,
+        })
+    }
+}
