@@ -118,12 +118,14 @@ impl Docker {
                 container: container.to_owned(),
             }
         })?;
-        let address = status.host_address(check.container_port).ok_or_else(|| {
-            DockerError::PortNotPublished {
+        let Some(address) = status.host_address(check.container_port) else {
+            // A container that already stopped has no published ports: say that instead.
+            self.fail_if_stopped(container).await?;
+            return Err(DockerError::PortNotPublished {
                 container: container.to_owned(),
                 container_port: check.container_port,
-            }
-        })?;
+            });
+        };
         let client = probe_client();
         let mut attempts = 0;
         loop {
