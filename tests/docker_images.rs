@@ -374,3 +374,70 @@ async fn images_resolve_configured_then_host_build_then_pull() {
         }
     );
 }
+
+#[tokio::test]
+async fn images_list_json_shows_what_will_be_used_and_the_fix() {
+    host_images().await;
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_monibox"))
+        .args(["images", "list", "--json", "--pull", "never"])
+        .output()
+        .await
+        .expect("running monibox");
+    assert!(output.status.success(), "{output:?}");
+    let report: serde_json::Value =
+        serde_json::from_slice(&output.stdout).expect("images list --json prints JSON");
+    assert_eq!(report["pull_policy"], "never");
+    let components = report["components"].as_array().expect("a component list");
+    let row = |name: &str| {
+        components
+            .iter()
+            .find(|row| row["component"] == name)
+            .unwrap_or_else(|| panic!("no {name} row in {report}"))
+            .clone()
+    };
+    // The pinned official images are not present here; the host builds are.
+    let prometheus = row("prometheus");
+    if prometheus["source"] == "host-build" {
+        let image = prometheus["image"].as_str().expect("an image");
+        assert!(
+            image.starts_with("monibox-local/prometheus:"),
+            "{prometheus}"
+        );
+    } else {
+        assert_eq!(prometheus["source"], "configured", "{prometheus}");
+    }
+    let grafana = row("grafana");
+    if grafana["source"] == "missing" {
+        assert!(grafana["image"].is_null(), "{grafana}");
+        assert!(
+            grafana["fix"]
+                .as_str()
+                .is_some_and(|fix| fix.contains("docker load")),
+            "{grafana}"
+        );
+    } else {
+        assert_eq!(grafana["source"], "configured", "{grafana}");
+    }
+}
+
+#[tokio::test]
+async fn the_cli_reports_an_unreachable_docker_with_exit_code_2() {
+    let started = Instant::now();
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_monibox"))
+        .args(["images", "list"])
+        .env("DOCKER_HOST", "tcp://127.0.0.1:1")
+        .output()
+        .await
+        .expect("running monibox");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("cannot reach Docker at tcp://127.0.0.1:1"),
+        "{stderr}"
+    );
+}

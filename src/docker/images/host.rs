@@ -610,6 +610,21 @@ mod tests {
     }
 
     #[test]
+    fn a_missing_file_names_the_package_to_install() {
+        let error = require(Path::new("/nonexistent/usr/bin/prometheus"), "prometheus")
+            .expect_err("the file does not exist");
+        let message = error.to_string();
+        assert!(
+            message.contains("/nonexistent/usr/bin/prometheus"),
+            "{message}"
+        );
+        assert!(
+            message.contains("sudo apt-get install prometheus"),
+            "{message}"
+        );
+    }
+
+    #[test]
     fn versions_become_valid_tags() {
         let prometheus =
             "prometheus, version 2.42.0+ds (branch: debian/sid, revision: 2.42.0+ds-5)";
