@@ -4,7 +4,6 @@
 //! Engine errors are classified once, in [`classify`], so that "Docker is not running" reads the
 //! same whether it happens on the first ping or in the middle of `up`.
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -100,11 +99,6 @@ pub enum DockerError {
     )]
     AddressPoolsExhausted { network: String },
 
-    #[error(
-        "network {name} is ambiguous: {count} networks carry that name; remove the extra ones with `docker network rm`"
-    )]
-    AmbiguousNetwork { name: String, count: usize },
-
     #[error("network {network} has no IPv4 gateway in its IPAM config")]
     NoGateway { network: String },
 
@@ -153,11 +147,6 @@ pub enum DockerError {
         #[source]
         source: bollard::errors::Error,
     },
-}
-
-/// A probe target that could not be reached, kept as text for [`DockerError::NotReady`].
-pub(crate) fn probe_url(address: SocketAddr, path: &str) -> String {
-    format!("http://{address}{path}")
 }
 
 /// The HTTP status of an Engine error response, if the error is one.

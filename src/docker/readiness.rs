@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::Docker;
 use super::container::ContainerState;
-use super::error::{DockerError, probe_url};
+use super::error::DockerError;
 
 /// Lines of container log quoted when a container stops before it is ready.
 const LOG_LINES_ON_FAILURE: usize = 8;
@@ -53,6 +53,10 @@ pub struct ReadyReport {
     pub address: SocketAddr,
     pub elapsed: Duration,
     pub attempts: u32,
+}
+
+fn probe_url(address: SocketAddr, path: &str) -> String {
+    format!("http://{address}{path}")
 }
 
 type ProbeClient = Client<HttpConnector, Empty<Bytes>>;
@@ -146,14 +150,19 @@ impl Docker {
                 }
                 Err(last) => last,
             };
-            self.fail_if_stopped(container).await?;
+            // Engine calls have their own long timeout; the deadline bounds them here too.
+            let not_ready = |last: String| DockerError::NotReady {
+                container: container.to_owned(),
+                url: probe_url(address, &check.path),
+                timeout: deadline.saturating_duration_since(started),
+                last,
+            };
+            match tokio::time::timeout_at(deadline, self.fail_if_stopped(container)).await {
+                Ok(result) => result?,
+                Err(_) => return Err(not_ready(last)),
+            }
             if Instant::now() + check.interval >= deadline {
-                return Err(DockerError::NotReady {
-                    container: container.to_owned(),
-                    url: probe_url(address, &check.path),
-                    timeout: deadline.saturating_duration_since(started),
-                    last,
-                });
+                return Err(not_ready(last));
             }
             tokio::select! {
                 () = cancel.cancelled() => return Err(DockerError::Cancelled {

@@ -11,8 +11,6 @@ use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
-
 use super::super::Docker;
 use super::super::build::{BuildContext, Content};
 use super::super::error::DockerError;
@@ -36,8 +34,7 @@ pub const GRAFANA_STANDIN_HEALTH: &str =
     r#"{"commit":"monibox-test-standin","database":"ok","version":"standin (not Grafana)"}"#;
 
 /// Components whose image can be built from host packages.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum HostImage {
     Prometheus,
     Alertmanager,
@@ -79,7 +76,7 @@ pub enum Rebuild {
 }
 
 /// The result of building (or reusing) a host image.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HostBuildOutcome {
     pub tag: String,
     pub id: String,

@@ -126,8 +126,7 @@ pub struct LocalImage {
 }
 
 /// Where a usable image comes from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ImageSource {
     /// The configured image, already present locally.
     Configured,
