@@ -8,4 +8,6 @@ pub mod app;
 pub mod cli;
 pub mod demo;
 pub mod docker;
+pub mod httpc;
+pub mod httpd;
 pub mod logging;

@@ -2,12 +2,12 @@
 //! label-based cleanup, and the errors users see (missing image, taken port, name conflict,
 //! unreachable registry).
 
-mod common;
+mod docker_support;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
-use common::{TestProject, docker, grafana_readiness, grafana_standin, standin_spec};
+use docker_support::{TestProject, docker, grafana_readiness, grafana_standin, standin_spec};
 use monibox::docker::images::{self, Component, ImageDecision, PullPolicy};
 use monibox::docker::{
     ContainerSpec, Docker, DockerError, ExtraHost, Mount, NetworkAttachment, PortPublish,
@@ -170,7 +170,10 @@ async fn label_cleanup_removes_everything_and_volumes_only_when_asked() {
 
     // A fresh project is not stale.
     let swept = docker
-        .remove_stale_projects(common::TEST_PROJECT_PREFIX, Duration::from_secs(3600))
+        .remove_stale_projects(
+            docker_support::TEST_PROJECT_PREFIX,
+            Duration::from_secs(3600),
+        )
         .await
         .expect("sweeping");
     assert!(!swept.contains(&project.name), "{swept:?}");

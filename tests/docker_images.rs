@@ -3,13 +3,15 @@
 //! 127.0.0.1 port, probed for readiness from the host. Also the Grafana stand-in and the image
 //! resolution order.
 
-mod common;
+mod docker_support;
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::{TestProject, docker, grafana_readiness, grafana_standin, host_images, standin_spec};
+use docker_support::{
+    TestProject, docker, grafana_readiness, grafana_standin, host_images, standin_spec,
+};
 use monibox::docker::images::{
     self, Component, HostImage, ImageDecision, ImageSource, PullPolicy, Rebuild,
 };

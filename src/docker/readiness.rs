@@ -6,24 +6,18 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Empty};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::Docker;
 use super::container::ContainerState;
 use super::error::DockerError;
+use crate::httpc::HttpClient;
 
 /// Lines of container log quoted when a container stops before it is ready.
 const LOG_LINES_ON_FAILURE: usize = 8;
 /// How long fetching those log lines may take.
 const LOG_FETCH_TIMEOUT: Duration = Duration::from_secs(2);
-/// Response bodies longer than this are not needed to decide readiness.
-const MAX_BODY_BYTES: usize = 64 * 1024;
 
 /// How a component tells it is ready.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,50 +53,26 @@ fn probe_url(address: SocketAddr, path: &str) -> String {
     format!("http://{address}{path}")
 }
 
-type ProbeClient = Client<HttpConnector, Empty<Bytes>>;
-
-fn probe_client() -> ProbeClient {
-    Client::builder(TokioExecutor::new()).build_http()
-}
-
 /// One HTTP probe; the error is a short description of what was wrong.
 async fn probe_http(
-    client: &ProbeClient,
+    client: &HttpClient,
     address: SocketAddr,
     check: &HttpReadiness,
 ) -> Result<(), String> {
-    let uri: hyper::Uri = probe_url(address, &check.path)
-        .parse()
-        .map_err(|error| format!("bad probe URL: {error}"))?;
-    let attempt = async {
-        let response = client.get(uri).await.map_err(|error| {
-            let mut text = error.to_string();
-            let mut source = std::error::Error::source(&error);
-            while let Some(cause) = source {
-                text = format!("{text}: {cause}");
-                source = cause.source();
-            }
-            text
-        })?;
-        let status = response.status();
-        let body = http_body_util::Limited::new(response.into_body(), MAX_BODY_BYTES)
-            .collect()
-            .await
-            .map_err(|error| format!("reading the response: {error}"))?
-            .to_bytes();
-        if !status.is_success() {
-            return Err(format!("HTTP {status}"));
-        }
-        if let Some(expected) = &check.expect_body {
-            if !String::from_utf8_lossy(&body).contains(expected.as_str()) {
-                return Err(format!("HTTP {status}, but the body lacks {expected:?}"));
-            }
-        }
-        Ok(())
-    };
-    tokio::time::timeout(check.timeout, attempt)
+    let response = client
+        .get(&probe_url(address, &check.path))
         .await
-        .unwrap_or_else(|_| Err(format!("no answer within {:?}", check.timeout)))
+        .map_err(|error| error.to_string())?;
+    if !response.status.is_success() {
+        return Err(format!("HTTP {}", response.status));
+    }
+    match &check.expect_body {
+        Some(expected) if !response.text().contains(expected.as_str()) => Err(format!(
+            "HTTP {}, but the body lacks {expected:?}",
+            response.status
+        )),
+        _ => Ok(()),
+    }
 }
 
 impl Docker {
@@ -130,7 +100,7 @@ impl Docker {
                 container_port: check.container_port,
             });
         };
-        let client = probe_client();
+        let client = HttpClient::new(check.timeout);
         let mut attempts = 0;
         loop {
             attempts += 1;
