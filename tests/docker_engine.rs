@@ -49,6 +49,30 @@ async fn an_unreachable_docker_host_fails_fast_and_says_what_to_do() {
 }
 
 #[tokio::test]
+async fn a_docker_host_that_never_answers_times_out_on_connect() {
+    // Accepts connections (the kernel does, from the backlog) but never answers.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("binding");
+    let host = format!("tcp://{}", silent.local_addr().expect("address"));
+    let started = Instant::now();
+    let error = Docker::connect(Some(&host), Duration::from_millis(500))
+        .await
+        .expect_err("nobody answers");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(
+        matches!(error, DockerError::ConnectTimeout { .. }),
+        "{error:?}"
+    );
+    assert!(
+        error.to_string().contains("did not answer within"),
+        "{error}"
+    );
+}
+
+#[tokio::test]
 async fn a_missing_socket_reads_as_docker_not_running() {
     let error = Docker::connect(
         Some("unix:///nonexistent/monibox-test/docker.sock"),
@@ -448,4 +472,40 @@ async fn waiting_stops_when_cancelled() {
         .expect_err("cancelled");
     assert!(matches!(error, DockerError::Cancelled { .. }), "{error:?}");
     project.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_user_without_socket_access_is_told_to_join_the_docker_group() {
+    use std::os::unix::fs::PermissionsExt;
+    let socket = std::path::Path::new("/var/run/docker.sock");
+    let status = std::fs::read_to_string("/proc/self/status").expect("reading /proc/self/status");
+    let root = status
+        .lines()
+        .any(|line| line.starts_with("Uid:") && line.split_whitespace().nth(1) == Some("0"));
+    if !root || !socket.exists() {
+        eprintln!("skipped: needs root (to drop to nobody) and the default Docker socket");
+        return;
+    }
+    // nobody must be able to reach the binary, wherever the checkout is.
+    let dir = tempfile::tempdir().expect("a temp dir");
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755))
+        .expect("opening the temp dir");
+    let binary = dir.path().join("monibox");
+    std::fs::copy(env!("CARGO_BIN_EXE_monibox"), &binary).expect("copying the binary");
+
+    let output = tokio::process::Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(&binary)
+        .args(["images", "list"])
+        .env_remove("DOCKER_HOST")
+        .output()
+        .await
+        .expect("running setpriv (util-linux)");
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("permission denied on the Docker socket"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("docker` group"), "{stderr}");
 }
