@@ -188,6 +188,9 @@ async fn label_cleanup_removes_everything_and_volumes_only_when_asked() {
         .await
         .expect("running the stand-in");
     assert!(status.is_running());
+    let uptime = status.uptime().expect("a running container has an uptime");
+    assert!(uptime < Duration::from_secs(60), "{uptime:?}");
+    assert_eq!(status.restart_count, 0);
     assert_eq!(status.spec_hash(), Some(spec.spec_hash().as_str()));
     assert_eq!(status.labels[labels::PROJECT], project.name);
     assert_eq!(status.labels[labels::COMPONENT], "grafana");

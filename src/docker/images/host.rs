@@ -59,7 +59,7 @@ impl HostImage {
     }
 
     /// The Debian package that provides the component's files.
-    pub fn package(self) -> &'static str {
+    pub const fn package(self) -> &'static str {
         match self {
             HostImage::Prometheus => "prometheus",
             HostImage::Alertmanager => "prometheus-alertmanager",
@@ -241,7 +241,7 @@ async fn build_recipe(
 }
 
 async fn prometheus_recipe() -> Result<Recipe, DockerError> {
-    const PACKAGE: &str = "prometheus";
+    const PACKAGE: &str = HostImage::Prometheus.package();
     let prometheus = Path::new("/usr/bin/prometheus");
     let promtool = Path::new("/usr/bin/promtool");
     let web = Path::new("/usr/share/prometheus/web");
@@ -299,7 +299,7 @@ async fn prometheus_recipe() -> Result<Recipe, DockerError> {
 }
 
 async fn alertmanager_recipe() -> Result<Recipe, DockerError> {
-    const PACKAGE: &str = "prometheus-alertmanager";
+    const PACKAGE: &str = HostImage::Alertmanager.package();
     let alertmanager = Path::new("/usr/bin/prometheus-alertmanager");
     let amtool = Path::new("/usr/bin/amtool");
     let templates = Path::new("/usr/share/prometheus/alertmanager");
