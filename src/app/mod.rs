@@ -2,6 +2,7 @@
 //! result is the last step. `run` is what the binary calls.
 
 mod config;
+mod images;
 mod serve;
 
 use std::process::ExitCode;
@@ -24,6 +25,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         match cli.command {
             Command::Serve(args) => serve::run(args).await,
             Command::Config(command) => config::run(command),
+            Command::Images(command) => images::run(command).await,
         }
     })
 }
