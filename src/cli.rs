@@ -7,6 +7,9 @@ use clap::{Args, Parser, Subcommand};
 
 const EXAMPLES: &str = "\
 Examples:
+  monibox up                             start the stack; returns when everything is healthy
+  monibox status                         what runs, is it healthy, what fires (--json for scripts)
+  monibox down                           stop and remove it (data kept; --volumes removes it too)
   monibox serve                          run the demo service on 127.0.0.1:5000
   monibox serve --listen 127.0.0.1:0     same, on any free port (the address is printed)
   monibox config show --timing fast      the effective configuration with the fast profile
@@ -39,6 +42,75 @@ pub enum Command {
     /// Build and inspect the container images the stack runs (offline-friendly).
     #[command(subcommand)]
     Images(ImagesCommand),
+    /// Bring up the stack: the demo service and the ops listener in a background daemon,
+    /// Prometheus, Alertmanager and Grafana in Docker. Returns when every part is healthy;
+    /// running it again reconciles instead of duplicating.
+    Up(UpArgs),
+    /// Show each component's state and health, Prometheus's targets and alerts, and the alerts
+    /// the daemon's webhook received. Exit 0 healthy, 1 degraded, 2 not running.
+    Status(StatusArgs),
+    /// Stop the daemon and remove the project's containers and network (data volumes are kept
+    /// unless --volumes). Safe to run at any time.
+    Down(DownArgs),
+    /// The daemon `up` starts in the background (not meant to be run by hand).
+    #[command(hide = true)]
+    Daemon(DaemonArgs),
+}
+
+/// Where monibox keeps a project's state (rendered configuration, stack.json, the daemon's pid,
+/// log and control socket, the Grafana password).
+#[derive(Debug, Clone, Default, Args)]
+pub struct StateArgs {
+    /// State directory [default: $XDG_STATE_HOME/monibox or ~/.local/state/monibox]
+    #[arg(long, value_name = "DIR", env = "MONIBOX_STATE_DIR")]
+    pub state_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    #[command(flatten)]
+    pub state: StateArgs,
+    /// When images may be pulled: never, missing (default) or always.
+    #[arg(long, value_enum, default_value_t = PullArg::Missing)]
+    pub pull: PullArg,
+    /// Stay in the terminal running the daemon; Ctrl-C takes the stack down (data kept).
+    #[arg(long)]
+    pub foreground: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Print JSON (fields documented in the README) instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    #[command(flatten)]
+    pub state: StateArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct DownArgs {
+    /// Also remove the data volumes (Prometheus, Alertmanager, Grafana) and the project's state
+    /// directory, Grafana's admin password included.
+    #[arg(long)]
+    pub volumes: bool,
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    #[command(flatten)]
+    pub state: StateArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct DaemonArgs {
+    /// The project whose stack.json to run.
+    #[arg(long, value_name = "NAME")]
+    pub project: String,
+    /// The state directory `up` used.
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: PathBuf,
 }
 
 #[derive(Debug, Args)]

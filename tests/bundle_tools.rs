@@ -469,11 +469,7 @@ fn grafana_provisioning_matches_the_dashboards_and_keeps_secrets_out() {
         );
     }
 
-    let stack = Bundle::render(
-        &config,
-        &RenderContext::stack(5000, 5001, Path::new("/state/b")),
-    )
-    .expect("renders");
+    let stack = Bundle::render(&config, &RenderContext::stack(5000, 5001)).expect("renders");
     let provider = &yaml(&stack, paths::GRAFANA_DASHBOARD_PROVIDER)["providers"][0];
     assert_eq!(provider["options"]["path"], "/etc/grafana/dashboards");
     assert_eq!(
@@ -488,6 +484,13 @@ fn grafana_provisioning_matches_the_dashboards_and_keeps_secrets_out() {
     assert_eq!(
         targets[1]["static_configs"][0]["targets"][0],
         "host.docker.internal:5001"
+    );
+    let rules =
+        Bundle::render(&Config::default(), &RenderContext::stack(5000, 5001)).expect("renders");
+    assert_eq!(
+        all_rules(&rules, paths::ALERT_RULES)[0]["annotations"]["runbook_url"],
+        "http://127.0.0.1:5001/runbooks#higherrorrate",
+        "the stack's runbook links open the daemon's /runbooks page"
     );
 }
 

@@ -11,7 +11,6 @@ use serde::Serialize;
 
 use crate::cli::{HostComponentArg, ImagesBuildArgs, ImagesCommand, ImagesListArgs, PullArg};
 use crate::docker::Docker;
-use crate::docker::client::DEFAULT_CONNECT_TIMEOUT;
 use crate::docker::images::{
     self, HostImage, ImageDecision, ImagePlan, ImageProgress, ImageRefs, ImageSource, PullPolicy,
     Rebuild,
@@ -38,10 +37,8 @@ pub async fn run(command: ImagesCommand) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// Connects to the Engine named by DOCKER_HOST, or the default socket.
 async fn connect() -> anyhow::Result<Docker> {
-    let host = std::env::var("DOCKER_HOST").ok();
-    Ok(Docker::connect(host.as_deref(), DEFAULT_CONNECT_TIMEOUT).await?)
+    Ok(super::connect_docker().await?)
 }
 
 async fn build(docker: &Docker, args: ImagesBuildArgs) -> anyhow::Result<ExitCode> {

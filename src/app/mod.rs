@@ -2,14 +2,23 @@
 //! result is the last step. `run` is what the binary calls.
 
 mod config;
+mod daemon;
+mod down;
 mod images;
 mod serve;
+mod status;
+mod up;
 
 use std::process::ExitCode;
 
+use std::path::PathBuf;
+
 use tokio_util::sync::CancellationToken;
 
-use crate::cli::{Cli, Command};
+use crate::cli::{Cli, Command, StateArgs};
+use crate::docker::Docker;
+use crate::docker::client::DEFAULT_CONNECT_TIMEOUT;
+use crate::stack::state::{StateError, StateRoot};
 
 /// Exit code for "ran, but the result is bad": unhealthy stack, failed threshold.
 pub const EXIT_UNHEALTHY: u8 = 1;
@@ -26,6 +35,10 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Command::Serve(args) => serve::run(args).await,
             Command::Config(command) => config::run(command),
             Command::Images(command) => images::run(command).await,
+            Command::Up(args) => up::run(args).await,
+            Command::Status(args) => status::run(args).await,
+            Command::Down(args) => down::run(args).await,
+            Command::Daemon(args) => daemon::run(args).await,
         }
     })
 }
@@ -47,4 +60,23 @@ async fn cancel_on_signal(token: CancellationToken) {
         _ = terminate.recv() => tracing::info!("terminated; shutting down"),
     }
     token.cancel();
+}
+
+/// Connects to the Engine named by DOCKER_HOST, or the default socket, giving up after
+/// [`DEFAULT_CONNECT_TIMEOUT`].
+async fn connect_docker() -> Result<Docker, crate::docker::DockerError> {
+    let host = std::env::var("DOCKER_HOST").ok();
+    Docker::connect(host.as_deref(), DEFAULT_CONNECT_TIMEOUT).await
+}
+
+/// The state root: `--state-dir` / `MONIBOX_STATE_DIR`, else `$XDG_STATE_HOME/monibox`, else
+/// `~/.local/state/monibox`.
+fn state_root(args: &StateArgs) -> Result<StateRoot, StateError> {
+    let xdg_state_home = std::env::var_os("XDG_STATE_HOME").map(PathBuf::from);
+    let home = std::env::var_os("HOME").map(PathBuf::from);
+    StateRoot::resolve(
+        args.state_dir.as_deref(),
+        xdg_state_home.as_deref(),
+        home.as_deref(),
+    )
 }

@@ -11,7 +11,8 @@
 //! grafana/provisioning/datasources/prometheus.yml
 //! grafana/provisioning/dashboards/monibox.yml
 //! grafana/dashboards/*.json            static, validated and copied
-//! runbooks.md                          docs/runbooks.md, the target of every runbook_url
+//! runbooks.md                          docs/runbooks.md; runbook_urls point here, or for the
+//!                                      stack at the daemon's /runbooks page
 //! README.txt                           how to run each tool against the directory
 //! ```
 //!
@@ -83,6 +84,11 @@ const ALERT_FOR: [(&str, u64, u64); 12] = [
     ("ContainerRestartingOften", 60, 2),
 ];
 
+/// The names of every alert the bundle's rules define.
+pub fn alert_names() -> impl Iterator<Item = &'static str> {
+    ALERT_FOR.iter().map(|(name, _, _)| *name)
+}
+
 /// Where things are, as seen from the component that uses each address. Everything in the
 /// rendered files that depends on the environment comes from here; everything that depends on
 /// the user's wishes comes from the [`Config`].
@@ -112,9 +118,9 @@ impl RenderContext {
     /// by their network aliases `prometheus`, `alertmanager` and `grafana` on their standard
     /// container ports. The bundle's component directories are mounted at
     /// [`container_paths`]. `app_port` and `ops_port` are the daemon's actual ports (after `auto`
-    /// was resolved); `bundle_dir` is where the bundle is written on the host, so that runbook
-    /// links open in a browser there.
-    pub fn stack(app_port: u16, ops_port: u16, bundle_dir: &Path) -> Self {
+    /// was resolved); runbook links point at the daemon's `/runbooks` page, which a browser on
+    /// this machine opens.
+    pub fn stack(app_port: u16, ops_port: u16) -> Self {
         Self {
             app_address: format!("host.docker.internal:{app_port}"),
             monibox_address: format!("host.docker.internal:{ops_port}"),
@@ -123,7 +129,7 @@ impl RenderContext {
             alertmanager_address: "alertmanager:9093".to_owned(),
             grafana_address: "grafana:3000".to_owned(),
             grafana_dashboards_dir: container_paths::GRAFANA_DASHBOARDS_DIR.to_owned(),
-            runbooks_url: file_url(&bundle_dir.join(paths::RUNBOOKS)),
+            runbooks_url: format!("http://127.0.0.1:{ops_port}/runbooks"),
         }
     }
 

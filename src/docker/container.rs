@@ -64,6 +64,8 @@ pub enum Mount {
     ReadOnlyBind { source: PathBuf, target: String },
     /// A named volume, read-write (data).
     Volume { name: String, target: String },
+    /// A private in-memory filesystem, for scratch files under a read-only root filesystem.
+    Tmpfs { target: String, size_bytes: u64 },
 }
 
 /// A container TCP port published on the host.
@@ -177,6 +179,17 @@ impl ContainerSpec {
                     source: Some(name.clone()),
                     target: Some(target.clone()),
                     read_only: Some(false),
+                    ..Default::default()
+                },
+                Mount::Tmpfs { target, size_bytes } => bollard::models::Mount {
+                    typ: Some(MountType::TMPFS),
+                    target: Some(target.clone()),
+                    tmpfs_options: Some(bollard::models::MountTmpfsOptions {
+                        size_bytes: Some(i64::try_from(*size_bytes).unwrap_or(i64::MAX)),
+                        // Like /tmp: everyone may write, only owners delete.
+                        mode: Some(0o1777),
+                        options: None,
+                    }),
                     ..Default::default()
                 },
             })

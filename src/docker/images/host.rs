@@ -33,6 +33,14 @@ pub const GRAFANA_STANDIN_TAG: &str = "monibox-test/grafana-standin:busybox";
 pub const GRAFANA_STANDIN_HEALTH: &str =
     r#"{"commit":"monibox-test-standin","database":"ok","version":"standin (not Grafana)"}"#;
 
+/// What the stand-in serves on `/metrics`, so the stack's `grafana` scrape job finds a target
+/// that is up, as it would with Grafana; the one series says what it is.
+pub const GRAFANA_STANDIN_METRICS: &str = "\
+# HELP monibox_test_grafana_standin_info A monibox test stand-in (busybox httpd), not Grafana.
+# TYPE monibox_test_grafana_standin_info gauge
+monibox_test_grafana_standin_info 1
+";
+
 /// Components whose image can be built from host packages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum HostImage {
@@ -124,7 +132,8 @@ pub async fn build_from_host(
 
 /// Builds (or reuses) the Grafana stand-in image under `tag`, from the host's static busybox
 /// (Debian's `busybox-static`): `busybox httpd` on port 3000 serving [`GRAFANA_STANDIN_HEALTH`]
-/// at `/api/health`. For tests only; it is never presented as Grafana.
+/// at `/api/health` and [`GRAFANA_STANDIN_METRICS`] at `/metrics`, with `wget` on the `PATH`
+/// for the health check Grafana's spec uses. For tests only; it is never presented as Grafana.
 pub async fn build_grafana_standin(
     docker: &Docker,
     tag: &str,
@@ -159,6 +168,13 @@ pub async fn build_grafana_standin(
         "rootfs/bin/busybox",
         Content::Host(busybox.to_owned()),
         0o755,
+    );
+    // Busybox picks the applet from its name: this is the `wget` a Grafana health check runs.
+    context.file("rootfs/bin/wget", Content::Host(busybox.to_owned()), 0o755);
+    context.file(
+        "rootfs/www/metrics",
+        Content::Bytes(GRAFANA_STANDIN_METRICS.as_bytes().to_vec()),
+        0o644,
     );
     context.file(
         "rootfs/www/api/health",

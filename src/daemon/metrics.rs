@@ -1,0 +1,170 @@
+//! The daemon's self-metrics, served by the ops listener on `/metrics` (Prometheus job
+//! `monibox`): `monibox_build_info`, `monibox_alerts_received_total` and the process and host
+//! metrics of the [`SystemCollector`]. Further daemon metrics register in the same registry.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::sync::Mutex;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::info::Info;
+use prometheus_client::registry::Registry;
+
+use super::alerts::{AlertStatus, ReceivedAlert};
+use crate::demo::{ExpositionFormat, SystemCollector};
+
+/// Distinct alert names counted under their own label value; more collapse into `other`, so a
+/// client posting random names cannot grow the series without bound.
+const MAX_ALERT_NAMES: usize = 100;
+const OTHER_ALERT_NAME: &str = "other";
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct AlertLabels {
+    alertname: String,
+    status: &'static str,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct BuildLabels {
+    version: &'static str,
+}
+
+#[derive(Debug)]
+pub struct SelfMetrics {
+    registry: Registry,
+    alerts_received: Family<AlertLabels, Counter>,
+    alert_names: Mutex<HashSet<String>>,
+}
+
+impl SelfMetrics {
+    /// Registers everything. The alerts in `known_alerts` (the bundle's rules) start at zero
+    /// for both statuses, so `increase()` over them works from the first notification on.
+    pub fn new<'a>(known_alerts: impl IntoIterator<Item = &'a str>) -> Self {
+        let mut registry = Registry::default();
+        registry.register(
+            "monibox_build",
+            "Version of the running monibox daemon",
+            Info::new(BuildLabels {
+                version: env!("CARGO_PKG_VERSION"),
+            }),
+        );
+        let alerts_received = Family::<AlertLabels, Counter>::default();
+        registry.register(
+            "monibox_alerts_received",
+            "Alerts received from Alertmanager on the webhook, by alert name and status",
+            alerts_received.clone(),
+        );
+        registry.register_collector(Box::new(SystemCollector::new()));
+        let mut names = HashSet::new();
+        for name in known_alerts {
+            for status in [AlertStatus::Firing, AlertStatus::Resolved] {
+                // Creating the series is the point; the handle is not needed.
+                drop(alerts_received.get_or_create(&AlertLabels {
+                    alertname: name.to_owned(),
+                    status: status.as_str(),
+                }));
+            }
+            names.insert(name.to_owned());
+        }
+        Self {
+            registry,
+            alerts_received,
+            alert_names: Mutex::new(names),
+        }
+    }
+
+    pub fn alerts_received(&self, alerts: &[ReceivedAlert]) {
+        let mut names = match self.alert_names.lock() {
+            Ok(names) => names,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        for alert in alerts {
+            let known = names.contains(&alert.alertname);
+            let alertname = if known || names.len() < MAX_ALERT_NAMES {
+                if !known {
+                    names.insert(alert.alertname.clone());
+                }
+                alert.alertname.clone()
+            } else {
+                OTHER_ALERT_NAME.to_owned()
+            };
+            self.alerts_received
+                .get_or_create(&AlertLabels {
+                    alertname,
+                    status: alert.status.as_str(),
+                })
+                .inc();
+        }
+    }
+
+    pub fn encode(&self, format: ExpositionFormat) -> Result<String, fmt::Error> {
+        let mut out = String::with_capacity(8 * 1024);
+        match format {
+            ExpositionFormat::OpenMetrics => {
+                prometheus_client::encoding::text::encode(&mut out, &self.registry)?
+            }
+            ExpositionFormat::Classic => {
+                prometheus_client::encoding::prometheus_text::encode(&mut out, &self.registry)?
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+
+    fn alert(name: &str, status: AlertStatus) -> ReceivedAlert {
+        ReceivedAlert {
+            alertname: name.to_owned(),
+            status,
+            severity: None,
+            receiver: "default".to_owned(),
+            labels: BTreeMap::new(),
+            summary: None,
+            starts_at: String::new(),
+            received_at: String::new(),
+        }
+    }
+
+    #[test]
+    fn known_alerts_start_at_zero_and_unknown_names_are_bounded() {
+        let metrics = SelfMetrics::new(["HighErrorRate"]);
+        let text = metrics.encode(ExpositionFormat::Classic).expect("encode");
+        assert!(
+            text.contains(
+                r#"monibox_alerts_received_total{alertname="HighErrorRate",status="resolved"} 0"#
+            ),
+            "{text}"
+        );
+        assert!(text.contains("monibox_build_info{version="), "{text}");
+        assert!(text.contains("process_resident_memory_bytes"), "{text}");
+
+        metrics.alerts_received(&[alert("HighErrorRate", AlertStatus::Firing)]);
+        for n in 0..MAX_ALERT_NAMES + 10 {
+            metrics.alerts_received(&[alert(&format!("Random{n}"), AlertStatus::Firing)]);
+        }
+        let text = metrics.encode(ExpositionFormat::Classic).expect("encode");
+        assert!(
+            text.contains(
+                r#"monibox_alerts_received_total{alertname="HighErrorRate",status="firing"} 1"#
+            ),
+            "{text}"
+        );
+        let series = text
+            .lines()
+            .filter(|line| line.starts_with("monibox_alerts_received_total{"))
+            .count();
+        // Two pre-initialised series, then one per name up to the limit, then `other`.
+        assert_eq!(series, 2 + (MAX_ALERT_NAMES - 1) + 1, "{text}");
+        assert!(
+            text.contains(r#"monibox_alerts_received_total{alertname="other",status="firing"} 11"#),
+            "{text}"
+        );
+    }
+}
