@@ -1,14 +1,17 @@
 //! The rendered Alertmanager configuration in the host's real Alertmanager: alerts posted to its
-//! API are routed by severity to the monibox webhook, and a critical alert inhibits warnings on
-//! the same target but not on others.
+//! API are routed by severity to the monibox webhook (the daemon's real ops listener), and a
+//! critical alert inhibits warnings on the same target but not on others.
 
 mod support;
 
 use std::time::{Duration, Instant};
 
 use monibox::config::{Port, Timing};
+use monibox::daemon::alerts::AlertStatus;
 use serde_json::json;
-use support::{Http, WebhookReceiver, free_port, start_alertmanager, test_config, write_bundle};
+use support::{
+    Http, OpsListenerUnderTest, free_port, start_alertmanager, test_config, write_bundle,
+};
 
 fn alert(name: &str, severity: &str, job: &str, instance: &str) -> serde_json::Value {
     json!({
@@ -19,7 +22,7 @@ fn alert(name: &str, severity: &str, job: &str, instance: &str) -> serde_json::V
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn alerts_are_routed_to_the_webhook_and_warnings_inhibited_per_target() {
-    let mut webhook = WebhookReceiver::start().await;
+    let webhook = OpsListenerUnderTest::start().await;
     let mut config = test_config(Timing::Fast);
     config.ports.ops = Port::fixed(webhook.addr.port());
     let am_port = free_port();
@@ -51,18 +54,21 @@ async fn alerts_are_routed_to_the_webhook_and_warnings_inhibited_per_target() {
     assert_eq!(status, 200, "{body}");
 
     let critical = webhook
-        .wait_for(Duration::from_secs(15), |n| n.receiver == "critical")
+        .wait_for(Duration::from_secs(15), |alert| {
+            alert.receiver == "critical"
+        })
         .await
         .expect("the critical alert reaches the webhook");
     let delivered_after = posted.elapsed();
-    assert_eq!(critical.status, "firing");
-    assert_eq!(critical.alert_names(), ["AppDown"]);
+    assert_eq!(critical.status, AlertStatus::Firing);
+    assert_eq!(critical.alertname, "AppDown");
+    assert_eq!(critical.severity.as_deref(), Some("critical"));
 
     let warning = webhook
-        .wait_for(Duration::from_secs(15), |n| n.receiver == "warning")
+        .wait_for(Duration::from_secs(15), |alert| alert.receiver == "warning")
         .await
         .expect("the warning on another target reaches the webhook");
-    assert_eq!(warning.alert_names(), ["TargetDown"]);
+    assert_eq!(warning.alertname, "TargetDown");
 
     let (_, alerts) = http
         .get(&format!("{base}/api/v2/alerts"))
@@ -89,13 +95,24 @@ async fn alerts_are_routed_to_the_webhook_and_warnings_inhibited_per_target() {
 
     // Past several group intervals (2 s in the fast profile), the inhibited warning was never sent.
     let leaked = webhook
-        .wait_for(Duration::from_secs(5), |n| {
-            n.alert_names().iter().any(|name| name == "HighLatencyP95")
+        .wait_for(Duration::from_secs(5), |alert| {
+            alert.alertname == "HighLatencyP95"
         })
         .await;
     assert!(
         leaked.is_none(),
         "an inhibited warning was notified: {leaked:?}"
+    );
+    let received = webhook.received().await;
+    let critical_names: Vec<&str> = received
+        .recent
+        .iter()
+        .filter(|alert| alert.receiver == "critical")
+        .map(|alert| alert.alertname.as_str())
+        .collect();
+    assert!(
+        critical_names.iter().all(|name| *name == "AppDown"),
+        "{critical_names:?}"
     );
     eprintln!("critical alert delivered to the webhook {delivered_after:?} after it was posted");
 }

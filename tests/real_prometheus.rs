@@ -1,9 +1,9 @@
 //! Every expression of the bundle checked by a real Prometheus (the host's, 127.0.0.1 on a free
-//! port) scraping the in-process demo service under a short, bounded load, with the real
-//! Alertmanager beside it and a webhook receiver standing where the daemon's `/alerts` will be:
+//! port) scraping the in-process demo service and the daemon's ops listener under a short,
+//! bounded load, with the real Alertmanager beside it notifying the ops listener's `/alerts`:
 //!
 //! - every dashboard query and every rule expression parses and evaluates through the HTTP API;
-//! - every dashboard query returns data, except the ones listed in [`NEEDS_MONIBOX_DAEMON`];
+//! - every dashboard query returns data, except the ones listed in [`NEEDS_SUPERVISOR`];
 //! - every rule group evaluates without error;
 //! - with the fast profile, HighErrorRate fires and reaches the webhook within seconds.
 //!
@@ -22,22 +22,27 @@ use std::time::{Duration, Instant};
 
 use monibox::assets::{Bundle, paths};
 use monibox::config::{Port, Timing};
+use monibox::daemon::alerts::AlertStatus;
 use monibox::demo::{DemoService, DemoSettings};
 use serde_json::Value;
 use support::{
-    Http, WebhookReceiver, free_port, start_alertmanager, start_prometheus, test_config,
+    Http, OpsListenerUnderTest, free_port, start_alertmanager, start_prometheus, test_config,
     url_encode, write_bundle,
 };
 use tokio_util::sync::CancellationToken;
 
-/// Dashboard queries over the monibox daemon's self-metrics (`job="monibox"`). No producer of
-/// these exists in this test (the daemon is not part of it), so they are only checked to parse;
-/// the test fails if this list and the dashboards' `monibox_*` queries drift apart.
-const NEEDS_MONIBOX_DAEMON: [&str; 5] = [
+/// Dashboard queries over self-metrics the daemon only has once it supervises the containers
+/// (restarts, container state). No producer of these exists yet, so they are only checked to
+/// parse; the test fails if this list and the dashboards' supervisor queries drift apart.
+const NEEDS_SUPERVISOR: [&str; 3] = [
     "monibox_container_up",
     "sum by (component, reason) (increase(monibox_container_restarts_total[$__rate_interval]))",
-    "sum by (alertname, status) (increase(monibox_alerts_received_total[$__rate_interval]))",
     "rate(monibox_supervisor_errors_total[$__rate_interval])",
+];
+
+/// The daemon's own metrics the dashboards query, which the ops listener serves.
+const FROM_OPS_LISTENER: [&str; 2] = [
+    "sum by (alertname, status) (increase(monibox_alerts_received_total[$__rate_interval]))",
     "monibox_build_info",
 ];
 
@@ -159,7 +164,7 @@ async fn every_dashboard_query_and_rule_expression_works_in_real_prometheus() {
     let app = demo.local_addrs()[0];
     tokio::spawn(demo.run(shutdown.clone()));
 
-    let mut webhook = WebhookReceiver::start().await;
+    let webhook = OpsListenerUnderTest::start().await;
     let (prometheus_port, alertmanager_port) = (free_port(), free_port());
     config.ports.app = Port::fixed(app.port());
     config.ports.ops = Port::fixed(webhook.addr.port());
@@ -214,7 +219,9 @@ async fn every_dashboard_query_and_rule_expression_works_in_real_prometheus() {
         .map(|(_, expr)| expr.as_str())
         .filter(|expr| expr.contains("monibox_"))
         .collect();
-    assert_eq!(daemon_queries, BTreeSet::from(NEEDS_MONIBOX_DAEMON));
+    let mut expected = BTreeSet::from(NEEDS_SUPERVISOR);
+    expected.extend(FROM_OPS_LISTENER);
+    assert_eq!(daemon_queries, expected);
 
     // Some series appear only after a few evaluations (ALERTS, notifications): retry until all
     // answer with data or the deadline passes, then report every query still failing.
@@ -225,7 +232,7 @@ async fn every_dashboard_query_and_rule_expression_works_in_real_prometheus() {
         for (title, expr) in &queries {
             match instant_query(&http, &base, &substitute_grafana_variables(expr)).await {
                 Err(error) => failing.push(format!("{title}: {expr}: {error}")),
-                Ok(0) if !NEEDS_MONIBOX_DAEMON.contains(&expr.as_str()) => {
+                Ok(0) if !NEEDS_SUPERVISOR.contains(&expr.as_str()) => {
                     failing.push(format!("{title}: {expr}: no data"))
                 }
                 Ok(_) => {}
@@ -264,7 +271,7 @@ async fn every_dashboard_query_and_rule_expression_works_in_real_prometheus() {
             );
         }
     }
-    for job in ["app", "prometheus", "alertmanager"] {
+    for job in ["app", "monibox", "prometheus", "alertmanager"] {
         assert_eq!(
             instant_query(&http, &base, &format!("up{{job=\"{job}\"}} == 1")).await,
             Ok(1),
@@ -272,30 +279,33 @@ async fn every_dashboard_query_and_rule_expression_works_in_real_prometheus() {
         );
     }
 
-    let notification = webhook
-        .wait_for(Duration::from_secs(45), |n| {
-            n.receiver == "critical" && n.alert_names().iter().any(|name| name == "HighErrorRate")
+    let alert = webhook
+        .wait_for(Duration::from_secs(45), |alert| {
+            alert.receiver == "critical"
+                && alert.alertname == "HighErrorRate"
+                && alert.status == AlertStatus::Firing
         })
         .await
-        .expect("HighErrorRate reaches the webhook through Alertmanager");
+        .expect("HighErrorRate reaches the daemon's webhook through Alertmanager");
     let alert_after = started.elapsed();
     load_stop.cancel();
-    let alert = notification
-        .alerts
-        .iter()
-        .find(|alert| alert["labels"]["alertname"] == "HighErrorRate")
-        .expect("alert");
-    assert_eq!(alert["labels"]["endpoint"], "/error");
-    assert_eq!(
-        alert["labels"]["monibox_project"], "default",
-        "external label"
-    );
+    assert_eq!(alert.labels["endpoint"], "/error");
+    assert_eq!(alert.labels["monibox_project"], "default", "external label");
     assert!(
-        alert["annotations"]["runbook_url"]
-            .as_str()
+        alert
+            .runbook_url
+            .as_deref()
             .is_some_and(|url| url.ends_with("#higherrorrate")),
-        "{alert}"
+        "{alert:?}"
     );
+    // The ops listener counts what it received, and Prometheus scrapes the count.
+    let counted =
+        r#"monibox_alerts_received_total{alertname="HighErrorRate",status="firing"} >= 1"#;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while instant_query(&http, &base, counted).await != Ok(1) {
+        assert!(Instant::now() < deadline, "{counted} never held");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
     eprintln!(
         "{} requests; all {} dashboard queries had data {:.1?} after the load started; \
          HighErrorRate notified after {:.1?}",

@@ -8,6 +8,10 @@ use serde::{Deserialize, Serialize};
 
 /// Alerts kept for `GET /alerts`; older ones are dropped (the counters keep counting).
 pub const RECENT_ALERTS: usize = 200;
+/// Labels kept per alert, and characters kept per label or annotation value, so the log stays
+/// small whatever is posted.
+const MAX_LABELS: usize = 32;
+const MAX_VALUE_CHARS: usize = 512;
 
 /// One webhook notification as Alertmanager posts it. Unknown fields are ignored, as
 /// Alertmanager may add some.
@@ -80,6 +84,7 @@ pub struct ReceivedAlert {
     pub receiver: String,
     pub labels: BTreeMap<String, String>,
     pub summary: Option<String>,
+    pub runbook_url: Option<String>,
     /// When the alert started firing, as Alertmanager says (RFC 3339).
     pub starts_at: String,
     /// When it was received here (RFC 3339, UTC).
@@ -109,18 +114,32 @@ pub fn parse_payload(
                 .get("alertname")
                 .cloned()
                 .ok_or(PayloadError::NoName)?;
+            let annotation = |key: &str| alert.annotations.get(key).map(|value| clip(value));
             Ok(ReceivedAlert {
-                alertname,
+                alertname: clip(&alertname),
                 status,
-                severity: alert.labels.get("severity").cloned(),
-                receiver: payload.receiver.clone(),
-                summary: alert.annotations.get("summary").cloned(),
-                labels: alert.labels,
-                starts_at: alert.starts_at,
+                severity: alert.labels.get("severity").map(|value| clip(value)),
+                receiver: clip(&payload.receiver),
+                summary: annotation("summary"),
+                runbook_url: annotation("runbook_url"),
+                labels: alert
+                    .labels
+                    .iter()
+                    .take(MAX_LABELS)
+                    .map(|(key, value)| (clip(key), clip(value)))
+                    .collect(),
+                starts_at: clip(&alert.starts_at),
                 received_at: received_at.clone(),
             })
         })
         .collect()
+}
+
+fn clip(text: &str) -> String {
+    match text.char_indices().nth(MAX_VALUE_CHARS) {
+        Some((end, _)) => text[..end].to_owned(),
+        None => text.to_owned(),
+    }
 }
 
 /// What `GET /alerts` answers.
@@ -197,6 +216,15 @@ mod tests {
     }
 
     #[test]
+    fn stored_values_are_clipped() {
+        let long = "x".repeat(10_000);
+        let alert = ALERT.replace(r#""endpoint":"/error""#, &format!(r#""endpoint":"{long}""#));
+        let alerts = parse_payload(payload("firing", &alert).as_bytes(), SystemTime::UNIX_EPOCH)
+            .expect("valid payload");
+        assert_eq!(alerts[0].labels["endpoint"].len(), MAX_VALUE_CHARS);
+    }
+
+    #[test]
     fn malformed_payloads_are_refused() {
         let at = SystemTime::UNIX_EPOCH;
         assert!(matches!(
@@ -233,6 +261,7 @@ mod tests {
             receiver: "default".to_owned(),
             labels: BTreeMap::new(),
             summary: None,
+            runbook_url: None,
             starts_at: String::new(),
             received_at: String::new(),
         };

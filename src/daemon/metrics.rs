@@ -127,6 +127,7 @@ mod tests {
             receiver: "default".to_owned(),
             labels: BTreeMap::new(),
             summary: None,
+            runbook_url: None,
             starts_at: String::new(),
             received_at: String::new(),
         }

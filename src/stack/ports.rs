@@ -142,7 +142,8 @@ mod tests {
 
     #[test]
     fn auto_ports_are_distinct_free_and_reused_while_free() {
-        let gateway = Ipv4Addr::LOCALHOST;
+        // Another loopback address stands in for the gateway: Linux routes all of 127/8 locally.
+        let gateway = Ipv4Addr::new(127, 0, 0, 2);
         let ports =
             resolve_daemon_ports(Port::Auto, Port::Auto, gateway, None, false).expect("free ports");
         assert_ne!(ports.app, ports.ops);

@@ -199,3 +199,140 @@ pub fn grafana_readiness() -> monibox::docker::Readiness {
         timeout: Duration::from_secs(1),
     })
 }
+
+/// A whole stack run through the `monibox` binary: a unique test project, its own state
+/// directory and configuration file (fast timing, every port `auto`, the host-built images and
+/// the Grafana stand-in). `cleanup` runs `down --volumes` and the label cleanup; if the test
+/// fails first, dropping it does the same.
+pub struct TestStack {
+    pub project: Option<TestProject>,
+    pub state_dir: tempfile::TempDir,
+    pub config_path: std::path::PathBuf,
+}
+
+/// What one run of the binary did.
+#[derive(Debug)]
+pub struct RunOutput {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+    pub elapsed: Duration,
+}
+
+/// The longest any single command of a stack test may take.
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(120);
+
+impl TestStack {
+    /// A stack whose configuration is the test defaults plus `extra_toml` (top-level keys and
+    /// sections that do not repeat `[ports]` or `[images]`).
+    pub async fn new(test: &str, extra_toml: &str) -> Self {
+        let project = TestProject::new(test).await;
+        let images = host_images().await;
+        let standin = grafana_standin().await;
+        let state_dir = tempfile::Builder::new()
+            .prefix("monibox-stack-")
+            .tempdir()
+            .expect("temp state dir");
+        let config_path = state_dir.path().join("monibox.toml");
+        let config = format!(
+            "project = \"{}\"\ntiming = \"fast\"\n{extra_toml}\n\
+             [ports]\napp = \"auto\"\nops = \"auto\"\nprometheus = \"auto\"\n\
+             alertmanager = \"auto\"\ngrafana = \"auto\"\n\n\
+             [images]\nprometheus = \"{}\"\nalertmanager = \"{}\"\n\
+             # A stand-in for Grafana (busybox httpd), not Grafana.\ngrafana = \"{standin}\"\n",
+            project.name, images.prometheus, images.alertmanager
+        );
+        std::fs::write(&config_path, config).expect("writing the test config");
+        Self {
+            project: Some(project),
+            state_dir,
+            config_path,
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.project.as_ref().expect("the project").name
+    }
+
+    /// The project's state directory (inside the temporary state root).
+    pub fn project_dir(&self) -> std::path::PathBuf {
+        self.state_dir.path().join(self.name())
+    }
+
+    /// `monibox <args> --config <file> --state-dir <dir>`, ready to run.
+    pub fn command(&self, args: &[&str]) -> tokio::process::Command {
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_monibox"));
+        command
+            .args(args)
+            .arg("--config")
+            .arg(&self.config_path)
+            .arg("--state-dir")
+            .arg(self.state_dir.path())
+            .env_remove("MONIBOX_STATE_DIR")
+            .env_remove("MONIBOX_PROJECT")
+            .env("NO_COLOR", "1")
+            .kill_on_drop(true)
+            .stdin(std::process::Stdio::null());
+        command
+    }
+
+    /// Runs `monibox <args>` to completion (bounded) and returns what it said.
+    pub async fn run(&self, args: &[&str]) -> RunOutput {
+        run_command(self.command(args), args).await
+    }
+
+    /// `status --json`: the exit code and the report.
+    pub async fn status(&self) -> (Option<i32>, serde_json::Value) {
+        let output = self.run(&["status", "--json"]).await;
+        let report = serde_json::from_str(&output.stdout)
+            .unwrap_or_else(|error| panic!("status --json printed no JSON ({error}): {output:?}"));
+        (output.code, report)
+    }
+
+    /// The stack.json `up` wrote.
+    pub fn record(&self) -> monibox::stack::record::StackRecord {
+        monibox::stack::record::StackRecord::read(&self.project_dir().join("stack.json"))
+            .expect("reading stack.json")
+            .expect("stack.json exists")
+    }
+
+    pub async fn cleanup(mut self) {
+        let output = self.run(&["down", "--volumes"]).await;
+        assert_eq!(output.code, Some(0), "down --volumes: {output:?}");
+        if let Some(project) = self.project.take() {
+            project.cleanup().await;
+        }
+    }
+}
+
+/// Runs a prepared command to completion within [`COMMAND_TIMEOUT`].
+pub async fn run_command(mut command: tokio::process::Command, what: &[&str]) -> RunOutput {
+    let started = std::time::Instant::now();
+    let output = tokio::time::timeout(COMMAND_TIMEOUT, command.output())
+        .await
+        .unwrap_or_else(|_| panic!("monibox {what:?} did not finish within {COMMAND_TIMEOUT:?}"))
+        .expect("running monibox");
+    RunOutput {
+        code: output.status.code(),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        elapsed: started.elapsed(),
+    }
+}
+
+impl Drop for TestStack {
+    fn drop(&mut self) {
+        if self.project.is_none() {
+            return;
+        }
+        // The test failed before cleaning up: stop the daemon it started, then the project's
+        // guard removes whatever carries its label.
+        let _ = std::process::Command::new(env!("CARGO_BIN_EXE_monibox"))
+            .args(["down", "--volumes", "--config"])
+            .arg(&self.config_path)
+            .arg("--state-dir")
+            .arg(self.state_dir.path())
+            .stdin(std::process::Stdio::null())
+            .output();
+    }
+}

@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests: rendering a bundle into a temporary directory,
-//! running the real promtool/amtool/prometheus/alertmanager binaries, HTTP calls and a webhook
-//! receiver. Each test binary uses a different subset, hence the `dead_code` allowance.
+//! running the real promtool/amtool/prometheus/alertmanager binaries, HTTP calls and the
+//! daemon's real ops listener as the webhook receiver. Each test binary uses a different subset,
+//! hence the `dead_code` allowance.
 #![allow(dead_code)]
 
 use std::net::{SocketAddr, TcpListener};
@@ -8,15 +9,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper::body::Incoming;
-use hyper::{Request, Response};
-use hyper_util::rt::TokioIo;
 use monibox::assets::{Bundle, RenderContext};
 use monibox::config::{Config, HttpUrl, Timing};
+use monibox::daemon::alerts::{AlertsView, ReceivedAlert};
+use monibox::daemon::ops::OpsListener;
 use monibox::httpc::HttpClient;
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 /// The runbook base URL the promtool unit tests in `tests/rules/` expect.
@@ -204,108 +201,55 @@ impl Http {
     }
 }
 
-/// One webhook notification as Alertmanager posts it.
-#[derive(Debug, Clone)]
-pub struct Notification {
-    pub receiver: String,
-    pub status: String,
-    pub alerts: Vec<serde_json::Value>,
-}
-
-impl Notification {
-    pub fn alert_names(&self) -> Vec<String> {
-        self.alerts
-            .iter()
-            .filter_map(|alert| alert["labels"]["alertname"].as_str().map(str::to_owned))
-            .collect()
-    }
-}
-
-/// An HTTP server on 127.0.0.1 that accepts Alertmanager webhooks on `/alerts` (what the monibox
-/// daemon's ops listener does) and hands each notification to the test; every other path is 404.
-pub struct WebhookReceiver {
+/// The monibox daemon's real ops listener (self-metrics on `/metrics`, the Alertmanager webhook
+/// on `/alerts`) on 127.0.0.1:0, as the stack runs it; stopped when dropped.
+pub struct OpsListenerUnderTest {
     pub addr: SocketAddr,
-    pub notifications: mpsc::UnboundedReceiver<Notification>,
     shutdown: CancellationToken,
 }
 
-impl WebhookReceiver {
+impl OpsListenerUnderTest {
     pub async fn start() -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        let loopback: SocketAddr = "127.0.0.1:0".parse().expect("address");
+        let listener = OpsListener::bind(&[loopback])
             .await
-            .expect("bind webhook receiver");
-        let addr = listener.local_addr().expect("local addr");
-        let (sender, notifications) = mpsc::unbounded_channel();
+            .expect("bind the ops listener");
+        let addr = listener.local_addrs()[0];
         let shutdown = CancellationToken::new();
-        let stop = shutdown.clone();
-        tokio::spawn(async move {
-            loop {
-                let (stream, _) = tokio::select! {
-                    () = stop.cancelled() => return,
-                    accepted = listener.accept() => match accepted {
-                        Ok(accepted) => accepted,
-                        Err(_) => continue,
-                    },
-                };
-                let sender = sender.clone();
-                tokio::spawn(async move {
-                    let service = hyper::service::service_fn(move |request: Request<Incoming>| {
-                        let sender = sender.clone();
-                        async move {
-                            let is_alerts = request.uri().path() == "/alerts";
-                            let body = request.into_body().collect().await?.to_bytes();
-                            if !is_alerts {
-                                return Ok::<_, hyper::Error>(
-                                    Response::builder()
-                                        .status(404)
-                                        .body(Full::new(Bytes::new()))
-                                        .expect("static response"),
-                                );
-                            }
-                            if let Ok(json) = serde_json::from_slice::<serde_json::Value>(&body) {
-                                let _ = sender.send(Notification {
-                                    receiver: json["receiver"]
-                                        .as_str()
-                                        .unwrap_or_default()
-                                        .to_owned(),
-                                    status: json["status"].as_str().unwrap_or_default().to_owned(),
-                                    alerts: json["alerts"].as_array().cloned().unwrap_or_default(),
-                                });
-                            }
-                            Ok(Response::new(Full::new(Bytes::new())))
-                        }
-                    });
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                });
-            }
-        });
-        Self {
-            addr,
-            notifications,
-            shutdown,
-        }
+        tokio::spawn(listener.run(shutdown.clone()));
+        Self { addr, shutdown }
     }
 
-    /// Waits until a notification satisfies `wanted`, up to `timeout`; returns it.
+    /// What the webhook received so far (`GET /alerts`).
+    pub async fn received(&self) -> AlertsView {
+        let (status, body) = Http::new()
+            .get(&format!("http://{}/alerts", self.addr))
+            .await
+            .expect("GET /alerts");
+        assert_eq!(status, 200, "{body}");
+        serde_json::from_str(&body).expect("the /alerts JSON")
+    }
+
+    /// Polls the received alerts until one satisfies `wanted`, up to `timeout`.
     pub async fn wait_for(
-        &mut self,
+        &self,
         timeout: Duration,
-        wanted: impl Fn(&Notification) -> bool,
-    ) -> Option<Notification> {
-        let deadline = tokio::time::Instant::now() + timeout;
+        wanted: impl Fn(&ReceivedAlert) -> bool,
+    ) -> Option<ReceivedAlert> {
+        let deadline = Instant::now() + timeout;
         loop {
-            match tokio::time::timeout_at(deadline, self.notifications.recv()).await {
-                Ok(Some(notification)) if wanted(&notification) => return Some(notification),
-                Ok(Some(_)) => continue,
-                Ok(None) | Err(_) => return None,
+            if let Some(alert) = self.received().await.recent.into_iter().find(&wanted) {
+                return Some(alert);
             }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
 }
 
-impl Drop for WebhookReceiver {
+impl Drop for OpsListenerUnderTest {
     fn drop(&mut self) {
         self.shutdown.cancel();
     }

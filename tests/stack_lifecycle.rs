@@ -1,0 +1,355 @@
+//! The whole stack through the `monibox` binary on the real Docker Engine, with the host-built
+//! Prometheus and Alertmanager images and the Grafana stand-in (busybox httpd, not Grafana; its
+//! static `/metrics` keeps the `grafana` scrape job up as Grafana would):
+//!
+//! - `up --timing fast` → healthy → every Prometheus target up → `monibox load` drives errors →
+//!   HighErrorRate fires → Alertmanager delivers it to the daemon's webhook → `status --json`
+//!   shows it; `up` again creates nothing; `down` leaves no container, network or daemon;
+//! - Prometheus data survives `down` + `up`; `down --volumes` removes the volumes too;
+//! - `up --foreground` serves until interrupted, then takes the stack down.
+
+mod docker_support;
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use docker_support::{TestStack, docker};
+use monibox::daemon::process;
+use monibox::httpc::HttpClient;
+use serde_json::Value;
+
+/// The end-to-end test's budget, from `up` to the alert in `status`.
+const END_TO_END_DEADLINE: Duration = Duration::from_secs(120);
+
+fn component<'a>(report: &'a Value, name: &str) -> &'a Value {
+    report["components"]
+        .as_array()
+        .expect("components")
+        .iter()
+        .find(|component| component["name"] == name)
+        .unwrap_or_else(|| panic!("no {name} in {report:#}"))
+}
+
+fn daemon_pid(report: &Value) -> u32 {
+    component(report, "daemon")["pid"]
+        .as_u64()
+        .and_then(|pid| u32::try_from(pid).ok())
+        .unwrap_or_else(|| panic!("no daemon pid in {report:#}"))
+}
+
+/// Container ids by name, of everything carrying the project's label.
+async fn container_ids(project: &str) -> BTreeMap<String, String> {
+    docker()
+        .await
+        .project_resources(project)
+        .await
+        .expect("listing")
+        .containers
+        .into_iter()
+        .map(|container| (container.name, container.id))
+        .collect()
+}
+
+/// Polls `status --json` until `done` holds for the report, or panics at `deadline` with the
+/// last report.
+async fn wait_for_status(
+    stack: &TestStack,
+    deadline: Instant,
+    what: &str,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
+    loop {
+        let (_, report) = stack.status().await;
+        if done(&report) {
+            return report;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what} did not happen in time; last status: {report:#}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// One instant query against the stack's Prometheus: the result vector.
+async fn query(prometheus: &str, expr: &str, time: Option<f64>) -> Vec<Value> {
+    let mut url = format!("{prometheus}/api/v1/query?query={}", url_encode(expr));
+    if let Some(time) = time {
+        url.push_str(&format!("&time={time:.3}"));
+    }
+    let response = HttpClient::new(Duration::from_secs(10))
+        .get(&url)
+        .await
+        .expect("querying Prometheus");
+    let json: Value = serde_json::from_slice(&response.body).expect("query JSON");
+    assert_eq!(json["status"], "success", "{json}");
+    json["data"]["result"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+fn url_encode(value: &str) -> String {
+    value
+        .bytes()
+        .map(|byte| {
+            if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
+                char::from(byte).to_string()
+            } else {
+                format!("%{byte:02X}")
+            }
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn up_load_alert_status_and_down_end_to_end() {
+    let stack = TestStack::new("e2e", "").await;
+    let started = Instant::now();
+    let deadline = started + END_TO_END_DEADLINE;
+
+    let up = stack.run(&["up", "--timing", "fast"]).await;
+    assert_eq!(up.code, Some(0), "{up:?}");
+    assert!(
+        up.elapsed < Duration::from_secs(60),
+        "up took {:?}",
+        up.elapsed
+    );
+    assert!(up.stdout.contains("login admin / "), "{}", up.stdout);
+    let password = std::fs::read_to_string(stack.project_dir().join("grafana-admin-password"))
+        .expect("the Grafana password file");
+    assert!(up.stdout.contains(password.trim()), "{}", up.stdout);
+
+    let jobs = ["alertmanager", "app", "grafana", "monibox", "prometheus"];
+    let report = wait_for_status(&stack, deadline, "every target up", |report| {
+        let up: Vec<&str> = report["targets"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|target| target["health"] == "up")
+            .filter_map(|target| target["job"].as_str())
+            .collect();
+        report["state"] == "healthy" && jobs.iter().all(|job| up.contains(job))
+    })
+    .await;
+    for name in ["prometheus", "alertmanager", "grafana", "daemon", "demo"] {
+        assert_eq!(component(&report, name)["health"], "healthy", "{report:#}");
+    }
+    assert!(
+        report["grafana"]["version"]
+            .as_str()
+            .is_some_and(|version| version.contains("standin")),
+        "the stand-in says what it is: {report:#}"
+    );
+    let pid = daemon_pid(&report);
+    let ids = container_ids(stack.name()).await;
+    assert_eq!(ids.len(), 3, "{ids:?}");
+
+    // `monibox load` finds the stack's demo service through stack.json.
+    let load = stack
+        .run(&[
+            "load",
+            "--users",
+            "8",
+            "--think-time",
+            "20ms",
+            "--mix",
+            "/error=80,/=20",
+            "--duration",
+            "20s",
+            "--json",
+        ])
+        .await;
+    assert!(matches!(load.code, Some(0 | 1)), "{load:?}");
+    let load_report: Value = serde_json::from_str(&load.stdout).expect("load --json");
+    let demo_url = component(&report, "demo")["url"]
+        .as_str()
+        .expect("demo url");
+    assert_eq!(
+        load_report["target"]
+            .as_str()
+            .map(|t| t.trim_end_matches('/')),
+        Some(demo_url),
+        "{load_report:#}"
+    );
+
+    let report = wait_for_status(&stack, deadline, "HighErrorRate at the webhook", |report| {
+        report["alerts_received"]["recent"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|alert| alert["alertname"] == "HighErrorRate" && alert["status"] == "firing")
+    })
+    .await;
+    let alert = report["alerts_received"]["recent"]
+        .as_array()
+        .expect("recent")
+        .iter()
+        .find(|alert| alert["alertname"] == "HighErrorRate")
+        .expect("the alert");
+    assert_eq!(alert["severity"], "critical");
+    assert_eq!(alert["receiver"], "critical");
+    assert_eq!(alert["labels"]["monibox_project"], stack.name());
+    let ops = component(&report, "daemon")["url"]
+        .as_str()
+        .expect("ops url");
+    assert_eq!(
+        alert["runbook_url"],
+        format!("{ops}/runbooks#higherrorrate"),
+        "{alert:#}"
+    );
+    assert!(
+        report["alerts"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|active| active["alertname"] == "HighErrorRate" && active["state"] == "firing"),
+        "Prometheus has it firing: {report:#}"
+    );
+    eprintln!(
+        "up {:.2} s; HighErrorRate in status {:.1} s after up started",
+        up.elapsed.as_secs_f64(),
+        started.elapsed().as_secs_f64()
+    );
+
+    // `up` again reconciles: the same containers and daemon.
+    let again = stack.run(&["up", "--timing", "fast"]).await;
+    assert_eq!(again.code, Some(0), "{again:?}");
+    assert!(
+        again
+            .stdout
+            .contains("prometheus kept; alertmanager kept; grafana kept; daemon kept"),
+        "{}",
+        again.stdout
+    );
+    assert_eq!(container_ids(stack.name()).await, ids, "nothing new");
+    let (_, report) = stack.status().await;
+    assert_eq!(daemon_pid(&report), pid);
+
+    let down = stack.run(&["down"]).await;
+    assert_eq!(down.code, Some(0), "{down:?}");
+    let resources = docker()
+        .await
+        .project_resources(stack.name())
+        .await
+        .expect("listing");
+    assert!(resources.containers.is_empty(), "{resources:?}");
+    assert!(resources.networks.is_empty(), "{resources:?}");
+    assert_eq!(resources.volumes.len(), 3, "data is kept: {resources:?}");
+    assert!(!process::is_alive(pid), "the daemon (pid {pid}) is gone");
+    let (code, report) = stack.status().await;
+    assert_eq!(code, Some(2), "{report:#}");
+    let repeat = stack.run(&["down"]).await;
+    assert_eq!(repeat.code, Some(0), "down is idempotent: {repeat:?}");
+    stack.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prometheus_data_survives_down_and_up_and_down_volumes_removes_it() {
+    let stack = TestStack::new("data", "").await;
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let up = stack.run(&["up"]).await;
+    assert_eq!(up.code, Some(0), "{up:?}");
+    let prometheus = stack.record().prometheus_url().expect("Prometheus URL");
+    let password = std::fs::read_to_string(stack.project_dir().join("grafana-admin-password"))
+        .expect("password");
+
+    // A sample Prometheus took of itself, and when.
+    let sampled_at = loop {
+        let result = query(&prometheus, "timestamp(up{job=\"prometheus\"})", None).await;
+        if let Some(at) = result
+            .first()
+            .and_then(|sample| sample["value"][1].as_str())
+            .and_then(|at| at.parse::<f64>().ok())
+        {
+            break at;
+        }
+        assert!(Instant::now() < deadline, "Prometheus never scraped itself");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+
+    let down = stack.run(&["down"]).await;
+    assert_eq!(down.code, Some(0), "{down:?}");
+    let up = stack.run(&["up"]).await;
+    assert_eq!(up.code, Some(0), "{up:?}");
+    let prometheus = stack.record().prometheus_url().expect("Prometheus URL");
+    let before = query(&prometheus, "up{job=\"prometheus\"}", Some(sampled_at)).await;
+    assert_eq!(
+        before.len(),
+        1,
+        "the sample from before `down` is still there: {before:?}"
+    );
+    assert_eq!(before[0]["value"][1], "1");
+    assert_eq!(
+        std::fs::read_to_string(stack.project_dir().join("grafana-admin-password"))
+            .expect("password"),
+        password,
+        "the Grafana password is kept with the data"
+    );
+
+    let down = stack.run(&["down", "--volumes"]).await;
+    assert_eq!(down.code, Some(0), "{down:?}");
+    assert!(down.stdout.contains("3 volume(s)"), "{}", down.stdout);
+    let resources = docker()
+        .await
+        .project_resources(stack.name())
+        .await
+        .expect("listing");
+    assert!(resources.is_empty(), "{resources:?}");
+    assert!(
+        !stack.project_dir().exists(),
+        "the state directory is removed"
+    );
+    stack.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn up_in_the_foreground_serves_until_interrupted_then_takes_the_stack_down() {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    let stack = TestStack::new("foreground", "").await;
+    let mut command = stack.command(&["up", "--foreground"]);
+    command.stdout(std::process::Stdio::piped());
+    let mut child = command.spawn().expect("starting up --foreground");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let serving = tokio::time::timeout(Duration::from_secs(60), async {
+        while let Some(line) = lines.next_line().await.expect("reading stdout") {
+            if line.contains("Running in the foreground") {
+                return;
+            }
+        }
+        panic!("up --foreground ended before it was up");
+    });
+    serving.await.expect("up --foreground came up within 60 s");
+
+    let (_, report) = stack.status().await;
+    assert_eq!(
+        daemon_pid(&report),
+        child.id().expect("running"),
+        "the daemon runs in the foreground process: {report:#}"
+    );
+    assert_eq!(
+        component(&report, "demo")["health"],
+        "healthy",
+        "{report:#}"
+    );
+    assert_eq!(container_ids(stack.name()).await.len(), 3);
+
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id().expect("pid")).expect("pid"));
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).expect("interrupting");
+    let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
+        .await
+        .expect("up --foreground stops within 30 s of Ctrl-C")
+        .expect("waiting");
+    assert!(status.success(), "{status:?}");
+    let resources = docker()
+        .await
+        .project_resources(stack.name())
+        .await
+        .expect("listing");
+    assert!(
+        resources.containers.is_empty() && resources.networks.is_empty(),
+        "{resources:?}"
+    );
+    assert_eq!(resources.volumes.len(), 3, "data is kept: {resources:?}");
+    stack.cleanup().await;
+}
