@@ -227,6 +227,10 @@ pub struct ImagesListArgs {
 pub enum HostComponentArg {
     Prometheus,
     Alertmanager,
+    /// A stand-in for Grafana (busybox httpd answering /api/health), not Grafana: for tests
+    /// and benchmarks only.
+    #[value(hide = true)]
+    GrafanaStandin,
 }
 
 /// When images may be pulled from a registry.

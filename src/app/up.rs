@@ -33,11 +33,9 @@ use crate::docker::images::{
 use crate::docker::volume::volume_name;
 use crate::docker::{Docker, DockerError, ProjectNetwork, RemoveVolumes};
 use crate::httpc::HttpClient;
-use crate::stack::plan::{
-    ComponentPlan, GRAFANA_ADMIN_USER, ImageChoice, READINESS_INTERVAL, StackPlan,
-};
+use crate::stack::plan::{GRAFANA_ADMIN_USER, ImageChoice, READINESS_INTERVAL, StackPlan};
 use crate::stack::ports::{self, DaemonPorts};
-use crate::stack::reconcile::{self, Action, Reconciled};
+use crate::stack::reconcile::{self, Action, ComponentRun};
 use crate::stack::record::{ComponentRecord, FORMAT, MissingImage, NetworkRecord, StackRecord};
 use crate::stack::state::{ProjectDir, StateRoot};
 use crate::stack::teardown;
@@ -186,6 +184,7 @@ async fn bring_up(up: BringUp<'_>) -> anyhow::Result<Outcome> {
     );
     let (image_plans, network) = (image_plans?, network?);
     let choices = obtain_images(docker, &image_plans, cancel).await?;
+    tracing::debug!(elapsed = ?started.elapsed(), network = %network.name, "images chosen, network ready");
 
     // Keep the daemon's ports across runs, so the rendered configuration (and with it the
     // containers) stays the same.
@@ -230,23 +229,37 @@ async fn bring_up(up: BringUp<'_>) -> anyhow::Result<Outcome> {
     }
     let mut record = new_record(config, &network, &plan, previous);
     record.write(&project_dir.stack_file())?;
+    tracing::debug!(elapsed = ?started.elapsed(), "bundle, volumes and stack.json written");
 
+    // The containers and the daemon at once; each is probed as soon as it runs.
+    let deadline = started + READY_DEADLINE;
     let daemon_side = async {
-        if foreground {
-            start_in_process(project_dir, project, &record, live.as_ref(), cancel).await
+        let daemon = if foreground {
+            start_in_process(project_dir, project, &record, live.as_ref(), cancel).await?
         } else {
-            ensure_detached(root, project_dir, project, &record, live.as_ref()).await
-        }
+            ensure_detached(root, project_dir, project, &record, live.as_ref()).await?
+        };
+        let ready = wait_daemon_ready(&record, deadline, cancel).await;
+        anyhow::Ok((daemon, ready))
     };
-    let (reconciled, daemon) =
-        tokio::join!(reconcile::reconcile(docker, &plan.components), daemon_side);
-    let daemon = daemon?;
-    let reconciled: BTreeMap<&'static str, Result<Reconciled, DockerError>> = reconciled
+    let (runs, daemon_side) = tokio::join!(
+        reconcile::bring_up(docker, &plan.components, deadline, cancel),
+        daemon_side
+    );
+    let (daemon, daemon_ready) = daemon_side?;
+    if cancel.is_cancelled() {
+        anyhow::bail!(
+            "interrupted while waiting for the stack; `monibox status` shows what runs, \
+             `monibox down` removes it"
+        );
+    }
+    tracing::debug!(elapsed = ?started.elapsed(), "containers and daemon ready");
+    let runs: BTreeMap<&'static str, ComponentRun> = runs
         .into_iter()
-        .map(|(component, result)| (component.as_str(), result))
+        .map(|run| (run.component.as_str(), run))
         .collect();
     for component in &mut record.components {
-        if let Some(Ok(reconciled)) = reconciled.get(component.name.as_str()) {
+        if let Some(Ok(reconciled)) = runs.get(component.name.as_str()).map(|run| &run.reconciled) {
             component.spec_hash = reconciled.status.spec_hash().map(str::to_owned);
             component.host_port = reconciled
                 .status
@@ -256,27 +269,6 @@ async fn bring_up(up: BringUp<'_>) -> anyhow::Result<Outcome> {
     }
     record.write(&project_dir.stack_file())?;
 
-    let deadline = started + READY_DEADLINE;
-    let running: Vec<&ComponentPlan> = plan
-        .components
-        .iter()
-        .filter(|plan| matches!(reconciled.get(plan.component.as_str()), Some(Ok(_))))
-        .collect();
-    let (ready, daemon_ready) = tokio::join!(
-        reconcile::wait_ready(docker, &running, deadline, cancel),
-        wait_daemon_ready(&record, deadline, cancel)
-    );
-    if cancel.is_cancelled() {
-        anyhow::bail!(
-            "interrupted while waiting for the stack; `monibox status` shows what runs, \
-             `monibox down` removes it"
-        );
-    }
-    let ready: BTreeMap<&'static str, Result<_, DockerError>> = ready
-        .into_iter()
-        .map(|(component, result)| (component.as_str(), result))
-        .collect();
-
     let mut problems = Vec::new();
     for component_plan in &plan.components {
         let name = component_plan.component.as_str();
@@ -284,9 +276,15 @@ async fn bring_up(up: BringUp<'_>) -> anyhow::Result<Outcome> {
             problems.push(format!("{name}: {} — {}", missing.reason, missing.fix));
             continue;
         }
-        match (reconciled.get(name), ready.get(name)) {
-            (Some(Err(error)), _) => problems.push(format!("{name}: {error}")),
-            (_, Some(Err(error))) => problems.push(format!("{name}: {error}")),
+        match runs.get(name) {
+            Some(ComponentRun {
+                reconciled: Err(error),
+                ..
+            })
+            | Some(ComponentRun {
+                ready: Some(Err(error)),
+                ..
+            }) => problems.push(format!("{name}: {error}")),
             _ => {}
         }
     }
@@ -296,7 +294,7 @@ async fn bring_up(up: BringUp<'_>) -> anyhow::Result<Outcome> {
             project_dir.log_file().display()
         ));
     }
-    let reload_results = reload_changed(&plan, &reconciled, &record, previous).await;
+    let reload_results = reload_changed(&plan, &runs, &record, previous).await;
     for (name, result) in &reload_results {
         if let Err(error) = result {
             problems.push(format!(
@@ -308,7 +306,7 @@ async fn bring_up(up: BringUp<'_>) -> anyhow::Result<Outcome> {
     let summary = summary(SummaryInputs {
         project,
         record: &record,
-        reconciled: &reconciled,
+        runs: &runs,
         reloaded: &reload_results,
         daemon: &daemon,
         password: &password,
@@ -602,14 +600,14 @@ async fn wait_daemon_ready(
 /// last state is unknown), through their lifecycle endpoint.
 async fn reload_changed(
     plan: &StackPlan,
-    reconciled: &BTreeMap<&'static str, Result<Reconciled, DockerError>>,
+    runs: &BTreeMap<&'static str, ComponentRun>,
     record: &StackRecord,
     previous: Option<&StackRecord>,
 ) -> Vec<(&'static str, Result<(), String>)> {
     let reloads = plan.components.iter().filter_map(|component| {
         let name = component.component.as_str();
         let path = component.reload_path?;
-        let Some(Ok(reconciled)) = reconciled.get(name) else {
+        let Some(Ok(reconciled)) = runs.get(name).map(|run| &run.reconciled) else {
             return None;
         };
         let unchanged = previous
@@ -627,7 +625,7 @@ async fn reload_changed(
 struct SummaryInputs<'a> {
     project: &'a str,
     record: &'a StackRecord,
-    reconciled: &'a BTreeMap<&'static str, Result<Reconciled, DockerError>>,
+    runs: &'a BTreeMap<&'static str, ComponentRun>,
     reloaded: &'a [(&'static str, Result<(), String>)],
     daemon: &'a DaemonHandle,
     password: &'a str,
@@ -658,7 +656,11 @@ fn summary(inputs: SummaryInputs<'_>) -> String {
         .components
         .iter()
         .map(|component| {
-            let what = match inputs.reconciled.get(component.name.as_str()) {
+            let what = match inputs
+                .runs
+                .get(component.name.as_str())
+                .map(|run| &run.reconciled)
+            {
                 Some(Ok(reconciled)) => {
                     let reloaded = inputs
                         .reloaded

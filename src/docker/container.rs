@@ -511,6 +511,7 @@ impl Docker {
         spec: &ContainerSpec,
     ) -> Result<ContainerStatus, DockerError> {
         self.create_container(spec).await?;
+        tracing::trace!(container = %spec.name, "created");
         if let Err(error) = self.start_container(&spec.name).await {
             if let Err(cleanup) = self.remove_container(&spec.name).await {
                 tracing::warn!(container = %spec.name, %cleanup, "could not remove the container after a failed start");

@@ -1,7 +1,7 @@
 //! Bringing the containers in line with the plan, all components at once: a container that runs
 //! with the planned spec hash is kept; one with another hash (or stopped) is replaced; a missing
-//! one is created. Then waiting for readiness, and reloading kept components whose
-//! configuration files changed, through their lifecycle endpoints.
+//! one is created; each is then probed until it is ready. Kept components whose configuration
+//! files changed are reloaded through their lifecycle endpoints.
 
 use std::time::Duration;
 
@@ -48,15 +48,43 @@ pub struct Reconciled {
     pub status: ContainerStatus,
 }
 
-/// Reconciles every component that has a spec, concurrently. Components without an image are
-/// left alone (and absent from the result).
-pub async fn reconcile(
+/// One component after [`bring_up`].
+#[derive(Debug)]
+pub struct ComponentRun {
+    pub component: Component,
+    pub reconciled: Result<Reconciled, DockerError>,
+    /// How waiting for readiness went; None when reconciling failed.
+    pub ready: Option<Result<ReadyReport, DockerError>>,
+}
+
+/// Reconciles every component that has a spec and waits for each to answer its readiness
+/// probe, all concurrently: a component is probed as soon as its own container runs, not when
+/// the slowest one does. Components without an image are left alone (and absent from the
+/// result).
+pub async fn bring_up(
     docker: &Docker,
     plans: &[ComponentPlan],
-) -> Vec<(Component, Result<Reconciled, DockerError>)> {
+    deadline: Instant,
+    cancel: &CancellationToken,
+) -> Vec<ComponentRun> {
     let work = plans.iter().filter_map(|plan| {
         let spec = plan.spec.as_ref()?;
-        Some(async move { (plan.component, reconcile_one(docker, spec).await) })
+        Some(async move {
+            let reconciled = reconcile_one(docker, spec).await;
+            let ready = match &reconciled {
+                Ok(_) => Some(
+                    docker
+                        .wait_ready(&plan.container, &plan.readiness, deadline, cancel)
+                        .await,
+                ),
+                Err(_) => None,
+            };
+            ComponentRun {
+                component: plan.component,
+                reconciled,
+                ready,
+            }
+        })
     });
     join_all(work).await
 }
@@ -89,25 +117,10 @@ async fn reconcile_one(
         }
         None => Action::Created,
     };
+    let started = std::time::Instant::now();
     let status = docker.run_container(spec).await?;
+    tracing::debug!(container = %spec.name, elapsed = ?started.elapsed(), "container created and started");
     Ok(Reconciled { action, status })
-}
-
-/// Waits until every listed container answers its readiness probe, concurrently; each result
-/// says how long it took or why it failed.
-pub async fn wait_ready(
-    docker: &Docker,
-    plans: &[&ComponentPlan],
-    deadline: Instant,
-    cancel: &CancellationToken,
-) -> Vec<(Component, Result<ReadyReport, DockerError>)> {
-    let waits = plans.iter().map(|plan| async move {
-        let result = docker
-            .wait_ready(&plan.container, &plan.readiness, deadline, cancel)
-            .await;
-        (plan.component, result)
-    });
-    join_all(waits).await
 }
 
 /// Asks a running component to reload its configuration files (`POST <base_url><path>`).
