@@ -54,9 +54,24 @@ pub fn render(report: &StatusReport) -> String {
     let _ = writeln!(out);
     match &report.targets {
         Some(targets) => {
-            let up = targets.iter().filter(|t| t.health == "up").count();
-            let _ = writeln!(out, "targets: {up} of {} up", targets.len());
-            for target in targets.iter().filter(|t| t.health != "up") {
+            let count = |health: &str| targets.iter().filter(|t| t.health == health).count();
+            let pending = match count("unknown") {
+                0 => String::new(),
+                n => format!(", {n} not scraped yet"),
+            };
+            let _ = writeln!(
+                out,
+                "targets: {} of {} up{pending}",
+                count("up"),
+                targets.len()
+            );
+            if targets.is_empty() {
+                let _ = writeln!(
+                    out,
+                    "  (Prometheus loads its targets within about 5 s of starting)"
+                );
+            }
+            for target in targets.iter().filter(|t| t.health == "down") {
                 let _ = writeln!(
                     out,
                     "  {:<13}{:<28}{:<8}{}",
