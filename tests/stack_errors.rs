@@ -30,7 +30,7 @@ async fn assert_nothing_created(stack: &TestStack) {
 async fn a_taken_port_fails_cleanly_before_anything_is_created() {
     let holder = TcpListener::bind("127.0.0.1:0").expect("binding a port");
     let taken = holder.local_addr().expect("address").port();
-    let stack = TestStack::new("port-taken", "").await;
+    let stack = TestStack::new("port-taken").await;
     let config = std::fs::read_to_string(&stack.config_path).expect("config");
     std::fs::write(
         &stack.config_path,
@@ -53,7 +53,7 @@ async fn a_taken_port_fails_cleanly_before_anything_is_created() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unreachable_docker_fails_in_under_five_seconds() {
-    let stack = TestStack::new("no-docker", "").await;
+    let stack = TestStack::new("no-docker").await;
     // Nothing listens on port 1; the silent listener accepts but never answers.
     let silent = TcpListener::bind("127.0.0.1:0").expect("binding");
     let silent_host = format!("tcp://{}", silent.local_addr().expect("address"));
@@ -80,7 +80,7 @@ async fn an_unreachable_docker_fails_in_under_five_seconds() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_malformed_config_fails_with_exit_2_naming_the_line() {
-    let stack = TestStack::new("bad-config", "").await;
+    let stack = TestStack::new("bad-config").await;
     let config = std::fs::read_to_string(&stack.config_path).expect("config");
     std::fs::write(&stack.config_path, config.replace("[ports]", "[ports")).expect("config");
 
@@ -101,7 +101,7 @@ async fn a_malformed_config_fails_with_exit_2_naming_the_line() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn status_and_down_of_a_project_that_does_not_exist() {
-    let stack = TestStack::new("absent", "").await;
+    let stack = TestStack::new("absent").await;
     let (code, report) = stack.status().await;
     assert_eq!(code, Some(2), "{report}");
     assert_eq!(report["state"], "not_running");
@@ -128,7 +128,7 @@ async fn status_and_down_of_a_project_that_does_not_exist() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_missing_image_degrades_the_stack_and_the_rest_still_runs() {
-    let stack = TestStack::new("no-grafana", "").await;
+    let stack = TestStack::new("no-grafana").await;
     let config = std::fs::read_to_string(&stack.config_path).expect("config");
     let missing = "monibox-test/no-such-grafana:never";
     let config = config

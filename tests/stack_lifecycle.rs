@@ -104,7 +104,7 @@ fn url_encode(value: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn up_load_alert_status_and_down_end_to_end() {
-    let stack = TestStack::new("e2e", "").await;
+    let stack = TestStack::new("e2e").await;
     let started = Instant::now();
     let deadline = started + END_TO_END_DEADLINE;
 
@@ -246,7 +246,7 @@ async fn up_load_alert_status_and_down_end_to_end() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn prometheus_data_survives_down_and_up_and_down_volumes_removes_it() {
-    let stack = TestStack::new("data", "").await;
+    let stack = TestStack::new("data").await;
     let deadline = Instant::now() + Duration::from_secs(90);
     let up = stack.run(&["up"]).await;
     assert_eq!(up.code, Some(0), "{up:?}");
@@ -306,7 +306,7 @@ async fn prometheus_data_survives_down_and_up_and_down_volumes_removes_it() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn up_in_the_foreground_serves_until_interrupted_then_takes_the_stack_down() {
     use tokio::io::{AsyncBufReadExt, BufReader};
-    let stack = TestStack::new("foreground", "").await;
+    let stack = TestStack::new("foreground").await;
     let mut command = stack.command(&["up", "--foreground"]);
     command.stdout(std::process::Stdio::piped());
     let mut child = command.spawn().expect("starting up --foreground");

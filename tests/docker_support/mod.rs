@@ -223,9 +223,8 @@ pub struct RunOutput {
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(120);
 
 impl TestStack {
-    /// A stack whose configuration is the test defaults plus `extra_toml` (top-level keys and
-    /// sections that do not repeat `[ports]` or `[images]`).
-    pub async fn new(test: &str, extra_toml: &str) -> Self {
+    /// A stack with the test configuration; tests that need another one edit the file.
+    pub async fn new(test: &str) -> Self {
         let project = TestProject::new(test).await;
         let images = host_images().await;
         let standin = grafana_standin().await;
@@ -235,7 +234,7 @@ impl TestStack {
             .expect("temp state dir");
         let config_path = state_dir.path().join("monibox.toml");
         let config = format!(
-            "project = \"{}\"\ntiming = \"fast\"\n{extra_toml}\n\
+            "project = \"{}\"\ntiming = \"fast\"\n\n\
              [ports]\napp = \"auto\"\nops = \"auto\"\nprometheus = \"auto\"\n\
              alertmanager = \"auto\"\ngrafana = \"auto\"\n\n\
              [images]\nprometheus = \"{}\"\nalertmanager = \"{}\"\n\
