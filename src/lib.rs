@@ -7,4 +7,5 @@
 pub mod app;
 pub mod cli;
 pub mod demo;
+pub mod load;
 pub mod logging;

@@ -6,7 +6,11 @@ use tracing_subscriber::EnvFilter;
 /// Installs the global subscriber. `verbose` raises monibox's own level to `debug` when
 /// `RUST_LOG` is not set.
 pub fn init(verbose: bool) {
-    let default = if verbose { "warn,monibox=debug" } else { "warn,monibox=info" };
+    let default = if verbose {
+        "warn,monibox=debug"
+    } else {
+        "warn,monibox=info"
+    };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)

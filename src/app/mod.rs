@@ -1,6 +1,7 @@
 //! One module per command. Each turns parsed arguments into a plan and runs it; printing the
 //! result is the last step. `run` is what the binary calls.
 
+mod load;
 mod serve;
 
 use std::process::ExitCode;
@@ -20,6 +21,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     runtime.block_on(async move {
         match cli.command {
             Command::Serve(args) => serve::run(args).await,
+            Command::Load(args) => load::run(args).await,
         }
     })
 }
