@@ -39,8 +39,28 @@ pub enum Command {
 #[derive(Debug, Args)]
 pub struct ServeArgs {
     /// Address to listen on; port 0 picks a free port and prints it. Repeat to listen on several.
-    #[arg(long, default_value = "127.0.0.1:5000")]
+    #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:5000")]
     pub listen: Vec<SocketAddr>,
+
+    /// Shortest delay of /slow, in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 100)]
+    pub slow_min_ms: u64,
+
+    /// Longest delay of /slow, in milliseconds (at most 10000).
+    #[arg(long, value_name = "MS", default_value_t = 500)]
+    pub slow_max_ms: u64,
+
+    /// Probability that /error fails with HTTP 500, from 0 to 1.
+    #[arg(long, value_name = "P", default_value_t = 0.3)]
+    pub error_rate: f64,
+
+    /// On Ctrl-C or SIGTERM, how long in-flight requests may take to finish, in seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 11)]
+    pub drain_timeout: u64,
+
+    /// Record no metrics per request (only for measuring what the instrumentation costs).
+    #[arg(long, hide = true)]
+    pub uninstrumented: bool,
 }
 
 const LOAD_EXAMPLES: &str = "\

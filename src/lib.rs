@@ -7,5 +7,7 @@
 pub mod app;
 pub mod cli;
 pub mod demo;
+pub mod httpc;
+pub mod httpd;
 pub mod load;
 pub mod logging;

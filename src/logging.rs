@@ -1,6 +1,8 @@
 //! Log setup: human-readable logs on stderr, filtered by `RUST_LOG` (default `info` for monibox,
 //! `warn` for everything else). Logs are for diagnostics; command results go to stdout.
 
+use std::io::IsTerminal;
+
 use tracing_subscriber::EnvFilter;
 
 /// Installs the global subscriber. `verbose` raises monibox's own level to `debug` when
@@ -15,6 +17,6 @@ pub fn init(verbose: bool) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_ansi(std::env::var_os("NO_COLOR").is_none())
+        .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none())
         .try_init();
 }

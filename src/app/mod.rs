@@ -6,6 +6,8 @@ mod serve;
 
 use std::process::ExitCode;
 
+use tokio_util::sync::CancellationToken;
+
 use crate::cli::{Cli, Command};
 
 /// Exit code for "ran, but the result is bad": unhealthy stack, failed threshold.
@@ -24,4 +26,23 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Command::Load(args) => load::run(args).await,
         }
     })
+}
+
+/// Cancels `token` on the first Ctrl-C or SIGTERM.
+async fn cancel_on_signal(token: CancellationToken) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut terminate = match signal(SignalKind::terminate()) {
+        Ok(stream) => stream,
+        Err(error) => {
+            tracing::warn!(%error, "cannot listen for SIGTERM; only Ctrl-C stops this");
+            let _ = tokio::signal::ctrl_c().await;
+            token.cancel();
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => tracing::info!("interrupted; shutting down"),
+        _ = terminate.recv() => tracing::info!("terminated; shutting down"),
+    }
+    token.cancel();
 }
