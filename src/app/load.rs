@@ -49,14 +49,7 @@ pub async fn run(args: Box<LoadArgs>) -> anyhow::Result<ExitCode> {
     let plan = LoadPlan::new(target, settings, cpus)?;
 
     let stop = CancellationToken::new();
-    let interrupt = tokio::spawn({
-        let stop = stop.clone();
-        async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                stop.cancel();
-            }
-        }
-    });
+    let interrupt = tokio::spawn(super::cancel_on_signal(stop.clone()));
     let running = load::start(&plan, stop).await?;
     let mut probe = running.probe();
     let mut progress = ProgressLine::new(&plan);
@@ -92,6 +85,20 @@ pub async fn run(args: Box<LoadArgs>) -> anyhow::Result<ExitCode> {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         print!("{}", report.render());
+    }
+    let answered: u64 = report.status_codes.values().sum();
+    if answered == 0
+        && report.errors.timeout == 0
+        && report.totals.requests > 0
+        && !report.interrupted
+    {
+        anyhow::bail!(
+            "{} accepted connections but no request got an HTTP answer ({} reset, {} other I/O errors); \
+             check that --target points at an HTTP service",
+            report.target,
+            report.errors.connection_reset,
+            report.errors.other_io
+        );
     }
     Ok(if report.thresholds_passed() {
         ExitCode::SUCCESS

@@ -212,6 +212,15 @@ impl FromStr for Mix {
             if !path.starts_with('/') {
                 return Err(error("the path must start with /"));
             }
+            // "/slow?ms=300" would read as path "/slow?ms" with weight 300; a query whose last
+            // parameter has no value almost always means the weight was left out.
+            if let Some((_, query)) = path.split_once('?')
+                && !query.rsplit('&').next().unwrap_or(query).contains('=')
+            {
+                return Err(error(
+                    "a path with a query needs a weight, e.g. /slow?ms=300=1",
+                ));
+            }
             if PathAndQuery::from_str(path).is_err() {
                 return Err(error("not a valid URL path"));
             }

@@ -5,22 +5,18 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Empty};
-use hyper::Uri;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
 use serde::Deserialize;
 
 use super::plan::Target;
+use crate::httpc::{HttpClient, HttpError};
 
 /// How often to ask whether Prometheus has scraped the target since the run ended.
 const SCRAPE_POLL_INTERVAL: Duration = Duration::from_millis(500);
 
 #[derive(Debug, thiserror::Error)]
 pub enum PrometheusError {
-    #[error("cannot reach Prometheus at {url}: {reason}")]
-    Unreachable { url: String, reason: String },
+    #[error("cannot query Prometheus: {0}")]
+    Http(#[from] HttpError),
     #[error("Prometheus at {url} answered HTTP {status}: {body}")]
     Status {
         url: String,
@@ -56,8 +52,7 @@ pub async fn server_side(
 ) -> Result<ServerSide, PrometheusError> {
     let api = Api {
         base: prometheus,
-        client: Client::builder(TokioExecutor::new()).build_http(),
-        request_timeout,
+        client: HttpClient::new(request_timeout),
     };
     let give_up = tokio::time::Instant::now() + scrape_wait;
     let ended = unix_seconds(ended_at);
@@ -107,8 +102,7 @@ pub async fn server_side(
 
 struct Api<'a> {
     base: &'a Target,
-    client: Client<hyper_util::client::legacy::connect::HttpConnector, Empty<Bytes>>,
-    request_timeout: Duration,
+    client: HttpClient,
 }
 
 #[derive(Deserialize)]
@@ -141,31 +135,11 @@ impl Api<'_> {
             "/api/v1/query?query={}&time={time:.3}",
             encode(query)
         ));
-        let url = format!("http://{}{path}", self.base.authority());
-        let unreachable = |reason: String| PrometheusError::Unreachable {
-            url: self.base.to_string(),
-            reason,
-        };
-        let uri: Uri = url
-            .parse()
-            .map_err(|error| unreachable(format!("{error}")))?;
-        let exchange = async {
-            let response = self
-                .client
-                .get(uri)
-                .await
-                .map_err(|error| unreachable(error.to_string()))?;
-            let status = response.status().as_u16();
-            let body = response
-                .into_body()
-                .collect()
-                .await
-                .map_err(|error| unreachable(error.to_string()))?;
-            Ok::<_, PrometheusError>((status, body.to_bytes()))
-        };
-        let (status, body) = tokio::time::timeout(self.request_timeout, exchange)
-            .await
-            .map_err(|_| unreachable(format!("no answer within {:?}", self.request_timeout)))??;
+        let response = self
+            .client
+            .get(&format!("http://{}{path}", self.base.authority()))
+            .await?;
+        let (status, body) = (response.status.as_u16(), response.body);
         let parsed: Result<QueryResponse, _> = serde_json::from_slice(&body);
         let answer = match parsed {
             Ok(answer) => answer,
