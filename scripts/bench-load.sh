@@ -94,7 +94,7 @@ run_monibox() {  # $1 seconds -> "req_s p50_ms p99_ms"
     timeout $(($1 + 30)) "$MONIBOX" load --target "$BASE" --mix "$ENDPOINT" --users "$CONNS" \
         --think-time 0 --threads "$THREADS" --timeout 5s --duration "$1s" --json >"$out" 2>"$WORK/monibox.err" \
         || log "monibox load exited non-zero: $(cat "$WORK/monibox.err")"
-    jq -r '"\(.totals.rps) \(.totals.latency_ms.p50) \(.totals.latency_ms.p99)"' "$out"
+    jq -r '"\(.totals.rps * 100 | round / 100) \(.totals.latency_ms.p50) \(.totals.latency_ms.p99)"' "$out"
 }
 
 # ---- 1. throughput, interleaved ----------------------------------------------------------------

@@ -84,7 +84,7 @@ error_rate (1% or 0.01) or rps; OP <, <=, >, >=. A breach exits 1.";
 #[derive(Debug, Args)]
 #[command(after_help = LOAD_EXAMPLES)]
 pub struct LoadArgs {
-    /// Base URL to load [default: the running stack's demo service, else http://127.0.0.1:5000]
+    /// Base URL to load [default: http://127.0.0.1:5000]
     #[arg(long, value_name = "URL")]
     pub target: Option<Target>,
 

@@ -127,6 +127,7 @@ async fn json_report_has_the_documented_fields() {
     assert_eq!(report["model"]["users"], 3);
     assert_eq!(report["model"]["think_time"], "0s");
     assert!(report["duration_seconds"].as_f64().is_some_and(|s| s > 0.0));
+    assert!(report["drain_seconds"].as_f64().is_some_and(|s| s >= 0.0));
     assert!(
         report["started_at_unix"]
             .as_f64()
@@ -210,6 +211,10 @@ async fn a_two_second_run_takes_about_two_seconds() {
         "took {took:?}"
     );
     let text = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        text.contains("10 users, think time 200ms..1s, 2.0s"),
+        "{text}"
+    );
     for endpoint in [
         "/slow",
         "/error",

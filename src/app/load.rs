@@ -1,6 +1,7 @@
 //! `monibox load`: turns the flags into a plan, runs it with a live progress line on a TTY, then
 //! prints the report (text or `--json`) and exits 1 when a threshold failed.
 
+use std::collections::VecDeque;
 use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -10,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::EXIT_UNHEALTHY;
 use crate::cli::LoadArgs;
-use crate::load::plan::{LoadPlan, LoadSettings, Model, Target};
+use crate::load::plan::{LoadPlan, LoadSettings, Target};
 use crate::load::report::{LoadReport, latency_text};
 use crate::load::{self, Progress, prometheus};
 
@@ -124,8 +125,12 @@ fn default_prometheus() -> Option<Target> {
 struct ProgressLine {
     bar: ProgressBar,
     by_requests: bool,
-    previous: Option<Progress>,
+    /// Recent samples, oldest first, for a req/s that is steady enough to read.
+    recent: VecDeque<Progress>,
 }
+
+/// Samples the progress line's req/s is averaged over (2 s at `PROGRESS_INTERVAL`).
+const RATE_WINDOW_SAMPLES: usize = 8;
 
 impl ProgressLine {
     fn new(plan: &LoadPlan) -> ProgressLine {
@@ -139,19 +144,13 @@ impl ProgressLine {
         } else {
             ProgressBar::hidden()
         };
-        let model = match plan.model {
-            Model::Closed { users, .. } => format!("{users} users"),
-            Model::Open { rate, .. } => format!("{rate} req/s"),
-        };
-        if let Ok(style) =
-            ProgressStyle::with_template(&format!("{{elapsed:>4}} [{{bar:24}}] {model} {{msg}}"))
-        {
+        if let Ok(style) = ProgressStyle::with_template("{elapsed:>3} [{bar:20}] {msg}") {
             bar.set_style(style.progress_chars("=> "));
         }
         ProgressLine {
             bar,
             by_requests,
-            previous: None,
+            recent: VecDeque::with_capacity(RATE_WINDOW_SAMPLES + 1),
         }
     }
 
@@ -159,14 +158,17 @@ impl ProgressLine {
         if self.bar.is_hidden() {
             return;
         }
-        let recent_rps = match self.previous {
-            Some(before) if now.elapsed > before.elapsed => {
-                (now.requests - before.requests) as f64
-                    / (now.elapsed - before.elapsed).as_secs_f64()
+        self.recent.push_back(now);
+        if self.recent.len() > RATE_WINDOW_SAMPLES {
+            self.recent.pop_front();
+        }
+        let rps = match self.recent.front() {
+            Some(oldest) if now.elapsed > oldest.elapsed => {
+                (now.requests - oldest.requests) as f64
+                    / (now.elapsed - oldest.elapsed).as_secs_f64()
             }
             _ => 0.0,
         };
-        self.previous = Some(now);
         let p95 = latency_text(now.p95.map(|p95| p95.as_secs_f64() * 1000.0));
         self.bar.set_position(if self.by_requests {
             now.requests
@@ -174,14 +176,14 @@ impl ProgressLine {
             now.elapsed.as_millis() as u64
         });
         self.bar.set_message(format!(
-            "{} requests  {recent_rps:.0} req/s  {} errors  p95 {p95}",
+            "{} req  {rps:.0} req/s  {} err  p95 {p95}",
             now.requests, now.errors
         ));
     }
 
     fn wait_for_prometheus(&self) {
         self.bar
-            .set_message("waiting for Prometheus to scrape the end of the run");
+            .set_message("waiting for Prometheus to scrape the run's end");
     }
 
     fn clear(&self) {

@@ -72,6 +72,10 @@ pub struct Finished {
     pub stats: Stats,
     /// From the start until the last request ended.
     pub elapsed: Duration,
+    /// The time over which requests were started, which rates are per second of: the planned
+    /// duration when the run lasted that long (requests still in flight then finish after it),
+    /// else `elapsed`.
+    pub window: Duration,
     pub started_at: SystemTime,
     /// Stopped early by the shutdown token (e.g. Ctrl-C).
     pub interrupted: bool,
@@ -80,6 +84,7 @@ pub struct Finished {
 /// A run in progress.
 pub struct LoadRun {
     start: Instant,
+    duration: Option<Duration>,
     started_at: SystemTime,
     shared: Vec<Arc<Mutex<Stats>>>,
     done: Vec<oneshot::Receiver<Instant>>,
@@ -96,6 +101,7 @@ pub async fn start(plan: &LoadPlan, stop: CancellationToken) -> Result<LoadRun, 
     let workers = workers::spawn(plan, addr, start, &stop)?;
     Ok(LoadRun {
         start,
+        duration: plan.duration,
         started_at,
         shared: workers.shared,
         done: workers.done,
@@ -158,9 +164,15 @@ impl LoadRun {
                 stats.merge_from(&thread_stats);
             }
         }
+        let elapsed = last_end - self.start;
+        let window = match self.duration {
+            Some(duration) if elapsed >= duration => duration,
+            _ => elapsed,
+        };
         Ok(Finished {
             stats,
-            elapsed: last_end - self.start,
+            elapsed,
+            window,
             started_at: self.started_at,
             interrupted: self.stop.is_cancelled(),
         })

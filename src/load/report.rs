@@ -18,8 +18,10 @@ use super::threshold::{LatencyStatistic, Observed, Threshold};
 pub struct LoadReport {
     pub target: String,
     pub model: ModelReport,
-    /// Wall time from the first request until the last one ended.
+    /// The time over which requests were started; rates are per second of it.
     pub duration_seconds: f64,
+    /// Time after `duration_seconds` spent waiting for requests still in flight.
+    pub drain_seconds: f64,
     pub started_at_unix: f64,
     pub interrupted: bool,
     pub totals: EndpointReport,
@@ -113,7 +115,7 @@ pub struct ServerEndpointReport {
 
 impl LoadReport {
     pub fn new(plan: &LoadPlan, finished: &Finished) -> LoadReport {
-        let seconds = finished.elapsed.as_secs_f64();
+        let seconds = finished.window.as_secs_f64();
         let endpoints: Vec<EndpointReport> = plan
             .mix
             .entries()
@@ -160,6 +162,10 @@ impl LoadReport {
             target: plan.target.to_string(),
             model,
             duration_seconds: seconds,
+            drain_seconds: finished
+                .elapsed
+                .saturating_sub(finished.window)
+                .as_secs_f64(),
             started_at_unix: finished
                 .started_at
                 .duration_since(UNIX_EPOCH)
@@ -183,7 +189,7 @@ impl LoadReport {
 
     /// Adds Prometheus's numbers (or why there are none), matched to the mix by endpoint label.
     pub fn attach_server_side(&mut self, prometheus: &str, server: Result<ServerSide, String>) {
-        let window_seconds = self.duration_seconds.ceil() as u64;
+        let window_seconds = (self.duration_seconds + self.drain_seconds).ceil() as u64;
         let (side, error) = match server {
             Ok(side) => (Some(side), None),
             Err(error) => (None, Some(error)),
@@ -252,9 +258,14 @@ impl LoadReport {
         } else {
             ""
         };
+        let drain = if self.drain_seconds >= 0.05 {
+            format!(" (+{:.1}s for requests in flight)", self.drain_seconds)
+        } else {
+            String::new()
+        };
         let _ = writeln!(
             out,
-            "{}: {model}, {:.1}s{interrupted}",
+            "{}: {model}, {:.1}s{drain}{interrupted}",
             self.target, self.duration_seconds
         );
         let width = self
@@ -551,6 +562,7 @@ mod tests {
         Finished {
             stats,
             elapsed: Duration::from_secs(2),
+            window: Duration::from_secs(2),
             started_at: SystemTime::now(),
             interrupted: false,
         }
