@@ -184,6 +184,7 @@ async fn json_report_has_the_documented_fields() {
     assert!(report["late_starts"].is_null(), "closed model");
     assert_eq!(report["thresholds"][0]["threshold"], "p99<10s");
     assert_eq!(report["thresholds"][0]["passed"], true);
+    assert_eq!(report["thresholds"][0]["unit"], "ms");
     assert!(report["thresholds"][0]["observed"].is_number());
     assert!(report["server"].is_null(), "no --prometheus");
 }

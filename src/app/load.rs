@@ -51,7 +51,7 @@ pub async fn run(args: Box<LoadArgs>) -> anyhow::Result<ExitCode> {
 
     let stop = CancellationToken::new();
     let interrupt = tokio::spawn(super::cancel_on_signal(stop.clone()));
-    let running = load::start(&plan, stop).await?;
+    let running = load::start(&plan, stop.clone()).await?;
     let mut probe = running.probe();
     let mut progress = ProgressLine::new(&plan);
     let finish = running.finish();
@@ -63,23 +63,26 @@ pub async fn run(args: Box<LoadArgs>) -> anyhow::Result<ExitCode> {
             _ = ticks.tick() => progress.show(probe.sample()),
         }
     };
-    interrupt.abort();
 
     let mut report = LoadReport::new(&plan, &finished);
     if let Some(prometheus_url) = prometheus_url {
         progress.wait_for_prometheus();
         let ended_at = finished.started_at + finished.elapsed;
-        let server = prometheus::server_side(
+        let query = prometheus::server_side(
             &prometheus_url,
             finished.started_at,
             ended_at,
             PROMETHEUS_SCRAPE_WAIT,
             PROMETHEUS_REQUEST_TIMEOUT,
-        )
-        .await
-        .map_err(|error| error.to_string());
+        );
+        // A Ctrl-C during the run or the wait for Prometheus skips the rest of the wait.
+        let server = tokio::select! {
+            server = query, if !stop.is_cancelled() => server.map_err(|error| error.to_string()),
+            () = stop.cancelled() => Err("skipped: interrupted".to_owned()),
+        };
         report.attach_server_side(prometheus_url.url(), server);
     }
+    interrupt.abort();
     progress.clear();
 
     if args.json {

@@ -52,6 +52,8 @@ pub enum LoadError {
     },
     #[error("cannot start a load worker thread: {0}")]
     Runtime(io::Error),
+    #[error("cannot build the request: {0}")]
+    Request(String),
     #[error("a load worker thread stopped unexpectedly; its counts are lost")]
     WorkerLost,
 }

@@ -12,7 +12,7 @@ use super::Finished;
 use super::plan::{LoadPlan, Model};
 use super::prometheus::ServerSide;
 use super::stats::{EndpointStats, Failure, LateStarts};
-use super::threshold::{LatencyStatistic, Observed, Threshold};
+use super::threshold::{LatencyStatistic, Metric, Observed, Threshold};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct LoadReport {
@@ -85,9 +85,22 @@ pub struct LateStartsReport {
 #[derive(Debug, Clone, Serialize)]
 pub struct ThresholdReport {
     pub threshold: String,
-    /// In the metric's unit: milliseconds, a fraction for error_rate, requests/s for rps.
+    /// In `unit`; `None` for a latency when nothing was answered.
     pub observed: Option<f64>,
+    pub unit: ThresholdUnit,
     pub passed: bool,
+}
+
+/// The unit of a threshold's observed value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum ThresholdUnit {
+    #[serde(rename = "ms")]
+    Milliseconds,
+    /// Errors over requests, 0 to 1.
+    #[serde(rename = "fraction")]
+    Fraction,
+    #[serde(rename = "req/s")]
+    RequestsPerSecond,
 }
 
 /// Prometheus's count and p95 for the run's window next to the client's, per endpoint label.
@@ -419,9 +432,15 @@ fn check(
         .and_then(|endpoint| endpoints.iter().find(|row| row.endpoint == endpoint))
         .unwrap_or(totals);
     let (observed, passed) = threshold.check(scope);
+    let unit = match threshold.metric() {
+        Metric::Latency(_) => ThresholdUnit::Milliseconds,
+        Metric::ErrorRate => ThresholdUnit::Fraction,
+        Metric::Rps => ThresholdUnit::RequestsPerSecond,
+    };
     ThresholdReport {
         threshold: threshold.to_string(),
         observed,
+        unit,
         passed,
     }
 }
@@ -500,13 +519,10 @@ fn observed_text(threshold: &ThresholdReport) -> String {
     let Some(value) = threshold.observed else {
         return "no responses".to_owned();
     };
-    let metric = threshold.threshold.rsplit(':').next().unwrap_or_default();
-    if metric.starts_with("error_rate") {
-        percent(value)
-    } else if metric.starts_with("rps") {
-        format!("{} req/s", number(value))
-    } else {
-        latency_text(Some(value))
+    match threshold.unit {
+        ThresholdUnit::Milliseconds => latency_text(Some(value)),
+        ThresholdUnit::Fraction => percent(value),
+        ThresholdUnit::RequestsPerSecond => format!("{} req/s", number(value)),
     }
 }
 

@@ -74,16 +74,22 @@ pub fn spawn(
                 connections: split(u64::from(*connections), threads)[thread].max(1) as usize,
             },
         };
+        // Built apart for each thread, so threads never share (and contend on) the buffers.
         let templates = plan
             .mix
             .entries()
             .iter()
-            .map(|entry| plan.target.request_path(&entry.path))
-            .collect::<Vec<_>>();
+            .map(|entry| {
+                RequestTemplate::new(
+                    &plan.target.request_path(&entry.path),
+                    plan.target.authority(),
+                )
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(LoadError::Request)?;
         let thread_plan = ThreadPlan {
             addr,
-            paths: templates,
-            authority: plan.target.authority().to_owned(),
+            templates,
             mix: MixPicker::new(&plan.mix),
             timeout: plan.timeout,
             start,
@@ -123,8 +129,7 @@ fn split(total: u64, parts: usize) -> Vec<u64> {
 
 struct ThreadPlan {
     addr: SocketAddr,
-    paths: Vec<String>,
-    authority: String,
+    templates: Vec<RequestTemplate>,
     mix: MixPicker,
     timeout: Duration,
     start: Instant,
@@ -215,19 +220,10 @@ fn run_thread(
     shared: Arc<Mutex<Stats>>,
     stop: CancellationToken,
 ) -> Instant {
-    let endpoints = plan.paths.len();
-    let templates = plan
-        .paths
-        .iter()
-        .map(|path| RequestTemplate::new(path, &plan.authority));
-    let templates = match templates.collect::<Result<Vec<_>, _>>() {
-        Ok(templates) => templates,
-        // The plan validated every path and the authority; nothing to send if that failed.
-        Err(_) => return plan.start,
-    };
+    let endpoints = plan.templates.len();
     let context = Rc::new(ThreadContext {
         addr: plan.addr,
-        templates,
+        templates: plan.templates,
         mix: plan.mix,
         timeout: plan.timeout,
         deadline: plan.deadline,
