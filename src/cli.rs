@@ -1,6 +1,7 @@
 //! Command-line types (clap derive) and nothing else: parsing happens here, behaviour in `app`.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
@@ -12,6 +13,8 @@ const EXAMPLES: &str = "\
 Examples:
   monibox serve                          run the demo service on 127.0.0.1:5000
   monibox serve --listen 127.0.0.1:0     same, on any free port (the address is printed)
+  monibox config show --timing fast      the effective configuration with the fast profile
+  monibox config export ./monitoring     write Prometheus/Alertmanager/Grafana files to a dir
 
 Exit codes: 0 ok, 1 unhealthy or a threshold failed, 2 usage or environment error.
 Logs go to stderr; set RUST_LOG (e.g. RUST_LOG=monibox=debug) to change what is logged.";
@@ -34,6 +37,9 @@ pub enum Command {
     Serve(ServeArgs),
     /// Drive HTTP load at the demo service (or any HTTP target) and report latency and errors.
     Load(Box<LoadArgs>),
+    /// Show the effective configuration or export the rendered monitoring bundle.
+    #[command(subcommand)]
+    Config(ConfigCommand),
 }
 
 #[derive(Debug, Args)]
@@ -147,4 +153,48 @@ pub struct LoadArgs {
     /// Print the report as JSON on stdout (fields documented in the README)
     #[arg(long)]
     pub json: bool,
+}
+
+/// Where the configuration comes from; flattened into every command that needs it. Precedence:
+/// built-in defaults, then the file, then `MONIBOX_*` environment variables, then these flags.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ConfigArgs {
+    /// TOML configuration file (see config/monibox.toml for every key).
+    #[arg(long, value_name = "PATH", env = "MONIBOX_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Project name: lowercase letters, digits and hyphens; several projects can run side by side.
+    #[arg(long, value_name = "NAME")]
+    pub project: Option<String>,
+    /// Timing profile: standard (15 s scrapes) or fast (1 s, alerts fire within seconds).
+    #[arg(long, value_name = "PROFILE", value_parser = ["standard", "fast"])]
+    pub timing: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print the effective configuration (defaults, file, environment and flags applied).
+    Show(ConfigShowArgs),
+    /// Write the rendered bundle (Prometheus, rules, Alertmanager, Grafana, runbooks) to DIR,
+    /// addressed for Prometheus, Alertmanager and Grafana run on this machine.
+    Export(ConfigExportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ConfigShowArgs {
+    /// Print JSON instead of TOML.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub config: ConfigArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ConfigExportArgs {
+    /// Directory to write to; created if missing.
+    pub dir: PathBuf,
+    /// Write into a non-empty directory, replacing the bundle's files (other files are kept).
+    #[arg(long)]
+    pub force: bool,
+    #[command(flatten)]
+    pub config: ConfigArgs,
 }

@@ -5,7 +5,9 @@
 //! tests drive the same code the binary runs.
 
 pub mod app;
+pub mod assets;
 pub mod cli;
+pub mod config;
 pub mod demo;
 pub mod httpc;
 pub mod httpd;

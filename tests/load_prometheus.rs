@@ -3,10 +3,9 @@
 //! the client's.
 
 mod common;
+mod support;
 
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::{RunningDemo, client};
 use monibox::demo::DemoSettings;
@@ -14,81 +13,62 @@ use monibox::load::plan::{LoadPlan, LoadSettings, Target};
 use monibox::load::report::LoadReport;
 use monibox::load::{self, prometheus};
 use serde_json::Value;
+use support::{ChildGuard, Http, free_port, start_prometheus, url_encode};
 use tokio_util::sync::CancellationToken;
 
-/// A Prometheus process with its own config and data directory, removed when dropped.
+/// The host's Prometheus scraping `scrape_target` every second, with its files in a temporary
+/// directory; both go away when this is dropped.
 struct Prometheus {
-    child: Child,
-    dir: PathBuf,
+    process: ChildGuard,
     url: String,
+    _dir: tempfile::TempDir,
 }
 
 impl Prometheus {
-    fn start(scrape_target: &str) -> Prometheus {
-        let port = {
-            let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-            listener.local_addr().expect("address").port()
-        };
-        let dir = std::env::temp_dir().join(format!(
-            "monibox-load-prometheus-{}-{port}",
-            std::process::id()
-        ));
-        std::fs::create_dir_all(&dir).expect("temp dir");
+    async fn start(scrape_target: &str) -> Prometheus {
+        let dir = tempfile::Builder::new()
+            .prefix("monibox-load-prometheus-")
+            .tempdir()
+            .expect("temp dir");
         let config = format!(
             "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n\
              scrape_configs:\n  - job_name: demo\n    static_configs:\n      - targets: ['{scrape_target}']\n"
         );
-        std::fs::write(dir.join("prometheus.yml"), config).expect("write config");
-        let child = Command::new("prometheus")
-            .arg(format!(
-                "--config.file={}",
-                dir.join("prometheus.yml").display()
-            ))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.join("data").display()
-            ))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .arg("--log.level=warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("prometheus is installed (Debian package prometheus)");
+        std::fs::create_dir_all(dir.path().join("prometheus")).expect("config dir");
+        std::fs::write(dir.path().join("prometheus/prometheus.yml"), config).expect("write config");
+        let port = free_port();
+        let mut process = start_prometheus(dir.path(), &dir.path().join("data"), port);
+        let url = format!("http://127.0.0.1:{port}");
+        Http::new()
+            .wait_ready(
+                &format!("{url}/-/ready"),
+                &mut process,
+                Duration::from_secs(30),
+            )
+            .await;
         Prometheus {
-            child,
-            dir,
-            url: format!("http://127.0.0.1:{port}"),
-        }
-    }
-
-    async fn query(&self, promql: &str) -> Value {
-        let encoded: String = promql
-            .bytes()
-            .map(|byte| match byte {
-                b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'_' => char::from(byte).to_string(),
-                _ => format!("%{byte:02X}"),
-            })
-            .collect();
-        let url = format!("{}/api/v1/query?query={encoded}", self.url);
-        match client().get(&url).await {
-            Ok(response) if response.status == 200 => {
-                serde_json::from_slice(&response.body).expect("JSON")
-            }
-            _ => Value::Null,
+            process,
+            url,
+            _dir: dir,
         }
     }
 
     /// Waits (bounded) until `promql` returns at least `series` series. Prometheus's first
     /// scrape comes several seconds after it starts.
-    async fn wait_for(&self, promql: &str, series: usize) {
+    async fn wait_for(&mut self, promql: &str, series: usize) {
+        let url = format!("{}/api/v1/query?query={}", self.url, url_encode(promql));
+        let deadline = Instant::now() + Duration::from_secs(30);
         let mut answer = Value::Null;
-        for _ in 0..150 {
-            answer = self.query(promql).await;
-            if answer["data"]["result"]
-                .as_array()
-                .is_some_and(|result| result.len() >= series)
-            {
-                return;
+        while Instant::now() < deadline {
+            self.process.assert_running();
+            if let Ok(response) = client().get(&url).await {
+                answer = serde_json::from_slice(&response.body).unwrap_or(Value::Null);
+                if answer["data"]["result"]
+                    .as_array()
+                    .is_some_and(|result| result.len() >= series)
+                {
+                    return;
+                }
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
@@ -96,18 +76,10 @@ impl Prometheus {
     }
 }
 
-impl Drop for Prometheus {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn prometheus_counts_the_same_requests_in_the_run_window() {
     let demo = RunningDemo::start(DemoSettings::default()).await;
-    let prom = Prometheus::start(demo.base_url.trim_start_matches("http://"));
+    let mut prom = Prometheus::start(demo.base_url.trim_start_matches("http://")).await;
     let mix = "/=1,/error?rate=0=1";
     // One request per endpoint first, so both series exist in Prometheus before the window opens
     // and the run's increase is measured from a known baseline.

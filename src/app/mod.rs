@@ -1,6 +1,7 @@
 //! One module per command. Each turns parsed arguments into a plan and runs it; printing the
 //! result is the last step. `run` is what the binary calls.
 
+mod config;
 mod load;
 mod serve;
 
@@ -24,6 +25,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         match cli.command {
             Command::Serve(args) => serve::run(args).await,
             Command::Load(args) => load::run(args).await,
+            Command::Config(command) => config::run(command),
         }
     })
 }

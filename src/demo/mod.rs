@@ -23,7 +23,7 @@ use crate::httpd::{self, BindError, Bound, Limits};
 /// Longest delay `/slow?ms=` may ask for.
 pub const MAX_SLOW_MS: u64 = 10_000;
 /// Most iterations `/cpu-intensive?n=` may ask for (about a second of work on one core).
-pub const MAX_CPU_ITERATIONS: u64 = 1_000_000_000;
+pub const MAX_CPU_ITERATIONS: u64 = 500_000_000;
 
 /// How the demo endpoints behave when a request does not say otherwise.
 #[derive(Debug, Clone)]

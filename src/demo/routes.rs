@@ -80,10 +80,13 @@ impl DemoState {
     }
 
     fn health(&self) -> Response<Full<Bytes>> {
+        // Integer formatting: this is the hottest endpoint, and float formatting shows in profiles.
+        let uptime_ms = self.uptime().as_millis();
         let body = format!(
-            r#"{{"status":"healthy","version":"{}","uptime_seconds":{:.3}}}"#,
+            r#"{{"status":"healthy","version":"{}","uptime_seconds":{}.{:03}}}"#,
             env!("CARGO_PKG_VERSION"),
-            self.uptime().as_secs_f64()
+            uptime_ms / 1000,
+            uptime_ms % 1000
         );
         json_response(StatusCode::OK, body)
     }

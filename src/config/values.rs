@@ -1,0 +1,534 @@
+//! Validated value types used in the configuration: each one checks its input while it is being
+//! deserialized, so a bad value is reported by the TOML parser with the key and line it came from.
+
+use std::fmt;
+use std::num::NonZeroU16;
+
+use serde::de::{self, Visitor};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// The project name: it becomes part of Docker names (`monibox-<project>-<component>`) and of
+/// label values, so it is kept to lowercase letters, digits and hyphens.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct ProjectName(String);
+
+impl ProjectName {
+    pub const MAX_LEN: usize = 32;
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for ProjectName {
+    type Error = String;
+
+    fn try_from(name: String) -> Result<Self, Self::Error> {
+        let valid_chars = name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+        if name.is_empty()
+            || name.len() > Self::MAX_LEN
+            || !valid_chars
+            || name.starts_with('-')
+            || name.ends_with('-')
+        {
+            return Err(format!(
+                "invalid project name {name:?}: use 1 to {} lowercase letters, digits and \
+                 hyphens, not starting or ending with a hyphen (it becomes part of Docker names)",
+                Self::MAX_LEN
+            ));
+        }
+        Ok(Self(name))
+    }
+}
+
+impl From<ProjectName> for String {
+    fn from(name: ProjectName) -> Self {
+        name.0
+    }
+}
+
+impl fmt::Display for ProjectName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A TCP port on the host: a fixed number, or `auto` for a free port chosen at start-up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Port {
+    Auto,
+    Fixed(NonZeroU16),
+}
+
+impl Port {
+    /// A fixed port from a known number; 0 is not one (that is what `auto` means).
+    pub const fn fixed(port: u16) -> Self {
+        match NonZeroU16::new(port) {
+            Some(port) => Port::Fixed(port),
+            None => panic!("port 0 is not a fixed port: use Port::Auto"),
+        }
+    }
+
+    /// The fixed port number, or `None` for `auto`.
+    pub fn number(self) -> Option<u16> {
+        match self {
+            Port::Auto => None,
+            Port::Fixed(port) => Some(port.get()),
+        }
+    }
+}
+
+impl fmt::Display for Port {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Port::Auto => f.write_str("auto"),
+            Port::Fixed(port) => write!(f, "{port}"),
+        }
+    }
+}
+
+impl Serialize for Port {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Port::Auto => serializer.serialize_str("auto"),
+            Port::Fixed(port) => serializer.serialize_u16(port.get()),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Port {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct PortVisitor;
+
+        impl Visitor<'_> for PortVisitor {
+            type Value = Port;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a port number from 1 to 65535 or \"auto\"")
+            }
+
+            fn visit_i64<E: de::Error>(self, value: i64) -> Result<Port, E> {
+                u16::try_from(value)
+                    .ok()
+                    .and_then(NonZeroU16::new)
+                    .map(Port::Fixed)
+                    .ok_or_else(|| {
+                        E::custom(format!(
+                            "port {value} is out of range: use 1 to 65535, or \"auto\" for a free port"
+                        ))
+                    })
+            }
+
+            fn visit_u64<E: de::Error>(self, value: u64) -> Result<Port, E> {
+                self.visit_i64(i64::try_from(value).unwrap_or(i64::MAX))
+            }
+
+            fn visit_str<E: de::Error>(self, value: &str) -> Result<Port, E> {
+                if value == "auto" {
+                    return Ok(Port::Auto);
+                }
+                match value.parse::<i64>() {
+                    Ok(number) => self.visit_i64(number),
+                    Err(_) => Err(E::custom(format!(
+                        "invalid port {value:?}: use a number from 1 to 65535 or \"auto\""
+                    ))),
+                }
+            }
+        }
+
+        deserializer.deserialize_any(PortVisitor)
+    }
+}
+
+/// A Prometheus duration (`15s`, `2m`, `15d`, `1h30m`), kept in milliseconds and printed in the
+/// form Prometheus and Alertmanager both parse.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct PromDuration {
+    millis: u64,
+}
+
+impl PromDuration {
+    const UNITS: [(&'static str, u64); 7] = [
+        ("y", 365 * 24 * 3_600_000),
+        ("w", 7 * 24 * 3_600_000),
+        ("d", 24 * 3_600_000),
+        ("h", 3_600_000),
+        ("m", 60_000),
+        ("s", 1_000),
+        ("ms", 1),
+    ];
+
+    pub const fn from_millis(millis: u64) -> Self {
+        Self { millis }
+    }
+
+    pub const fn from_secs(secs: u64) -> Self {
+        Self {
+            millis: secs * 1_000,
+        }
+    }
+
+    pub const fn as_millis(self) -> u64 {
+        self.millis
+    }
+
+    /// Parses Prometheus' duration syntax: units from `y` down to `ms`, each at most once and in
+    /// that order, or a bare `0`.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let invalid = || {
+            format!(
+                "invalid duration {text:?}: use a Prometheus duration such as 30s, 5m, 2h, 15d or 1h30m"
+            )
+        };
+        if text == "0" {
+            return Ok(Self::from_millis(0));
+        }
+        if text.is_empty() {
+            return Err(invalid());
+        }
+        let mut rest = text;
+        let mut millis: u64 = 0;
+        let mut next_unit = 0;
+        while !rest.is_empty() {
+            let digits = rest.chars().take_while(char::is_ascii_digit).count();
+            if digits == 0 {
+                return Err(invalid());
+            }
+            let number: u64 = rest[..digits].parse().map_err(|_| invalid())?;
+            rest = &rest[digits..];
+            let unit_len = rest.chars().take_while(char::is_ascii_alphabetic).count();
+            let unit = &rest[..unit_len];
+            rest = &rest[unit_len..];
+            let position = Self::UNITS[next_unit..]
+                .iter()
+                .position(|(name, _)| *name == unit)
+                .ok_or_else(invalid)?;
+            let (_, factor) = Self::UNITS[next_unit + position];
+            next_unit += position + 1;
+            millis = number
+                .checked_mul(factor)
+                .and_then(|part| millis.checked_add(part))
+                .ok_or_else(invalid)?;
+        }
+        Ok(Self::from_millis(millis))
+    }
+}
+
+impl fmt::Display for PromDuration {
+    /// Days and smaller units only, so `15d` stays `15d` rather than becoming `2w1d`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.millis == 0 {
+            return f.write_str("0s");
+        }
+        let mut rest = self.millis;
+        for (name, factor) in &Self::UNITS[2..] {
+            let count = rest / factor;
+            if count > 0 {
+                write!(f, "{count}{name}")?;
+                rest %= factor;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl TryFrom<String> for PromDuration {
+    type Error = String;
+
+    fn try_from(text: String) -> Result<Self, Self::Error> {
+        Self::parse(&text)
+    }
+}
+
+impl From<PromDuration> for String {
+    fn from(duration: PromDuration) -> Self {
+        duration.to_string()
+    }
+}
+
+/// A size in bytes written as `<integer><unit>`. Units are powers of 1024 as Prometheus reads
+/// them (`1GB` = 1024³ bytes); `KiB`/`MiB`/`GiB`/`TiB` are accepted as the same units.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct ByteSize {
+    bytes: u64,
+}
+
+impl ByteSize {
+    const UNITS: [(&'static str, &'static str, u64); 6] = [
+        ("PB", "PiB", 1 << 50),
+        ("TB", "TiB", 1 << 40),
+        ("GB", "GiB", 1 << 30),
+        ("MB", "MiB", 1 << 20),
+        ("KB", "KiB", 1 << 10),
+        ("B", "B", 1),
+    ];
+
+    pub const fn from_bytes(bytes: u64) -> Self {
+        Self { bytes }
+    }
+
+    pub const fn bytes(self) -> u64 {
+        self.bytes
+    }
+
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let invalid = || {
+            format!(
+                "invalid size {text:?}: use an integer and a unit (B, KB, MB, GB, TB, PB; \
+                 1024-based as in Prometheus), e.g. 512MB or 10GB"
+            )
+        };
+        let digits = text.chars().take_while(char::is_ascii_digit).count();
+        let number: u64 = text[..digits].parse().map_err(|_| invalid())?;
+        let unit = &text[digits..];
+        let factor = Self::UNITS
+            .iter()
+            .find(|(short, long, _)| unit == *short || unit == *long)
+            .map(|(_, _, factor)| *factor)
+            .ok_or_else(invalid)?;
+        let bytes = number.checked_mul(factor).ok_or_else(invalid)?;
+        if bytes == 0 {
+            return Err(format!("invalid size {text:?}: it must be more than zero"));
+        }
+        Ok(Self::from_bytes(bytes))
+    }
+}
+
+impl fmt::Display for ByteSize {
+    /// The largest unit that divides the size exactly, in the spelling Prometheus accepts.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (unit, factor) = Self::UNITS
+            .iter()
+            .find(|(_, _, factor)| self.bytes % factor == 0)
+            .map(|(short, _, factor)| (*short, *factor))
+            .unwrap_or(("B", 1));
+        write!(f, "{}{unit}", self.bytes / factor)
+    }
+}
+
+impl TryFrom<String> for ByteSize {
+    type Error = String;
+
+    fn try_from(text: String) -> Result<Self, Self::Error> {
+        Self::parse(&text)
+    }
+}
+
+impl From<ByteSize> for String {
+    fn from(size: ByteSize) -> Self {
+        size.to_string()
+    }
+}
+
+/// A threshold that must be a finite number above zero.
+#[derive(Debug, Clone, Copy, PartialEq, PartialOrd, Serialize, Deserialize)]
+#[serde(try_from = "f64", into = "f64")]
+pub struct Positive(f64);
+
+impl Positive {
+    pub fn get(self) -> f64 {
+        self.0
+    }
+}
+
+impl TryFrom<f64> for Positive {
+    type Error = String;
+
+    fn try_from(value: f64) -> Result<Self, Self::Error> {
+        if value.is_finite() && value > 0.0 {
+            Ok(Self(value))
+        } else {
+            Err(format!(
+                "invalid value {value}: it must be a number above zero"
+            ))
+        }
+    }
+}
+
+impl From<Positive> for f64 {
+    fn from(value: Positive) -> Self {
+        value.0
+    }
+}
+
+/// A fraction from 0 to 1 inclusive.
+#[derive(Debug, Clone, Copy, PartialEq, PartialOrd, Serialize, Deserialize)]
+#[serde(try_from = "f64", into = "f64")]
+pub struct Fraction(f64);
+
+impl Fraction {
+    pub fn get(self) -> f64 {
+        self.0
+    }
+}
+
+impl TryFrom<f64> for Fraction {
+    type Error = String;
+
+    fn try_from(value: f64) -> Result<Self, Self::Error> {
+        if (0.0..=1.0).contains(&value) {
+            Ok(Self(value))
+        } else {
+            Err(format!(
+                "invalid value {value}: it must be a fraction from 0 to 1 (0.05 means 5%)"
+            ))
+        }
+    }
+}
+
+impl From<Fraction> for f64 {
+    fn from(value: Fraction) -> Self {
+        value.0
+    }
+}
+
+/// An `http://` or `https://` URL with a host, for webhook and chat receivers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct HttpUrl(String);
+
+impl HttpUrl {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for HttpUrl {
+    type Error = String;
+
+    fn try_from(url: String) -> Result<Self, Self::Error> {
+        let rest = url
+            .strip_prefix("http://")
+            .or_else(|| url.strip_prefix("https://"));
+        let has_host = rest.is_some_and(|rest| {
+            !rest.is_empty() && !rest.starts_with('/') && !rest.starts_with(':')
+        });
+        if !has_host || url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(format!(
+                "invalid URL {url:?}: use an http:// or https:// URL with a host and no spaces"
+            ));
+        }
+        Ok(Self(url))
+    }
+}
+
+impl From<HttpUrl> for String {
+    fn from(url: HttpUrl) -> Self {
+        url.0
+    }
+}
+
+/// A single-line, non-empty text value (image names, e-mail addresses, channel names): line
+/// breaks and control characters are refused because the value is written into other files.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Line(String);
+
+impl Line {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for Line {
+    type Error = String;
+
+    fn try_from(text: String) -> Result<Self, Self::Error> {
+        if text.trim().is_empty() || text.chars().any(char::is_control) {
+            return Err(format!(
+                "invalid value {text:?}: it must be non-empty text on one line"
+            ));
+        }
+        Ok(Self(text))
+    }
+}
+
+impl From<Line> for String {
+    fn from(line: Line) -> Self {
+        line.0
+    }
+}
+
+impl From<&str> for Line {
+    /// For built-in constants only; user input goes through `TryFrom<String>`.
+    fn from(text: &str) -> Self {
+        Self(text.to_owned())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_round_trip_in_prometheus_syntax() {
+        for (text, millis, shown) in [
+            ("15s", 15_000, "15s"),
+            ("2m", 120_000, "2m"),
+            ("15d", 15 * 86_400_000, "15d"),
+            ("1h30m", 5_400_000, "1h30m"),
+            ("1w", 7 * 86_400_000, "7d"),
+            ("500ms", 500, "500ms"),
+            ("0", 0, "0s"),
+        ] {
+            let duration = PromDuration::parse(text).expect(text);
+            assert_eq!(duration.as_millis(), millis, "{text}");
+            assert_eq!(duration.to_string(), shown, "{text}");
+        }
+        for bad in ["", "15", "s", "1m1h", "1x", "-1s", "1.5h", "1s1s"] {
+            assert!(PromDuration::parse(bad).is_err(), "{bad:?} must be refused");
+        }
+    }
+
+    #[test]
+    fn sizes_are_1024_based_and_printed_for_prometheus() {
+        assert_eq!(ByteSize::parse("1GB").map(ByteSize::bytes), Ok(1 << 30));
+        assert_eq!(
+            ByteSize::parse("512MiB").map(ByteSize::bytes),
+            Ok(512 << 20)
+        );
+        assert_eq!(ByteSize::from_bytes(512 << 20).to_string(), "512MB");
+        assert_eq!(ByteSize::from_bytes(1536).to_string(), "1536B");
+        for bad in ["", "1", "GB", "1 GB", "0GB", "1.5GB", "1gb"] {
+            assert!(ByteSize::parse(bad).is_err(), "{bad:?} must be refused");
+        }
+    }
+
+    #[test]
+    fn project_names_are_docker_safe() {
+        for good in ["default", "a", "team-1", "x".repeat(32).as_str()] {
+            assert!(ProjectName::try_from(good.to_owned()).is_ok(), "{good}");
+        }
+        for bad in [
+            "",
+            "Upper",
+            "under_score",
+            "-lead",
+            "trail-",
+            "sp ace",
+            &"x".repeat(33),
+        ] {
+            assert!(ProjectName::try_from(bad.to_owned()).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn urls_need_a_scheme_and_a_host() {
+        assert!(HttpUrl::try_from("http://localhost:5001/alerts".to_owned()).is_ok());
+        assert!(HttpUrl::try_from("https://hooks.example.com/x".to_owned()).is_ok());
+        for bad in [
+            "localhost:5001",
+            "ftp://x",
+            "http://",
+            "http:///x",
+            "http://a b",
+        ] {
+            assert!(HttpUrl::try_from(bad.to_owned()).is_err(), "{bad:?}");
+        }
+    }
+}

@@ -1,0 +1,503 @@
+//! The rendered bundle checked by the real tools and by its own conventions: promtool (config,
+//! rules, the unit tests in tests/rules/), amtool (config, routing), the alert and recording
+//! rule conventions, the runbooks and the Grafana dashboards and provisioning.
+
+mod support;
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::path::Path;
+
+use monibox::assets::{Bundle, DATASOURCE_UID, RenderContext, paths};
+use monibox::config::{Config, Email, HttpUrl, Line, Slack, Timing};
+use serde_json::Value;
+use support::{assert_tool_ok, repo_path, test_config, write_bundle};
+
+fn yaml(bundle: &Bundle, path: &str) -> Value {
+    let text = bundle
+        .get(path)
+        .unwrap_or_else(|| panic!("{path} is in the bundle"));
+    serde_norway::from_slice(text).unwrap_or_else(|error| panic!("{path} is YAML: {error}"))
+}
+
+fn all_rules(bundle: &Bundle, path: &str) -> Vec<Value> {
+    yaml(bundle, path)["groups"]
+        .as_array()
+        .expect("groups")
+        .iter()
+        .flat_map(|group| group["rules"].as_array().cloned().expect("rules"))
+        .collect()
+}
+
+fn config_with_every_receiver() -> Config {
+    let mut config = test_config(Timing::Standard);
+    config.receivers.webhooks = vec![
+        HttpUrl::try_from("https://hooks.example.com/a".to_owned()).expect("url"),
+        HttpUrl::try_from("http://127.0.0.1:9/b?token=x&y=\"z\"".to_owned()).expect("url"),
+    ];
+    config.receivers.slack = Some(Slack {
+        api_url: HttpUrl::try_from("https://hooks.slack.com/services/T/B/X".to_owned())
+            .expect("url"),
+        channel: Some(Line::try_from("#alerts".to_owned()).expect("line")),
+    });
+    config.receivers.email = Some(Email {
+        to: Line::try_from("oncall@example.com".to_owned()).expect("line"),
+        from: Line::try_from("monibox@example.com".to_owned()).expect("line"),
+        smarthost: Line::try_from("smtp.example.com:587".to_owned()).expect("line"),
+        auth_username: Some(Line::try_from("monibox".to_owned()).expect("line")),
+        auth_password: Some(Line::try_from("s3cret: {\"quoted\"}".to_owned()).expect("line")),
+        require_tls: true,
+    });
+    config
+}
+
+#[test]
+fn promtool_accepts_the_config_and_rules_of_both_profiles() {
+    for timing in [Timing::Standard, Timing::Fast] {
+        let (dir, bundle) = write_bundle(&test_config(timing));
+        let out = assert_tool_ok(
+            "promtool",
+            &["check", "config", "prometheus/prometheus.yml"],
+            dir.path(),
+        );
+        assert!(out.contains("2 rule files found"), "{timing}: {out}");
+        let out = assert_tool_ok(
+            "promtool",
+            &["check", "rules", paths::RECORDING_RULES, paths::ALERT_RULES],
+            dir.path(),
+        );
+        assert!(out.contains("12 rules found"), "{timing}: {out}");
+
+        let prometheus = yaml(&bundle, paths::PROMETHEUS_CONFIG);
+        let expected = match timing {
+            Timing::Standard => "15s",
+            Timing::Fast => "1s",
+        };
+        assert_eq!(prometheus["global"]["scrape_interval"], expected);
+        assert_eq!(prometheus["global"]["evaluation_interval"], expected);
+        let jobs: Vec<&str> = prometheus["scrape_configs"]
+            .as_array()
+            .expect("scrape_configs")
+            .iter()
+            .filter_map(|job| job["job_name"].as_str())
+            .collect();
+        assert_eq!(
+            jobs,
+            ["app", "monibox", "prometheus", "alertmanager", "grafana"]
+        );
+        assert_eq!(
+            prometheus["global"]["external_labels"]["monibox_project"],
+            "default"
+        );
+    }
+}
+
+/// Copies every promtool unit test of `profile` next to the rendered rules and runs them.
+fn run_rule_unit_tests(timing: Timing, profile_dir: &str) -> usize {
+    let (dir, _) = write_bundle(&test_config(timing));
+    let source = repo_path(&format!("tests/rules/{profile_dir}"));
+    let mut names = Vec::new();
+    for entry in std::fs::read_dir(&source).expect("tests/rules dir") {
+        let path = entry.expect("entry").path();
+        let name = path
+            .file_name()
+            .expect("name")
+            .to_string_lossy()
+            .into_owned();
+        std::fs::copy(&path, dir.path().join(&name)).expect("copy unit test");
+        names.push(name);
+    }
+    names.sort();
+    assert!(!names.is_empty(), "no unit tests in {}", source.display());
+    let mut args = vec!["test", "rules"];
+    args.extend(names.iter().map(String::as_str));
+    let out = assert_tool_ok("promtool", &args, dir.path());
+    assert_eq!(out.matches("SUCCESS").count(), names.len(), "{out}");
+    names.len()
+}
+
+#[test]
+fn promtool_unit_tests_pass_for_the_standard_profile() {
+    run_rule_unit_tests(Timing::Standard, "standard");
+}
+
+#[test]
+fn promtool_unit_tests_pass_for_the_fast_profile() {
+    run_rule_unit_tests(Timing::Fast, "fast");
+}
+
+#[test]
+fn every_alert_has_a_promtool_unit_test() {
+    let (_, bundle) = write_bundle(&test_config(Timing::Standard));
+    let mut tested = String::new();
+    for entry in std::fs::read_dir(repo_path("tests/rules/standard")).expect("dir") {
+        tested.push_str(&std::fs::read_to_string(entry.expect("entry").path()).expect("read"));
+    }
+    for rule in all_rules(&bundle, paths::ALERT_RULES) {
+        let name = rule["alert"].as_str().expect("alert name");
+        assert!(
+            tested.contains(&format!("alertname: {name}\n")),
+            "{name} has no promtool unit test in tests/rules/standard"
+        );
+    }
+}
+
+#[test]
+fn high_error_rate_is_exactly_the_original_rule() {
+    let (_, bundle) = write_bundle(&test_config(Timing::Standard));
+    let rule = all_rules(&bundle, paths::ALERT_RULES)
+        .into_iter()
+        .find(|rule| rule["alert"] == "HighErrorRate")
+        .expect("HighErrorRate exists");
+    assert_eq!(rule["expr"], "rate(app_error_count_total[5m]) > 0.1");
+    assert_eq!(rule["for"], "2m");
+    assert_eq!(rule["labels"]["severity"], "critical");
+}
+
+#[test]
+fn alerts_are_actionable_and_each_has_a_runbook_section() {
+    let (_, bundle) = write_bundle(&test_config(Timing::Standard));
+    let runbooks = std::fs::read_to_string(repo_path("docs/runbooks.md")).expect("runbooks");
+    let sections: BTreeSet<String> = runbooks
+        .lines()
+        .filter_map(|line| line.strip_prefix("## "))
+        .map(str::to_owned)
+        .collect();
+    let mut alerts = BTreeSet::new();
+    for rule in all_rules(&bundle, paths::ALERT_RULES) {
+        let name = rule["alert"].as_str().expect("alert name").to_owned();
+        assert!(
+            name.chars().next().is_some_and(char::is_uppercase) && !name.contains(['_', '-']),
+            "{name} is not CamelCase"
+        );
+        let severity = rule["labels"]["severity"].as_str().unwrap_or_default();
+        assert!(
+            ["critical", "warning"].contains(&severity),
+            "{name}: severity {severity:?}"
+        );
+        let annotations = &rule["annotations"];
+        assert!(
+            annotations["summary"]
+                .as_str()
+                .is_some_and(|s| !s.is_empty()),
+            "{name}: summary"
+        );
+        let description = annotations["description"].as_str().unwrap_or_default();
+        assert!(
+            description.contains("$labels.") && description.contains("$value"),
+            "{name}: the description must use the labels and the value: {description:?}"
+        );
+        assert_eq!(
+            annotations["runbook_url"],
+            format!("{}#{}", support::TEST_RUNBOOK_BASE, name.to_lowercase()),
+            "{name}: runbook_url"
+        );
+        assert!(rule["for"].as_str().is_some(), "{name}: no for:");
+        alerts.insert(name);
+    }
+    assert_eq!(
+        alerts, sections,
+        "docs/runbooks.md must have exactly one section per alert"
+    );
+
+    // Without an override, runbook links point at the runbooks shipped in the bundle.
+    let dir = Path::new("/srv/monibox bundle");
+    let bundle = Bundle::render(
+        &Config::default(),
+        &RenderContext::export(&Config::default(), dir),
+    )
+    .expect("renders");
+    let rule = &all_rules(&bundle, paths::ALERT_RULES)[0];
+    assert_eq!(
+        rule["annotations"]["runbook_url"],
+        "file:///srv/monibox%20bundle/runbooks.md#higherrorrate"
+    );
+    assert_eq!(bundle.get(paths::RUNBOOKS), Some(runbooks.as_bytes()));
+}
+
+#[test]
+fn recording_rules_follow_level_metric_operations() {
+    let (_, bundle) = write_bundle(&test_config(Timing::Standard));
+    for rule in all_rules(&bundle, paths::RECORDING_RULES) {
+        let name = rule["record"].as_str().expect("record name");
+        let parts: Vec<&str> = name.split(':').collect();
+        assert_eq!(parts.len(), 3, "{name} is not level:metric:operations");
+        assert!(parts.iter().all(|part| !part.is_empty()), "{name}");
+        let expr = rule["expr"].as_str().expect("expr");
+        for label in parts[0].split('_') {
+            assert!(
+                expr.contains(label),
+                "{name}: level {label} is not aggregated in {expr}"
+            );
+        }
+        assert!(
+            expr.contains("job") && expr.contains("instance"),
+            "{name} keeps job and instance"
+        );
+    }
+}
+
+#[test]
+fn amtool_accepts_the_config_with_every_receiver() {
+    for config in [test_config(Timing::Fast), config_with_every_receiver()] {
+        let (dir, bundle) = write_bundle(&config);
+        let out = assert_tool_ok(
+            "amtool",
+            &["check-config", paths::ALERTMANAGER_CONFIG],
+            dir.path(),
+        );
+        assert!(out.contains("3 receivers"), "{out}");
+        let alertmanager = yaml(&bundle, paths::ALERTMANAGER_CONFIG);
+        let receivers = alertmanager["receivers"].as_array().expect("receivers");
+        for receiver in receivers {
+            let hooks = receiver["webhook_configs"]
+                .as_array()
+                .expect("webhook_configs");
+            assert_eq!(
+                hooks[0]["url"], "http://localhost:5001/alerts",
+                "daemon first"
+            );
+            assert_eq!(hooks.len(), 1 + config.receivers.webhooks.len());
+            let expect_slack = config.receivers.slack.is_some();
+            assert_eq!(receiver["slack_configs"].is_array(), expect_slack);
+            let expect_email = config.receivers.email.is_some() && receiver["name"] == "critical";
+            assert_eq!(
+                receiver["email_configs"].is_array(),
+                expect_email,
+                "{receiver}"
+            );
+        }
+        if config.receivers.email.is_some() {
+            let critical = receivers
+                .iter()
+                .find(|r| r["name"] == "critical")
+                .expect("critical");
+            assert_eq!(
+                critical["email_configs"][0]["auth_password"],
+                "s3cret: {\"quoted\"}"
+            );
+            assert_eq!(
+                critical["webhook_configs"][2]["url"],
+                "http://127.0.0.1:9/b?token=x&y=\"z\""
+            );
+        }
+    }
+}
+
+#[test]
+fn amtool_routes_by_severity() {
+    let (dir, _) = write_bundle(&test_config(Timing::Standard));
+    let config_flag = format!("--config.file={}", paths::ALERTMANAGER_CONFIG);
+    for (labels, receiver) in [
+        (
+            &["alertname=HighErrorRate", "severity=critical"][..],
+            "critical",
+        ),
+        (&["alertname=TargetDown", "severity=warning"][..], "warning"),
+        (&["alertname=Custom", "severity=info"][..], "default"),
+        (&["alertname=Custom"][..], "default"),
+    ] {
+        let mut args = vec!["config", "routes", "test", config_flag.as_str()];
+        args.extend_from_slice(labels);
+        let out = assert_tool_ok("amtool", &args, dir.path());
+        assert_eq!(out.trim(), receiver, "{labels:?}");
+    }
+}
+
+#[test]
+fn alertmanager_timings_follow_the_profile() {
+    for (timing, group_wait, critical_wait) in
+        [(Timing::Standard, "30s", "10s"), (Timing::Fast, "1s", "1s")]
+    {
+        let (_, bundle) = write_bundle(&test_config(timing));
+        let route = &yaml(&bundle, paths::ALERTMANAGER_CONFIG)["route"];
+        assert_eq!(route["group_wait"], group_wait, "{timing}");
+        assert_eq!(route["routes"][0]["group_wait"], critical_wait, "{timing}");
+        assert_eq!(
+            route["group_by"],
+            serde_json::json!(["alertname", "severity"])
+        );
+        let inhibit = &yaml(&bundle, paths::ALERTMANAGER_CONFIG)["inhibit_rules"][0];
+        assert_eq!(inhibit["equal"], serde_json::json!(["job", "instance"]));
+    }
+}
+
+/// Panel types Grafana 12 renders natively; `graph`, `singlestat` and other Angular panels are
+/// gone.
+const MODERN_PANELS: [&str; 7] = [
+    "row",
+    "timeseries",
+    "stat",
+    "gauge",
+    "heatmap",
+    "bargauge",
+    "table",
+];
+
+fn dashboards(bundle: &Bundle) -> Vec<(String, Value)> {
+    let dashboards: Vec<(String, Value)> = bundle
+        .files()
+        .iter()
+        .filter(|file| file.path.starts_with(paths::GRAFANA_DASHBOARDS_DIR))
+        .map(|file| {
+            let json = serde_json::from_slice(&file.contents)
+                .unwrap_or_else(|error| panic!("{} is JSON: {error}", file.path));
+            (file.path.clone(), json)
+        })
+        .collect();
+    assert_eq!(
+        dashboards.len(),
+        3,
+        "service overview, resources, monitoring health"
+    );
+    dashboards
+}
+
+#[test]
+fn dashboards_use_the_provisioned_datasource_and_modern_described_panels() {
+    let (_, bundle) = write_bundle(&test_config(Timing::Standard));
+    let mut uids = HashSet::new();
+    let mut titles = BTreeMap::new();
+    for (path, dashboard) in dashboards(&bundle) {
+        let uid = dashboard["uid"].as_str().expect("uid").to_owned();
+        assert!(uids.insert(uid), "{path}: duplicate dashboard uid");
+        titles.insert(
+            path.clone(),
+            dashboard["title"].as_str().expect("title").to_owned(),
+        );
+        let panels = dashboard["panels"].as_array().expect("panels");
+        let mut ids = HashSet::new();
+        let mut rows = 0;
+        for panel in panels {
+            let id = panel["id"].as_u64().expect("panel id");
+            assert!(ids.insert(id), "{path}: duplicate panel id {id}");
+            let kind = panel["type"].as_str().expect("type");
+            assert!(
+                MODERN_PANELS.contains(&kind),
+                "{path}: panel {id} has type {kind}"
+            );
+            if kind == "row" {
+                rows += 1;
+                continue;
+            }
+            let title = panel["title"].as_str().unwrap_or_default();
+            assert!(
+                panel["description"].as_str().is_some_and(|d| d.len() > 20),
+                "{path}: panel {title:?} has no description"
+            );
+            assert_eq!(
+                panel["datasource"]["uid"], DATASOURCE_UID,
+                "{path}: {title}"
+            );
+            let targets = panel["targets"].as_array().expect("targets");
+            assert!(!targets.is_empty(), "{path}: {title} has no query");
+            for target in targets {
+                assert_eq!(
+                    target["datasource"]["uid"], DATASOURCE_UID,
+                    "{path}: {title}"
+                );
+                assert!(target["expr"].as_str().is_some_and(|e| !e.is_empty()));
+            }
+        }
+        assert!(rows >= 2, "{path}: panels are grouped in rows");
+    }
+    assert!(
+        titles.values().all(|title| title.starts_with("monibox / ")),
+        "{titles:?}"
+    );
+}
+
+#[test]
+fn grafana_provisioning_matches_the_dashboards_and_keeps_secrets_out() {
+    let dir = Path::new("/opt/exported");
+    let config = Config::default();
+    let bundle = Bundle::render(&config, &RenderContext::export(&config, dir)).expect("renders");
+    let datasources = yaml(&bundle, paths::GRAFANA_DATASOURCES);
+    let datasource = &datasources["datasources"][0];
+    assert_eq!(datasource["uid"], DATASOURCE_UID);
+    assert_eq!(datasource["type"], "prometheus");
+    assert_eq!(datasource["url"], "http://localhost:9090");
+    assert_eq!(datasource["jsonData"]["timeInterval"], "15s");
+    let provider = &yaml(&bundle, paths::GRAFANA_DASHBOARD_PROVIDER)["providers"][0];
+    assert_eq!(
+        provider["options"]["path"],
+        "/opt/exported/grafana/dashboards"
+    );
+    assert_eq!(provider["folder"], "monibox");
+
+    let ini = String::from_utf8(
+        bundle
+            .get(paths::GRAFANA_INI)
+            .expect("grafana.ini")
+            .to_vec(),
+    )
+    .expect("text");
+    let settings: Vec<String> = ini
+        .lines()
+        .filter(|line| !line.starts_with(';') && !line.trim().is_empty())
+        .map(|line| line.replace(' ', ""))
+        .collect();
+    for required in [
+        "[auth.anonymous]",
+        "enabled=false",
+        "allow_sign_up=false",
+        "reporting_enabled=false",
+        "check_for_updates=false",
+        "default_home_dashboard_path=\"/opt/exported/grafana/dashboards/service-overview.json\"",
+    ] {
+        assert!(
+            settings.iter().any(|line| line == required),
+            "grafana.ini lacks {required}"
+        );
+    }
+    assert!(
+        !settings
+            .iter()
+            .any(|line| line.to_lowercase().contains("admin")),
+        "grafana.ini must not set admin credentials"
+    );
+    for file in bundle.files() {
+        let text = String::from_utf8_lossy(&file.contents)
+            .to_lowercase()
+            .replace(' ', "");
+        for secret in ["admin_password=", "admin_password:", "admin_user="] {
+            assert!(!text.contains(secret), "{} sets {secret}", file.path);
+        }
+        assert!(
+            !text.contains("${"),
+            "{} has an unrendered placeholder",
+            file.path
+        );
+    }
+
+    let stack = Bundle::render(
+        &config,
+        &RenderContext::stack(5000, 5001, Path::new("/state/b")),
+    )
+    .expect("renders");
+    let provider = &yaml(&stack, paths::GRAFANA_DASHBOARD_PROVIDER)["providers"][0];
+    assert_eq!(provider["options"]["path"], "/etc/grafana/dashboards");
+    assert_eq!(
+        yaml(&stack, paths::GRAFANA_DATASOURCES)["datasources"][0]["url"],
+        "http://prometheus:9090"
+    );
+    let targets = &yaml(&stack, paths::PROMETHEUS_CONFIG)["scrape_configs"];
+    assert_eq!(
+        targets[0]["static_configs"][0]["targets"][0],
+        "host.docker.internal:5000"
+    );
+    assert_eq!(
+        targets[1]["static_configs"][0]["targets"][0],
+        "host.docker.internal:5001"
+    );
+}
+
+#[test]
+fn export_context_uses_configured_ports_and_standard_numbers_for_auto() {
+    let mut config = Config::default();
+    config.ports.app = monibox::config::Port::fixed(7000);
+    config.ports.prometheus = monibox::config::Port::Auto;
+    let context = RenderContext::export(&config, Path::new("/x"));
+    assert_eq!(context.app_address, "localhost:7000");
+    assert_eq!(context.prometheus_address, "localhost:9090");
+    assert_eq!(context.webhook_url, "http://localhost:5001/alerts");
+}
