@@ -4,7 +4,8 @@
 #   1. throughput: wrk and `monibox load --users CONNS --think-time 0` (the closed model without
 #      think time is what wrk does) against the same endpoint of one `monibox serve`, with the same
 #      connection and thread counts, interleaved A/B/A/B so machine noise hits both alike;
-#      prints req/s, p50 and p99 of every run and the mean ratio monibox / wrk.
+#      prints req/s, p50, p99 and the generator's own CPU per request of every run, and the mean
+#      ratio monibox / wrk.
 #   2. memory: RSS of one long `monibox load` run after RSS_EARLY and RSS_LATE seconds.
 #   3. open model: `monibox load --rate RATE` for DURATION; the achieved rate's error.
 #
@@ -81,27 +82,34 @@ to_ms() {  # wrk's "1.23ms" | "456.00us" | "1.02s" -> milliseconds
         else printf "NA" }'
 }
 
-run_wrk() {  # $1 seconds -> "req_s p50_ms p99_ms"
+# CPU seconds (user + system) the timed command used, from bash's `time` (no extra package).
+TIMEFORMAT='%U %S'
+cpu_seconds() { awk '{ print $1 + $2 }' "$1"; }
+
+run_wrk() {  # $1 seconds -> "req_s p50_ms p99_ms cpu_s requests"
     local out="$WORK/wrk.txt"
-    timeout $(($1 + 30)) wrk -t"$THREADS" -c"$CONNS" -d"$1s" --timeout 5s --latency "$URL" >"$out" 2>&1 \
-        || log "wrk exited non-zero"
-    printf '%s %s %s\n' "$(awk '/^Requests\/sec:/{print $2}' "$out")" \
-        "$(to_ms "$(awk '$1=="50%"{print $2}' "$out")")" "$(to_ms "$(awk '$1=="99%"{print $2}' "$out")")"
+    { time timeout $(($1 + 30)) wrk -t"$THREADS" -c"$CONNS" -d"$1s" --timeout 5s --latency "$URL" >"$out" 2>&1 \
+        || log "wrk exited non-zero"; } 2>"$WORK/wrk.cpu"
+    printf '%s %s %s %s %s\n' "$(awk '/^Requests\/sec:/{print $2}' "$out")" \
+        "$(to_ms "$(awk '$1=="50%"{print $2}' "$out")")" "$(to_ms "$(awk '$1=="99%"{print $2}' "$out")")" \
+        "$(cpu_seconds "$WORK/wrk.cpu")" "$(awk '/requests in/{print $1}' "$out")"
 }
 
-run_monibox() {  # $1 seconds -> "req_s p50_ms p99_ms"
+run_monibox() {  # $1 seconds -> "req_s p50_ms p99_ms cpu_s requests"
     local out="$WORK/monibox.json"
-    timeout $(($1 + 30)) "$MONIBOX" load --target "$BASE" --mix "$ENDPOINT" --users "$CONNS" \
+    { time timeout $(($1 + 30)) "$MONIBOX" load --target "$BASE" --mix "$ENDPOINT" --users "$CONNS" \
         --think-time 0 --threads "$THREADS" --timeout 5s --duration "$1s" --json >"$out" 2>"$WORK/monibox.err" \
-        || log "monibox load exited non-zero: $(cat "$WORK/monibox.err")"
-    jq -r '"\(.totals.rps * 100 | round / 100) \(.totals.latency_ms.p50) \(.totals.latency_ms.p99)"' "$out"
+        || log "monibox load exited non-zero: $(cat "$WORK/monibox.err")"; } 2>"$WORK/monibox.cpu"
+    printf '%s %s\n' \
+        "$(jq -r '"\(.totals.rps * 100 | round / 100) \(.totals.latency_ms.p50) \(.totals.latency_ms.p99)"' "$out")" \
+        "$(cpu_seconds "$WORK/monibox.cpu") $(jq -r '.totals.requests' "$out")"
 }
 
 # ---- 1. throughput, interleaved ----------------------------------------------------------------
 log "warmup ${WARMUP}s each"
 run_wrk "$WARMUP" >/dev/null
 run_monibox "$WARMUP" >/dev/null
-printf 'round\ttool\treq_s\tp50_ms\tp99_ms\n' >"$WORK/runs.tsv"
+printf 'round\ttool\treq_s\tp50_ms\tp99_ms\tcpu_s\trequests\n' >"$WORK/runs.tsv"
 for round in $(seq "$ROUNDS"); do
     log "round $round/$ROUNDS: wrk, then monibox load (${DURATION}s each, $CONNS connections, $THREADS threads)"
     printf '%s\twrk\t%s\n' "$round" "$(run_wrk "$DURATION" | tr ' ' '\t')" >>"$WORK/runs.tsv"
@@ -136,10 +144,10 @@ echo "== every run"
 column -t -s $'\t' "$WORK/runs.tsv"
 echo
 echo "== throughput (mean over rounds; ratio = monibox / wrk)"
-awk -F'\t' 'NR > 1 { n[$2]++; rps[$2] += $3; p50[$2] += $4; p99[$2] += $5 }
+awk -F'\t' 'NR > 1 { n[$2]++; rps[$2] += $3; p50[$2] += $4; p99[$2] += $5; cpu[$2] += $6; req[$2] += $7 }
 END {
-    printf "%-8s %10s %9s %9s\n", "tool", "req/s", "p50_ms", "p99_ms"
-    for (t in n) printf "%-8s %10.0f %9.3f %9.3f\n", t, rps[t]/n[t], p50[t]/n[t], p99[t]/n[t]
+    printf "%-8s %10s %9s %9s %14s\n", "tool", "req/s", "p50_ms", "p99_ms", "cpu_us/request"
+    for (t in n) printf "%-8s %10.0f %9.3f %9.3f %14.2f\n", t, rps[t]/n[t], p50[t]/n[t], p99[t]/n[t], (req[t] > 0 ? cpu[t] * 1e6 / req[t] : 0)
     if (rps["wrk"] > 0) printf "ratio req/s monibox/wrk: %.3f (target >= 0.9)\n", (rps["monibox"]/n["monibox"]) / (rps["wrk"]/n["wrk"])
 }' "$WORK/runs.tsv"
 echo
