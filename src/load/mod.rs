@@ -76,6 +76,7 @@ pub struct Finished {
     pub elapsed: Duration,
     /// The time over which requests were started, which rates are per second of: the planned
     /// duration when the run lasted that long (requests still in flight then finish after it),
+    /// or until the last request started if that was later (an open model that fell behind),
     /// else `elapsed`.
     pub window: Duration,
     pub started_at: SystemTime,
@@ -89,7 +90,7 @@ pub struct LoadRun {
     duration: Option<Duration>,
     started_at: SystemTime,
     shared: Vec<Arc<Mutex<Stats>>>,
-    done: Vec<oneshot::Receiver<Instant>>,
+    done: Vec<oneshot::Receiver<workers::ThreadEnd>>,
     stop: CancellationToken,
 }
 
@@ -153,9 +154,11 @@ impl LoadRun {
     /// Waits until every worker has stopped (at the plan's bounds, or at once when the shutdown
     /// token fires) and returns the merged counts.
     pub async fn finish(self) -> Result<Finished, LoadError> {
-        let mut last_end = self.start;
+        let (mut last_start, mut last_end) = (self.start, self.start);
         for done in self.done {
-            last_end = last_end.max(done.await.map_err(|_| LoadError::WorkerLost)?);
+            let end = done.await.map_err(|_| LoadError::WorkerLost)?;
+            last_start = last_start.max(end.last_start);
+            last_end = last_end.max(end.last_end);
         }
         let mut stats = Stats::new(0);
         for (index, shared) in self.shared.iter().enumerate() {
@@ -167,8 +170,10 @@ impl LoadRun {
             }
         }
         let elapsed = last_end - self.start;
+        // An open-model run whose connections were all busy starts its last due requests after
+        // the planned duration; the window stretches to cover them so rates stay true.
         let window = match self.duration {
-            Some(duration) if elapsed >= duration => duration,
+            Some(duration) if elapsed >= duration => duration.max(last_start - self.start),
             _ => elapsed,
         };
         Ok(Finished {

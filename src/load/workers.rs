@@ -28,8 +28,15 @@ const TIMER_RESOLUTION: Duration = Duration::from_millis(1);
 /// The running worker threads: where they publish their counts and how they say they are done.
 pub struct Workers {
     pub shared: Vec<Arc<Mutex<Stats>>>,
-    /// Each thread sends the moment its last request ended, then exits.
-    pub done: Vec<oneshot::Receiver<Instant>>,
+    /// Each thread sends when its last request started and ended, then exits.
+    pub done: Vec<oneshot::Receiver<ThreadEnd>>,
+}
+
+/// When a worker thread's last request went out and when its last one ended.
+#[derive(Debug, Clone, Copy)]
+pub struct ThreadEnd {
+    pub last_start: Instant,
+    pub last_end: Instant,
 }
 
 /// Starts the worker threads; the run's clock starts at `start`. They stop at the plan's bounds,
@@ -41,11 +48,41 @@ pub fn spawn(
     stop: &CancellationToken,
 ) -> Result<Workers, LoadError> {
     let threads = plan.threads;
-    let budgets = plan.requests.map(|requests| split(requests, threads));
     let users_per_thread = match &plan.model {
         Model::Closed { users, .. } => split(u64::from(*users), threads),
         Model::Open { .. } => vec![0; threads],
     };
+    // A closed-model thread's share of the budget follows its share of the users, so no user
+    // works longer than the others; the open model's follows its share of the schedule.
+    let budgets = plan.requests.map(|requests| match &plan.model {
+        Model::Closed { users, .. } => split_by(requests, &users_per_thread, u64::from(*users)),
+        Model::Open { .. } => split(requests, threads),
+    });
+    // Cancelled also when starting a later thread fails, so no earlier one runs on unowned.
+    let stop = stop.child_token();
+    let started = spawn_threads(
+        plan,
+        addr,
+        start,
+        &stop,
+        &users_per_thread,
+        budgets.as_deref(),
+    );
+    if started.is_err() {
+        stop.cancel();
+    }
+    started
+}
+
+fn spawn_threads(
+    plan: &LoadPlan,
+    addr: SocketAddr,
+    start: Instant,
+    stop: &CancellationToken,
+    users_per_thread: &[u64],
+    budgets: Option<&[u64]>,
+) -> Result<Workers, LoadError> {
+    let threads = plan.threads;
     let mut seeds = SmallRng::from_rng(&mut rand::rng());
     let mut workers = Workers {
         shared: Vec::with_capacity(threads),
@@ -94,7 +131,7 @@ pub fn spawn(
             timeout: plan.timeout,
             start,
             deadline: plan.duration.map(|duration| start + duration),
-            budget: budgets.as_ref().map(|budgets| budgets[thread]),
+            budget: budgets.map(|budgets| budgets[thread]),
             work,
             seed: seeds.random(),
         };
@@ -125,6 +162,26 @@ fn split(total: u64, parts: usize) -> Vec<u64> {
     (0..parts_u64)
         .map(|part| total / parts_u64 + u64::from(part < total % parts_u64))
         .collect()
+}
+
+/// Splits `total` in proportion to `weights` (which sum to `weight_sum`), rounding down and
+/// giving what is left, one each, to the first parts that have weight.
+fn split_by(total: u64, weights: &[u64], weight_sum: u64) -> Vec<u64> {
+    let mut shares: Vec<u64> = weights
+        .iter()
+        .map(|weight| (u128::from(total) * u128::from(*weight) / u128::from(weight_sum)) as u64)
+        .collect();
+    let mut left = total - shares.iter().sum::<u64>();
+    for (share, weight) in shares.iter_mut().zip(weights) {
+        if left == 0 {
+            break;
+        }
+        if *weight > 0 {
+            *share += 1;
+            left -= 1;
+        }
+    }
+    shares
 }
 
 struct ThreadPlan {
@@ -159,6 +216,7 @@ struct ThreadContext {
     deadline: Option<Instant>,
     budget: Cell<Option<u64>>,
     stats: RefCell<Stats>,
+    last_start: Cell<Instant>,
     last_end: Cell<Instant>,
 }
 
@@ -183,6 +241,7 @@ impl ThreadContext {
         endpoint: usize,
         outcome: Result<Outcome, tokio::time::error::Elapsed>,
         began: Instant,
+        sent: Instant,
     ) {
         let end = Instant::now();
         let mut stats = self.stats.borrow_mut();
@@ -191,6 +250,7 @@ impl ThreadContext {
             Ok(Outcome::Failed(kind)) => stats.record_failure(endpoint, kind),
             Err(_) => stats.record_failure(endpoint, Failure::Timeout),
         }
+        self.last_start.set(self.last_start.get().max(sent));
         self.last_end.set(self.last_end.get().max(end));
     }
 
@@ -213,13 +273,13 @@ impl ThreadContext {
     }
 }
 
-/// Runs one worker thread to the end and returns when its last request ended.
+/// Runs one worker thread to the end.
 fn run_thread(
     runtime: tokio::runtime::Runtime,
     plan: ThreadPlan,
     shared: Arc<Mutex<Stats>>,
     stop: CancellationToken,
-) -> Instant {
+) -> ThreadEnd {
     let endpoints = plan.templates.len();
     let context = Rc::new(ThreadContext {
         addr: plan.addr,
@@ -229,6 +289,7 @@ fn run_thread(
         deadline: plan.deadline,
         budget: Cell::new(plan.budget),
         stats: RefCell::new(Stats::new(endpoints)),
+        last_start: Cell::new(plan.start),
         last_end: Cell::new(plan.start),
     });
     let local = LocalSet::new();
@@ -269,7 +330,10 @@ fn run_thread(
         drop(local);
     }
     flush(&context.stats, &shared);
-    context.last_end.get()
+    ThreadEnd {
+        last_start: context.last_start.get(),
+        last_end: context.last_end.get(),
+    }
 }
 
 fn flush(local: &RefCell<Stats>, shared: &Mutex<Stats>) {
@@ -321,7 +385,7 @@ async fn run_user(
         }
         let endpoint = context.mix.pick(&mut rng);
         let outcome = context.send(endpoint, &mut connection).await;
-        context.record(endpoint, outcome, began);
+        context.record(endpoint, outcome, began, began);
         if !think_time.is_zero() {
             let wake = Instant::now() + think(think_time, &mut rng);
             sleep_until(context.deadline.map_or(wake, |deadline| wake.min(deadline))).await;
@@ -406,10 +470,10 @@ async fn run_arrivals(
         tokio::task::spawn_local(async move {
             // Latency counts from the due time when the request went out late (the wait is part
             // of what a user would have seen), from the actual send when it went out early.
-            let began = due.min(Instant::now());
+            let sent = Instant::now();
             let mut connection = idle.borrow_mut().pop();
             let outcome = context.send(endpoint, &mut connection).await;
-            context.record(endpoint, outcome, began);
+            context.record(endpoint, outcome, due.min(sent), sent);
             if let Some(connection) = connection {
                 idle.borrow_mut().push(connection);
             }
@@ -460,6 +524,13 @@ mod tests {
         assert_eq!(split(10, 3), vec![4, 3, 3]);
         assert_eq!(split(2, 4), vec![1, 1, 0, 0]);
         assert_eq!(split(7, 1), vec![7]);
+    }
+
+    #[test]
+    fn weighted_shares_follow_the_weights_and_add_up() {
+        assert_eq!(split_by(100, &[2, 1], 3), vec![67, 33]);
+        assert_eq!(split_by(10, &[0, 3, 1], 4), vec![0, 8, 2]);
+        assert_eq!(split_by(1, &[1, 1], 2), vec![1, 0]);
     }
 
     #[test]
