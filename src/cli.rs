@@ -15,6 +15,8 @@ Examples:
   monibox serve --listen 127.0.0.1:0     same, on any free port (the address is printed)
   monibox config show --timing fast      the effective configuration with the fast profile
   monibox config export ./monitoring     write Prometheus/Alertmanager/Grafana files to a dir
+  monibox images build --from-host       build Prometheus/Alertmanager images from host packages
+  monibox images list                    show which image each component will use, and why
 
 Exit codes: 0 ok, 1 unhealthy or a threshold failed, 2 usage or environment error.
 Logs go to stderr; set RUST_LOG (e.g. RUST_LOG=monibox=debug) to change what is logged.";
@@ -40,6 +42,9 @@ pub enum Command {
     /// Show the effective configuration or export the rendered monitoring bundle.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Build and inspect the container images the stack runs (offline-friendly).
+    #[command(subcommand)]
+    Images(ImagesCommand),
 }
 
 #[derive(Debug, Args)]
@@ -197,4 +202,60 @@ pub struct ConfigExportArgs {
     pub force: bool,
     #[command(flatten)]
     pub config: ConfigArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ImagesCommand {
+    /// Build local images (monibox-local/<component>:<version>) without a registry.
+    #[command(after_help = "\
+Builds FROM scratch images from the host's Debian packages `prometheus` and
+`prometheus-alertmanager` (binaries, their shared libraries, web assets and templates) through
+the Docker Engine. Images whose inputs did not change are reused unless --force is given.")]
+    Build(ImagesBuildArgs),
+    /// Show, per component, the image `up` will use and where it comes from, or what is missing
+    /// and how to fix it.
+    List(ImagesListArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ImagesBuildArgs {
+    /// Build from the binaries installed on this host (the only source for now).
+    #[arg(long, required = true)]
+    pub from_host: bool,
+    /// Build only this component (default: all that can be built from the host).
+    #[arg(long, value_enum)]
+    pub component: Option<HostComponentArg>,
+    /// Rebuild even if an image built from the same host files exists.
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ImagesListArgs {
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// The pull policy to evaluate, as `up --pull` would use it.
+    #[arg(long, value_enum, default_value_t = PullArg::Missing)]
+    pub pull: PullArg,
+    #[command(flatten)]
+    pub config: ConfigArgs,
+}
+
+/// Components whose image can be built from host packages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum HostComponentArg {
+    Prometheus,
+    Alertmanager,
+}
+
+/// When images may be pulled from a registry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PullArg {
+    /// Use local images only.
+    Never,
+    /// Pull only what is not present locally (default).
+    Missing,
+    /// Pull the configured images even if present.
+    Always,
 }

@@ -9,6 +9,7 @@ pub mod assets;
 pub mod cli;
 pub mod config;
 pub mod demo;
+pub mod docker;
 pub mod httpc;
 pub mod httpd;
 pub mod load;

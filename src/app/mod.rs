@@ -2,6 +2,7 @@
 //! result is the last step. `run` is what the binary calls.
 
 mod config;
+mod images;
 mod load;
 mod serve;
 
@@ -26,6 +27,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Command::Serve(args) => serve::run(args).await,
             Command::Load(args) => load::run(args).await,
             Command::Config(command) => config::run(command),
+            Command::Images(command) => images::run(command).await,
         }
     })
 }

@@ -1,0 +1,251 @@
+//! `monibox images build --from-host` and `monibox images list`: the air-gapped path to the
+//! container images, and what `up` will use.
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::Serialize;
+
+use crate::cli::{HostComponentArg, ImagesBuildArgs, ImagesCommand, ImagesListArgs, PullArg};
+use crate::docker::Docker;
+use crate::docker::client::DEFAULT_CONNECT_TIMEOUT;
+use crate::docker::images::{
+    self, HostImage, ImageDecision, ImagePlan, ImageProgress, ImageRefs, ImageSource, PullPolicy,
+    Rebuild,
+};
+
+/// The image references the configuration names (`[images]`).
+fn configured_refs(images: &crate::config::Images) -> ImageRefs {
+    ImageRefs {
+        prometheus: images.prometheus.as_str().to_owned(),
+        alertmanager: images.alertmanager.as_str().to_owned(),
+        grafana: images.grafana.as_str().to_owned(),
+    }
+}
+
+pub async fn run(command: ImagesCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        ImagesCommand::Build(args) => build(&connect().await?, args).await,
+        ImagesCommand::List(args) => {
+            // A bad config is reported before Docker is asked anything.
+            let loaded = super::config::load(&args.config)?;
+            let refs = configured_refs(&loaded.config.images);
+            list(&connect().await?, args, &refs).await
+        }
+    }
+}
+
+/// Connects to the Engine named by DOCKER_HOST, or the default socket.
+async fn connect() -> anyhow::Result<Docker> {
+    let host = std::env::var("DOCKER_HOST").ok();
+    Ok(Docker::connect(host.as_deref(), DEFAULT_CONNECT_TIMEOUT).await?)
+}
+
+async fn build(docker: &Docker, args: ImagesBuildArgs) -> anyhow::Result<ExitCode> {
+    let which: Vec<HostImage> = match args.component {
+        Some(HostComponentArg::Prometheus) => vec![HostImage::Prometheus],
+        Some(HostComponentArg::Alertmanager) => vec![HostImage::Alertmanager],
+        None => HostImage::ALL.to_vec(),
+    };
+    let rebuild = if args.force {
+        Rebuild::Always
+    } else {
+        Rebuild::IfChanged
+    };
+    let mut failures = Vec::new();
+    for host_image in which {
+        let name = host_image.component().as_str();
+        let spinner = Spinner::start(name);
+        let mut on_progress = |event: ImageProgress| spinner.show(&event);
+        let outcome = images::build_from_host(docker, host_image, rebuild, &mut on_progress).await;
+        spinner.finish();
+        match outcome {
+            Ok(outcome) => {
+                let what = if outcome.reused {
+                    "up to date, reused".to_owned()
+                } else {
+                    format!("built in {}", seconds(outcome.elapsed))
+                };
+                println!(
+                    "{name:<13} {:<36} {:>9}  {what}",
+                    outcome.tag,
+                    megabytes(outcome.size_bytes)
+                );
+            }
+            Err(error) => {
+                println!("{name:<13} failed: {error}");
+                failures.push(name);
+            }
+        }
+    }
+    if failures.is_empty() {
+        Ok(ExitCode::SUCCESS)
+    } else {
+        anyhow::bail!("could not build: {}", failures.join(", "))
+    }
+}
+
+async fn list(docker: &Docker, args: ImagesListArgs, refs: &ImageRefs) -> anyhow::Result<ExitCode> {
+    let policy = match args.pull {
+        PullArg::Never => PullPolicy::Never,
+        PullArg::Missing => PullPolicy::Missing,
+        PullArg::Always => PullPolicy::Always,
+    };
+    let plans = images::plan_images(docker, refs, policy)
+        .await
+        .context("deciding which images to use")?;
+    let rows: Vec<ImageRow> = plans.iter().map(ImageRow::from_plan).collect();
+    if args.json {
+        let report = ImageListReport {
+            pull_policy: policy,
+            components: rows,
+        };
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print_table(&rows);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `images list --json`.
+#[derive(Debug, Serialize)]
+struct ImageListReport {
+    pull_policy: PullPolicy,
+    components: Vec<ImageRow>,
+}
+
+/// One component in `images list`.
+#[derive(Debug, Serialize)]
+struct ImageRow {
+    component: &'static str,
+    configured: String,
+    /// The image that will run; None when missing.
+    image: Option<String>,
+    /// `configured`, `host-build`, `pull` or `missing`.
+    source: &'static str,
+    size_bytes: Option<u64>,
+    reason: String,
+    fix: Option<String>,
+}
+
+impl ImageRow {
+    fn from_plan(plan: &ImagePlan) -> Self {
+        let component = plan.component.as_str();
+        let configured = plan.configured.clone();
+        match &plan.decision {
+            ImageDecision::Use {
+                image,
+                source,
+                size_bytes,
+            } => Self {
+                component,
+                image: Some(image.clone()),
+                source: match source {
+                    ImageSource::Configured => "configured",
+                    ImageSource::HostBuild => "host-build",
+                },
+                size_bytes: Some(*size_bytes),
+                reason: match source {
+                    ImageSource::Configured => "present locally".to_owned(),
+                    ImageSource::HostBuild => {
+                        format!("{configured} is not present locally; using the host build")
+                    }
+                },
+                fix: None,
+                configured,
+            },
+            ImageDecision::Pull { image } => Self {
+                component,
+                image: Some(image.clone()),
+                source: "pull",
+                size_bytes: None,
+                reason: "will be pulled by `up`".to_owned(),
+                fix: None,
+                configured,
+            },
+            ImageDecision::Missing { reason, fix } => Self {
+                component,
+                image: None,
+                source: "missing",
+                size_bytes: None,
+                reason: reason.clone(),
+                fix: Some(fix.clone()),
+                configured,
+            },
+        }
+    }
+}
+
+fn print_table(rows: &[ImageRow]) {
+    println!("{:<13} {:<36} {:>9}  SOURCE", "COMPONENT", "IMAGE", "SIZE");
+    for row in rows {
+        let size = row.size_bytes.map(megabytes).unwrap_or_default();
+        let image = row.image.as_deref().unwrap_or(&row.configured);
+        let source = match row.source {
+            "configured" => "local".to_owned(),
+            "host-build" => format!("host build ({} not present)", row.configured),
+            "pull" => "pull (not present locally)".to_owned(),
+            _ => "MISSING".to_owned(),
+        };
+        println!("{:<13} {image:<36} {size:>9}  {source}", row.component);
+    }
+    for row in rows.iter().filter(|row| row.fix.is_some()) {
+        println!();
+        println!("{}: {}", row.component, row.reason);
+        if let Some(fix) = &row.fix {
+            println!("  fix: {fix}");
+        }
+    }
+}
+
+fn megabytes(bytes: u64) -> String {
+    format!("{:.1} MB", bytes as f64 / 1e6)
+}
+
+fn seconds(duration: Duration) -> String {
+    format!("{:.1} s", duration.as_secs_f64())
+}
+
+/// A one-line spinner on stderr while an image builds, only when stderr is a terminal.
+struct Spinner {
+    bar: Option<ProgressBar>,
+    name: &'static str,
+}
+
+impl Spinner {
+    fn start(name: &'static str) -> Self {
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let bar = ProgressBar::new_spinner();
+            bar.set_style(
+                ProgressStyle::with_template("{spinner} {msg} ({elapsed})")
+                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+            );
+            bar.enable_steady_tick(Duration::from_millis(120));
+            bar.set_message(format!("{name}: collecting host files"));
+            bar
+        });
+        Self { bar, name }
+    }
+
+    fn show(&self, event: &ImageProgress) {
+        let Some(bar) = &self.bar else { return };
+        let message = match event {
+            ImageProgress::Preparing { .. } => "collecting host files".to_owned(),
+            ImageProgress::Sending { bytes, .. } => {
+                format!("sending {} to Docker", megabytes(*bytes))
+            }
+            ImageProgress::Building { step, .. } => step.clone(),
+            ImageProgress::Pulling { status, .. } => status.clone(),
+        };
+        bar.set_message(format!("{}: {message}", self.name));
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
