@@ -261,3 +261,47 @@ async fn an_unreachable_target_fails_before_the_run() {
     );
     assert!(began.elapsed() < Duration::from_secs(2));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rates_are_per_second_of_the_whole_duration() {
+    let demo = RunningDemo::start(DemoSettings::default()).await;
+    // Closed: each user sends at 0, 0.4 and 0.8 s and is still thinking when the second ends.
+    let closed = plan(
+        &demo.base_url,
+        LoadSettings {
+            users: Some(2),
+            think_time: "400ms".parse().ok(),
+            duration: Some(Duration::from_secs(1)),
+            mix: "/".parse().ok(),
+            ..LoadSettings::default()
+        },
+    );
+    let finished = run(&closed).await;
+    assert_eq!(finished.window, Duration::from_secs(1));
+    assert!(
+        finished.elapsed >= Duration::from_secs(1),
+        "{:?}",
+        finished.elapsed
+    );
+    let report = LoadReport::new(&closed, &finished);
+    assert_eq!(report.totals.requests, 6);
+    assert!(
+        (report.totals.rps - 6.0).abs() < 1e-9,
+        "{} req/s",
+        report.totals.rps
+    );
+
+    // Open: requests due at 0, 0.5 and 1.0 s; the next one would be due after 1.25 s.
+    let open = plan(
+        &demo.base_url,
+        LoadSettings {
+            rate: Some(2.0),
+            duration: Some(Duration::from_millis(1250)),
+            mix: "/".parse().ok(),
+            ..LoadSettings::default()
+        },
+    );
+    let finished = run(&open).await;
+    assert_eq!(finished.window, Duration::from_millis(1250));
+    assert_eq!(finished.stats.requests(), 3);
+}

@@ -72,7 +72,7 @@ pub struct Progress {
 #[derive(Debug, Clone)]
 pub struct Finished {
     pub stats: Stats,
-    /// From the start until the last request ended.
+    /// From the start until the workers stopped: the bound reached and requests in flight ended.
     pub elapsed: Duration,
     /// The time over which requests were started, which rates are per second of: the planned
     /// duration when the run lasted that long (requests still in flight then finish after it),
@@ -154,11 +154,11 @@ impl LoadRun {
     /// Waits until every worker has stopped (at the plan's bounds, or at once when the shutdown
     /// token fires) and returns the merged counts.
     pub async fn finish(self) -> Result<Finished, LoadError> {
-        let (mut last_start, mut last_end) = (self.start, self.start);
+        let (mut last_start, mut stopped) = (self.start, self.start);
         for done in self.done {
             let end = done.await.map_err(|_| LoadError::WorkerLost)?;
             last_start = last_start.max(end.last_start);
-            last_end = last_end.max(end.last_end);
+            stopped = stopped.max(end.stopped);
         }
         let mut stats = Stats::new(0);
         for (index, shared) in self.shared.iter().enumerate() {
@@ -169,7 +169,7 @@ impl LoadRun {
                 stats.merge_from(&thread_stats);
             }
         }
-        let elapsed = last_end - self.start;
+        let elapsed = stopped - self.start;
         // An open-model run whose connections were all busy starts its last due requests after
         // the planned duration; the window stretches to cover them so rates stay true.
         let window = match self.duration {

@@ -32,11 +32,13 @@ pub struct Workers {
     pub done: Vec<oneshot::Receiver<ThreadEnd>>,
 }
 
-/// When a worker thread's last request went out and when its last one ended.
+/// When a worker thread's last request went out, and when the thread stopped: at its bound
+/// (the end of `--duration` at the earliest, unless the request budget ran out first) once its
+/// requests in flight ended, or when cancelled.
 #[derive(Debug, Clone, Copy)]
 pub struct ThreadEnd {
     pub last_start: Instant,
-    pub last_end: Instant,
+    pub stopped: Instant,
 }
 
 /// Starts the worker threads; the run's clock starts at `start`. They stop at the plan's bounds,
@@ -217,10 +219,14 @@ struct ThreadContext {
     budget: Cell<Option<u64>>,
     stats: RefCell<Stats>,
     last_start: Cell<Instant>,
-    last_end: Cell<Instant>,
 }
 
 impl ThreadContext {
+    /// Whether the duration is over or the budget spent, without claiming anything.
+    fn exhausted(&self, now: Instant) -> bool {
+        self.deadline.is_some_and(|deadline| now >= deadline) || self.budget.get() == Some(0)
+    }
+
     /// Claims the right to start one more request: within the duration and the request budget.
     fn may_start(&self, now: Instant) -> bool {
         if self.deadline.is_some_and(|deadline| now >= deadline) {
@@ -251,7 +257,6 @@ impl ThreadContext {
             Err(_) => stats.record_failure(endpoint, Failure::Timeout),
         }
         self.last_start.set(self.last_start.get().max(sent));
-        self.last_end.set(self.last_end.get().max(end));
     }
 
     /// Sends one request on `slot`, bounded by the timeout (which also drops the connection:
@@ -290,7 +295,6 @@ fn run_thread(
         budget: Cell::new(plan.budget),
         stats: RefCell::new(Stats::new(endpoints)),
         last_start: Cell::new(plan.start),
-        last_end: Cell::new(plan.start),
     });
     let local = LocalSet::new();
     local.block_on(&runtime, async {
@@ -324,6 +328,7 @@ fn run_thread(
         }
         flusher.abort();
     });
+    let stopped = Instant::now();
     // Interrupted requests and idle connections go away with the tasks that hold them.
     {
         let _runtime_context = runtime.enter();
@@ -332,7 +337,7 @@ fn run_thread(
     flush(&context.stats, &shared);
     ThreadEnd {
         last_start: context.last_start.get(),
-        last_end: context.last_end.get(),
+        stopped,
     }
 }
 
@@ -386,8 +391,10 @@ async fn run_user(
         let endpoint = context.mix.pick(&mut rng);
         let outcome = context.send(endpoint, &mut connection).await;
         context.record(endpoint, outcome, began, began);
-        if !think_time.is_zero() {
-            let wake = Instant::now() + think(think_time, &mut rng);
+        let now = Instant::now();
+        // No think time after the last request: the run is over, not the user's pause.
+        if !think_time.is_zero() && !context.exhausted(now) {
+            let wake = now + think(think_time, &mut rng);
             sleep_until(context.deadline.map_or(wake, |deadline| wake.min(deadline))).await;
         }
     }
@@ -445,6 +452,11 @@ async fn run_arrivals(
     loop {
         let due = start + schedule.due(index);
         index += schedule.stride;
+        if let Some(deadline) = context.deadline.filter(|deadline| due >= *deadline) {
+            // Nothing more is due within the duration, but the duration is not over yet.
+            sleep_until(deadline).await;
+            break;
+        }
         if !context.may_start(due) {
             break;
         }
