@@ -281,13 +281,7 @@ impl LoadReport {
             "{}: {model}, {:.1}s{drain}{interrupted}",
             self.target, self.duration_seconds
         );
-        let width = self
-            .endpoints
-            .iter()
-            .map(|row| row.endpoint.len())
-            .max()
-            .unwrap_or(0)
-            .max(8);
+        let width = column_width(self.endpoints.iter().map(|row| row.endpoint.as_str()));
         let _ = writeln!(
             out,
             "{:<width$} {:>9} {:>9} {:>7} {:>8} {:>8} {:>8} {:>8} {:>8}",
@@ -396,13 +390,7 @@ fn render_server(out: &mut String, server: &ServerReport) {
         "server side (Prometheus {}, last {}s{note}):",
         server.prometheus, server.window_seconds
     );
-    let width = server
-        .endpoints
-        .iter()
-        .map(|row| row.endpoint.len())
-        .max()
-        .unwrap_or(0)
-        .max(8);
+    let width = column_width(server.endpoints.iter().map(|row| row.endpoint.as_str()));
     let _ = writeln!(
         out,
         "{:<width$} {:>15} {:>15} {:>11} {:>11}",
@@ -524,6 +512,11 @@ fn observed_text(threshold: &ThresholdReport) -> String {
         ThresholdUnit::Fraction => percent(value),
         ThresholdUnit::RequestsPerSecond => format!("{} req/s", number(value)),
     }
+}
+
+/// Width of the endpoint column: the longest name, at least as wide as its heading.
+fn column_width<'a>(names: impl Iterator<Item = &'a str>) -> usize {
+    names.map(str::len).max().unwrap_or(0).max("endpoint".len())
 }
 
 /// Milliseconds as a short latency: 0.42ms, 12.3ms, 1.25s.
