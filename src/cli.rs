@@ -2,8 +2,12 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+
+use crate::load::plan::{Mix, Scenario, Target, ThinkTime, parse_duration};
+use crate::load::threshold::Threshold;
 
 const EXAMPLES: &str = "\
 Examples:
@@ -36,6 +40,8 @@ pub struct Cli {
 pub enum Command {
     /// Run the instrumented demo service in the foreground (Ctrl-C to stop).
     Serve(ServeArgs),
+    /// Drive HTTP load at the demo service (or any HTTP target) and report latency and errors.
+    Load(Box<LoadArgs>),
     /// Show the effective configuration or export the rendered monitoring bundle.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -138,6 +144,92 @@ pub struct ServeArgs {
     /// Record no metrics per request (only for measuring what the instrumentation costs).
     #[arg(long, hide = true)]
     pub uninstrumented: bool,
+}
+
+const LOAD_EXAMPLES: &str = "\
+Examples:
+  monibox load --users 50                          50 users, realistic mix, 30 s
+  monibox load --rate 200 --duration 1m            200 requests/s whatever the latency
+  monibox load --scenario errors                   drive the error-rate alert
+  monibox load --users 64 --think-time 0 --mix /   as fast as possible, like wrk
+  monibox load --threshold 'p95<300ms' --threshold 'error_rate<1%' --json
+
+Scenarios (explicit flags override them):
+  steady  --users 20 --think-time 200ms..1s --duration 60s, realistic mix
+  spike   --users 200 --ramp-up 0s --think-time 0ms..100ms --duration 30s, realistic mix
+  errors  --users 20 --think-time 100ms..500ms --duration 60s --mix /error=70,/=20,/slow=10
+  stress  --users 100 --ramp-up 10s --think-time 0 --duration 60s
+          --mix /cpu-intensive=40,/slow=30,/=20,/error=10
+
+Thresholds: [ENDPOINT:]METRIC OP VALUE with METRIC p50|p90|p95|p99|max|mean (a duration),
+error_rate (1% or 0.01) or rps; OP <, <=, >, >=. A breach exits 1.";
+
+#[derive(Debug, Args)]
+#[command(after_help = LOAD_EXAMPLES)]
+pub struct LoadArgs {
+    /// Base URL to load [default: http://127.0.0.1:5000]
+    #[arg(long, value_name = "URL")]
+    pub target: Option<Target>,
+
+    /// Closed model: this many users, each looping request, answer, think time [default: 10]
+    #[arg(long, value_name = "N")]
+    pub users: Option<u32>,
+
+    /// Open model: start this many requests per second whatever the answers do; latency counts
+    /// from when each request was due
+    #[arg(long, value_name = "PER_SECOND")]
+    pub rate: Option<f64>,
+
+    /// Stop starting requests after this long (e.g. 30s, 2m) [default: 30s unless --requests]
+    #[arg(long, value_name = "TIME", value_parser = parse_duration)]
+    pub duration: Option<Duration>,
+
+    /// Stop after this many requests (with --duration, whichever comes first)
+    #[arg(long, value_name = "N")]
+    pub requests: Option<u64>,
+
+    /// Start users evenly over this time (closed) or climb to the rate over it (open) [default: 0s]
+    #[arg(long, value_name = "TIME", value_parser = parse_duration)]
+    pub ramp_up: Option<Duration>,
+
+    /// Users' pause between requests: fixed (500ms) or uniform in a range (200ms..1s)
+    /// [default: 200ms..1s]
+    #[arg(long, value_name = "TIME|MIN..MAX")]
+    pub think_time: Option<ThinkTime>,
+
+    /// Endpoints and weights, PATH=WEIGHT,... (paths may carry queries)
+    /// [default: /=50,/slow=20,/error=20,/cpu-intensive=10]
+    #[arg(long, value_name = "MIX")]
+    pub mix: Option<Mix>,
+
+    /// A preset: steady, spike, errors or stress (see below)
+    #[arg(long, value_name = "NAME")]
+    pub scenario: Option<Scenario>,
+
+    /// Give up on a request after this long (counted as a timeout error) [default: 10s]
+    #[arg(long, value_name = "TIME", value_parser = parse_duration)]
+    pub timeout: Option<Duration>,
+
+    /// Open model: most connections (requests in flight) at once [default: the rate, at least 32]
+    #[arg(long, value_name = "N")]
+    pub connections: Option<u32>,
+
+    /// Worker threads sending requests [default: the number of CPUs]
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
+
+    /// Fail (exit 1) unless this holds, e.g. 'p95<300ms', 'error_rate<1%', '/slow:p99<1s';
+    /// repeatable
+    #[arg(long = "threshold", value_name = "EXPR")]
+    pub thresholds: Vec<Threshold>,
+
+    /// Also show Prometheus's request count and p95 for the run's window, from this base URL
+    #[arg(long, value_name = "URL")]
+    pub prometheus: Option<Target>,
+
+    /// Print the report as JSON on stdout (fields documented in the README)
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Where the configuration comes from; flattened into every command that needs it. Precedence:

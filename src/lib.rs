@@ -13,6 +13,7 @@ pub mod demo;
 pub mod docker;
 pub mod httpc;
 pub mod httpd;
+pub mod load;
 pub mod logging;
 pub mod stack;
 pub mod status;

@@ -5,6 +5,7 @@ mod config;
 mod daemon;
 mod down;
 mod images;
+mod load;
 mod serve;
 mod status;
 mod up;
@@ -33,6 +34,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     runtime.block_on(async move {
         match cli.command {
             Command::Serve(args) => serve::run(args).await,
+            Command::Load(args) => load::run(args).await,
             Command::Config(command) => config::run(command),
             Command::Images(command) => images::run(command).await,
             Command::Up(args) => up::run(args).await,

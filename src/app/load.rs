@@ -1,0 +1,195 @@
+//! `monibox load`: turns the flags into a plan, runs it with a live progress line on a TTY, then
+//! prints the report (text or `--json`) and exits 1 when a threshold failed.
+
+use std::collections::VecDeque;
+use std::io::IsTerminal;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use tokio_util::sync::CancellationToken;
+
+use super::EXIT_UNHEALTHY;
+use crate::cli::LoadArgs;
+use crate::load::plan::{LoadPlan, LoadSettings, Target};
+use crate::load::report::{LoadReport, latency_text};
+use crate::load::{self, Progress, prometheus};
+
+/// How often the progress line is redrawn.
+const PROGRESS_INTERVAL: Duration = Duration::from_millis(250);
+/// How long to wait for Prometheus to scrape the target after the run (one default 15 s scrape
+/// interval, plus margin), so its numbers include the end of the run.
+const PROMETHEUS_SCRAPE_WAIT: Duration = Duration::from_secs(20);
+const PROMETHEUS_REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+
+pub async fn run(args: Box<LoadArgs>) -> anyhow::Result<ExitCode> {
+    let args = *args;
+    let target = match args.target {
+        Some(target) => target,
+        None => default_target(),
+    };
+    let prometheus_url = args.prometheus.or_else(default_prometheus);
+    let settings = LoadSettings {
+        users: args.users,
+        rate: args.rate,
+        duration: args.duration,
+        requests: args.requests,
+        ramp_up: args.ramp_up,
+        think_time: args.think_time,
+        mix: args.mix,
+        timeout: args.timeout,
+        connections: args.connections,
+        threads: args.threads,
+        thresholds: args.thresholds,
+    };
+    let settings = match args.scenario {
+        Some(scenario) => settings.with_preset(scenario.settings()),
+        None => settings,
+    };
+    let cpus = std::thread::available_parallelism().map_or(1, usize::from);
+    let plan = LoadPlan::new(target, settings, cpus)?;
+
+    let stop = CancellationToken::new();
+    let interrupt = tokio::spawn(super::cancel_on_signal(stop.clone()));
+    let running = load::start(&plan, stop.clone()).await?;
+    let mut probe = running.probe();
+    let mut progress = ProgressLine::new(&plan);
+    let finish = running.finish();
+    tokio::pin!(finish);
+    let mut ticks = tokio::time::interval(PROGRESS_INTERVAL);
+    let finished = loop {
+        tokio::select! {
+            finished = &mut finish => break finished?,
+            _ = ticks.tick() => progress.show(probe.sample()),
+        }
+    };
+
+    let mut report = LoadReport::new(&plan, &finished);
+    if let Some(prometheus_url) = prometheus_url {
+        progress.wait_for_prometheus();
+        let ended_at = finished.started_at + finished.elapsed;
+        let query = prometheus::server_side(
+            &prometheus_url,
+            finished.started_at,
+            ended_at,
+            PROMETHEUS_SCRAPE_WAIT,
+            PROMETHEUS_REQUEST_TIMEOUT,
+        );
+        // A Ctrl-C during the run or the wait for Prometheus skips the rest of the wait.
+        let server = tokio::select! {
+            server = query, if !stop.is_cancelled() => server.map_err(|error| error.to_string()),
+            () = stop.cancelled() => Err("skipped: interrupted".to_owned()),
+        };
+        report.attach_server_side(prometheus_url.url(), server);
+    }
+    interrupt.abort();
+    progress.clear();
+
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", report.render());
+    }
+    let answered: u64 = report.status_codes.values().sum();
+    if answered == 0
+        && report.errors.timeout == 0
+        && report.totals.requests > 0
+        && !report.interrupted
+    {
+        anyhow::bail!(
+            "{} accepted connections but no request got an HTTP answer ({} reset, {} other I/O errors); \
+             check that --target points at an HTTP service",
+            report.target,
+            report.errors.connection_reset,
+            report.errors.other_io
+        );
+    }
+    Ok(if report.thresholds_passed() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(EXIT_UNHEALTHY)
+    })
+}
+
+/// Where load goes when `--target` is not given. This is the one place that decides it.
+fn default_target() -> Target {
+    "http://127.0.0.1:5000"
+        .parse()
+        .expect("the built-in default target is a valid URL")
+}
+
+/// Which Prometheus to compare with when `--prometheus` is not given: none yet.
+fn default_prometheus() -> Option<Target> {
+    None
+}
+
+/// The live line on stderr: elapsed, requests, recent req/s, errors and p95 so far. Hidden
+/// (draws nothing) when stderr is not a terminal.
+struct ProgressLine {
+    bar: ProgressBar,
+    by_requests: bool,
+    /// Recent samples, oldest first, for a req/s that is steady enough to read.
+    recent: VecDeque<Progress>,
+}
+
+/// Samples the progress line's req/s is averaged over (2 s at `PROGRESS_INTERVAL`).
+const RATE_WINDOW_SAMPLES: usize = 8;
+
+impl ProgressLine {
+    fn new(plan: &LoadPlan) -> ProgressLine {
+        let (length, by_requests) = match (plan.duration, plan.requests) {
+            (Some(duration), _) => (duration.as_millis() as u64, false),
+            (None, Some(requests)) => (requests, true),
+            (None, None) => (0, false),
+        };
+        let bar = if std::io::stderr().is_terminal() {
+            ProgressBar::with_draw_target(Some(length), ProgressDrawTarget::stderr())
+        } else {
+            ProgressBar::hidden()
+        };
+        if let Ok(style) = ProgressStyle::with_template("{elapsed:>3} [{bar:20}] {msg}") {
+            bar.set_style(style.progress_chars("=> "));
+        }
+        ProgressLine {
+            bar,
+            by_requests,
+            recent: VecDeque::with_capacity(RATE_WINDOW_SAMPLES + 1),
+        }
+    }
+
+    fn show(&mut self, now: Progress) {
+        if self.bar.is_hidden() {
+            return;
+        }
+        self.recent.push_back(now);
+        if self.recent.len() > RATE_WINDOW_SAMPLES {
+            self.recent.pop_front();
+        }
+        let rps = match self.recent.front() {
+            Some(oldest) if now.elapsed > oldest.elapsed => {
+                (now.requests - oldest.requests) as f64
+                    / (now.elapsed - oldest.elapsed).as_secs_f64()
+            }
+            _ => 0.0,
+        };
+        let p95 = latency_text(now.p95.map(|p95| p95.as_secs_f64() * 1000.0));
+        self.bar.set_position(if self.by_requests {
+            now.requests
+        } else {
+            now.elapsed.as_millis() as u64
+        });
+        self.bar.set_message(format!(
+            "{} req  {rps:.0} req/s  {} err  p95 {p95}",
+            now.requests, now.errors
+        ));
+    }
+
+    fn wait_for_prometheus(&self) {
+        self.bar
+            .set_message("waiting for Prometheus to scrape the run's end");
+    }
+
+    fn clear(&self) {
+        self.bar.finish_and_clear();
+    }
+}

@@ -1,0 +1,316 @@
+//! `monibox load` as a user runs it: exit codes for thresholds and bad input, the `--json`
+//! document, the duration bound, and no animation when stderr is not a terminal.
+
+mod common;
+
+use std::process::Output;
+use std::time::{Duration, Instant};
+
+use common::RunningDemo;
+use monibox::demo::DemoSettings;
+use serde_json::Value;
+
+/// Runs the binary with `args`, bounded in time, with stdout and stderr piped (not a terminal).
+async fn monibox(args: &[&str]) -> Output {
+    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_monibox"))
+        .args(args)
+        .env_remove("RUST_LOG")
+        .kill_on_drop(true)
+        .output();
+    tokio::time::timeout(Duration::from_secs(60), child)
+        .await
+        .expect("monibox load ends within a minute")
+        .expect("monibox runs")
+}
+
+fn code(output: &Output) -> i32 {
+    output.status.code().expect("exited, not killed")
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn thresholds_decide_the_exit_code() {
+    let demo = RunningDemo::start(DemoSettings::default()).await;
+    let url = demo.base_url.clone();
+    let quick = [
+        "load",
+        "--target",
+        &url,
+        "--users",
+        "2",
+        "--think-time",
+        "0",
+        "--requests",
+        "40",
+        "--mix",
+        "/",
+    ];
+
+    let pass = monibox(
+        &[
+            &quick[..],
+            &["--threshold", "p95<10s", "--threshold", "error_rate<1%"],
+        ]
+        .concat(),
+    )
+    .await;
+    assert_eq!(code(&pass), 0, "{}", stderr(&pass));
+    let text = String::from_utf8_lossy(&pass.stdout);
+    assert!(text.contains("threshold pass: p95<10s"), "{text}");
+
+    let fail = monibox(
+        &[
+            &quick[..],
+            &["--threshold", "rps>1000000", "--threshold", "p95<10s"],
+        ]
+        .concat(),
+    )
+    .await;
+    assert_eq!(code(&fail), 1, "{}", stderr(&fail));
+    let text = String::from_utf8_lossy(&fail.stdout);
+    assert!(
+        text.contains("threshold FAIL: rps>1000000"),
+        "the report says which failed: {text}"
+    );
+    assert!(text.contains("threshold pass: p95<10s"), "{text}");
+
+    let per_endpoint = monibox(&[&quick[..], &["--threshold", "/:max<1us"]].concat()).await;
+    assert_eq!(code(&per_endpoint), 1, "{}", stderr(&per_endpoint));
+
+    let malformed = monibox(&[&quick[..], &["--threshold", "p95<fast"]].concat()).await;
+    assert_eq!(code(&malformed), 2);
+    assert!(
+        stderr(&malformed).contains("[ENDPOINT:]METRIC OP VALUE"),
+        "shows the grammar: {}",
+        stderr(&malformed)
+    );
+
+    let unknown_endpoint = monibox(&[&quick[..], &["--threshold", "/nope:p95<1s"]].concat()).await;
+    assert_eq!(code(&unknown_endpoint), 2);
+    assert!(
+        stderr(&unknown_endpoint).contains("not in the mix"),
+        "{}",
+        stderr(&unknown_endpoint)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_report_has_the_documented_fields() {
+    let demo = RunningDemo::start(DemoSettings::default()).await;
+    let url = demo.base_url.clone();
+    let output = monibox(&[
+        "load",
+        "--target",
+        &url,
+        "--users",
+        "3",
+        "--think-time",
+        "0",
+        "--requests",
+        "90",
+        "--mix",
+        "/=2,/error=1",
+        "--threshold",
+        "p99<10s",
+        "--json",
+    ])
+    .await;
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    let report: Value =
+        serde_json::from_slice(&output.stdout).expect("stdout is one JSON document");
+
+    assert_eq!(report["target"], url.as_str());
+    assert_eq!(report["model"]["kind"], "closed");
+    assert_eq!(report["model"]["users"], 3);
+    assert_eq!(report["model"]["think_time"], "0s");
+    assert!(report["duration_seconds"].as_f64().is_some_and(|s| s > 0.0));
+    assert!(report["drain_seconds"].as_f64().is_some_and(|s| s >= 0.0));
+    assert!(
+        report["started_at_unix"]
+            .as_f64()
+            .is_some_and(|t| t > 1.6e9)
+    );
+    assert_eq!(report["interrupted"], false);
+    assert_eq!(report["totals"]["endpoint"], "all");
+    assert_eq!(report["totals"]["requests"], 90);
+    for row in report["endpoints"]
+        .as_array()
+        .expect("endpoints array")
+        .iter()
+        .chain([&report["totals"]])
+    {
+        for field in ["requests", "rps", "errors", "error_rate"] {
+            assert!(row[field].is_number(), "{field} in {row}");
+        }
+        for statistic in ["p50", "p90", "p95", "p99", "max", "mean"] {
+            assert!(
+                row["latency_ms"][statistic].is_number(),
+                "latency_ms.{statistic} in {row}"
+            );
+        }
+        assert!(row["status_codes"].is_object());
+    }
+    let endpoints: Vec<&str> = report["endpoints"]
+        .as_array()
+        .expect("array")
+        .iter()
+        .filter_map(|row| row["endpoint"].as_str())
+        .collect();
+    assert_eq!(endpoints, ["/", "/error"]);
+    for kind in [
+        "timeout",
+        "connect_refused",
+        "connection_reset",
+        "other_io",
+        "http_4xx",
+        "http_5xx",
+    ] {
+        assert!(report["errors"][kind].is_u64(), "errors.{kind}");
+    }
+    let status_total: u64 = report["status_codes"]
+        .as_object()
+        .expect("object")
+        .values()
+        .filter_map(Value::as_u64)
+        .sum();
+    assert_eq!(status_total, 90, "every request got a status code");
+    assert_eq!(
+        report["errors"]["http_5xx"],
+        report["status_codes"]["500"].as_u64().unwrap_or(0)
+    );
+    assert!(report["late_starts"].is_null(), "closed model");
+    assert_eq!(report["thresholds"][0]["threshold"], "p99<10s");
+    assert_eq!(report["thresholds"][0]["passed"], true);
+    assert_eq!(report["thresholds"][0]["unit"], "ms");
+    assert!(report["thresholds"][0]["observed"].is_number());
+    assert!(report["server"].is_null(), "no --prometheus");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_two_second_run_takes_about_two_seconds() {
+    let demo = RunningDemo::start(DemoSettings::default()).await;
+    let url = demo.base_url.clone();
+    let began = Instant::now();
+    let output = monibox(&[
+        "load",
+        "--target",
+        &url,
+        "--users",
+        "10",
+        "--duration",
+        "2s",
+    ])
+    .await;
+    let took = began.elapsed();
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    // The realistic mix includes /slow (up to 500 ms), whose last requests finish after 2 s.
+    assert!(
+        took >= Duration::from_secs(2) && took <= Duration::from_secs(3),
+        "took {took:?}"
+    );
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        text.contains("10 users, think time 200ms..1s, 2.0s"),
+        "{text}"
+    );
+    for endpoint in [
+        "/slow",
+        "/error",
+        "/cpu-intensive",
+        "status codes:",
+        "errors:",
+    ] {
+        assert!(text.contains(endpoint), "{endpoint} in the report: {text}");
+    }
+    assert!(
+        stderr(&output).is_empty(),
+        "no progress animation without a terminal: {:?}",
+        stderr(&output)
+    );
+}
+
+#[tokio::test]
+async fn unreachable_target_exits_2_at_once() {
+    let closed_port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        listener.local_addr().expect("address").port()
+    };
+    let url = format!("http://127.0.0.1:{closed_port}");
+    let began = Instant::now();
+    let output = monibox(&["load", "--target", &url, "--duration", "30s"]).await;
+    assert_eq!(code(&output), 2);
+    assert!(
+        began.elapsed() < Duration::from_secs(5),
+        "failed fast, not after the duration"
+    );
+    assert!(
+        stderr(&output).contains("cannot connect to"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[tokio::test]
+async fn a_target_that_does_not_speak_http_exits_2() {
+    // Accepts connections and closes them at once, like a service on the wrong port would.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("address"));
+    let closer = tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            drop(stream);
+        }
+    });
+    let output = monibox(&[
+        "load",
+        "--target",
+        &url,
+        "--users",
+        "2",
+        "--requests",
+        "20",
+        "--think-time",
+        "0",
+    ])
+    .await;
+    closer.abort();
+    assert_eq!(code(&output), 2, "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("no request got an HTTP answer"),
+        "{}",
+        stderr(&output)
+    );
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        text.contains("connection reset 20"),
+        "the report still shows what happened: {text}"
+    );
+}
+
+#[tokio::test]
+async fn bad_input_exits_2_with_what_to_fix() {
+    let cases: [(&[&str], &str); 6] = [
+        (
+            &["--target", "https://127.0.0.1:5000"],
+            "https is not supported",
+        ),
+        (&["--target", "http://127.0.0.1:notaport"], "port"),
+        (&["--mix", "slow=1"], "must start with /"),
+        (&["--mix", "/=0"], "at least 1"),
+        (&["--users", "5", "--rate", "10"], "not both"),
+        (&["--duration", "5 minutes"], "invalid duration"),
+    ];
+    for (args, message) in cases {
+        let output = monibox(&[&["load"][..], args].concat()).await;
+        assert_eq!(code(&output), 2, "{args:?}");
+        assert!(
+            stderr(&output).contains(message),
+            "{args:?}: {}",
+            stderr(&output)
+        );
+    }
+}
