@@ -167,7 +167,8 @@ error_rate (1% or 0.01) or rps; OP <, <=, >, >=. A breach exits 1.";
 #[derive(Debug, Args)]
 #[command(after_help = LOAD_EXAMPLES)]
 pub struct LoadArgs {
-    /// Base URL to load [default: http://127.0.0.1:5000]
+    /// Base URL to load [default: the demo service of the project's running stack, else
+    /// http://127.0.0.1:5000]
     #[arg(long, value_name = "URL")]
     pub target: Option<Target>,
 
@@ -224,12 +225,25 @@ pub struct LoadArgs {
     pub thresholds: Vec<Threshold>,
 
     /// Also show Prometheus's request count and p95 for the run's window, from this base URL
+    /// [default: the Prometheus of the project's running stack, if one runs]
     #[arg(long, value_name = "URL")]
     pub prometheus: Option<Target>,
 
     /// Print the report as JSON on stdout (fields documented in the README)
     #[arg(long)]
     pub json: bool,
+
+    /// The project whose running stack gives the defaults of --target and --prometheus
+    /// [default: from the configuration, else `default`]
+    #[arg(long, value_name = "NAME")]
+    pub project: Option<String>,
+
+    /// Configuration file naming the project, as for `up`
+    #[arg(long, value_name = "PATH", env = "MONIBOX_CONFIG")]
+    pub config: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub state: StateArgs,
 }
 
 /// Where the configuration comes from; flattened into every command that needs it. Precedence:

@@ -145,21 +145,28 @@ async fn up_load_alert_status_and_down_end_to_end() {
     let ids = container_ids(stack.name()).await;
     assert_eq!(ids.len(), 3, "{ids:?}");
 
-    // `monibox load` finds the stack's demo service through stack.json.
-    let load = stack
-        .run(&[
-            "load",
-            "--users",
-            "8",
-            "--think-time",
-            "20ms",
-            "--mix",
-            "/error=80,/=20",
-            "--duration",
-            "20s",
-            "--json",
-        ])
-        .await;
+    // `monibox load` finds the stack's demo service through stack.json; the alert is awaited
+    // while it runs.
+    let load = stack.run(&[
+        "load",
+        "--users",
+        "8",
+        "--think-time",
+        "20ms",
+        "--mix",
+        "/error=80,/=20",
+        "--duration",
+        "12s",
+        "--json",
+    ]);
+    let alerted = wait_for_status(&stack, deadline, "HighErrorRate at the webhook", |report| {
+        report["alerts_received"]["recent"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|alert| alert["alertname"] == "HighErrorRate" && alert["status"] == "firing")
+    });
+    let (load, report) = tokio::join!(load, alerted);
     assert!(matches!(load.code, Some(0 | 1)), "{load:?}");
     let load_report: Value = serde_json::from_str(&load.stdout).expect("load --json");
     let demo_url = component(&report, "demo")["url"]
@@ -172,15 +179,13 @@ async fn up_load_alert_status_and_down_end_to_end() {
         Some(demo_url),
         "{load_report:#}"
     );
+    assert!(
+        load_report["server"]["prometheus"]
+            .as_str()
+            .is_some_and(|url| url.starts_with(&stack.record().prometheus_url().expect("url"))),
+        "load compares with the stack's Prometheus: {load_report:#}"
+    );
 
-    let report = wait_for_status(&stack, deadline, "HighErrorRate at the webhook", |report| {
-        report["alerts_received"]["recent"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .any(|alert| alert["alertname"] == "HighErrorRate" && alert["status"] == "firing")
-    })
-    .await;
     let alert = report["alerts_received"]["recent"]
         .as_array()
         .expect("recent")

@@ -14,6 +14,7 @@ use crate::cli::LoadArgs;
 use crate::load::plan::{LoadPlan, LoadSettings, Target};
 use crate::load::report::{LoadReport, latency_text};
 use crate::load::{self, Progress, prometheus};
+use crate::stack::record::StackRecord;
 
 /// How often the progress line is redrawn.
 const PROGRESS_INTERVAL: Duration = Duration::from_millis(250);
@@ -23,12 +24,14 @@ const PROMETHEUS_SCRAPE_WAIT: Duration = Duration::from_secs(20);
 const PROMETHEUS_REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 
 pub async fn run(args: Box<LoadArgs>) -> anyhow::Result<ExitCode> {
-    let args = *args;
-    let target = match args.target {
-        Some(target) => target,
-        None => default_target(),
+    let mut args = *args;
+    let (target, prometheus_url) = match (args.target.take(), args.prometheus.take()) {
+        (Some(target), prometheus) => (target, prometheus),
+        (None, prometheus) => {
+            let stack = running_stack(&args)?;
+            (stack.target, prometheus.or(stack.prometheus))
+        }
     };
-    let prometheus_url = args.prometheus.or_else(default_prometheus);
     let settings = LoadSettings {
         users: args.users,
         rate: args.rate,
@@ -111,16 +114,46 @@ pub async fn run(args: Box<LoadArgs>) -> anyhow::Result<ExitCode> {
     })
 }
 
-/// Where load goes when `--target` is not given. This is the one place that decides it.
-fn default_target() -> Target {
-    "http://127.0.0.1:5000"
-        .parse()
-        .expect("the built-in default target is a valid URL")
+/// The defaults of `--target` and `--prometheus`.
+struct StackDefaults {
+    target: Target,
+    prometheus: Option<Target>,
 }
 
-/// Which Prometheus to compare with when `--prometheus` is not given: none yet.
-fn default_prometheus() -> Option<Target> {
-    None
+/// Where load goes when `--target` is not given, and which Prometheus to compare with unless
+/// `--prometheus` says: the demo service and Prometheus of the project's running stack (its
+/// `stack.json`), else the demo service's standard address and none. This is the one place that
+/// decides it.
+fn running_stack(args: &LoadArgs) -> anyhow::Result<StackDefaults> {
+    let config = super::config::load(&crate::cli::ConfigArgs {
+        config: args.config.clone(),
+        project: args.project.clone(),
+        timing: None,
+    })?
+    .config;
+    let project_dir = super::state_root(&args.state)?.project(config.project.as_str());
+    let record = StackRecord::read(&project_dir.stack_file()).unwrap_or_else(|error| {
+        tracing::warn!(%error, "ignoring the stack's record");
+        None
+    });
+    let parse = |url: String| url.parse::<Target>().ok();
+    let target = record
+        .as_ref()
+        .and_then(|record| record.daemon.app_url())
+        .and_then(parse);
+    let prometheus = record
+        .as_ref()
+        .and_then(StackRecord::prometheus_url)
+        .and_then(parse);
+    Ok(StackDefaults {
+        target: match target {
+            Some(target) => target,
+            None => "http://127.0.0.1:5000"
+                .parse()
+                .expect("the built-in default target is a valid URL"),
+        },
+        prometheus,
+    })
 }
 
 /// The live line on stderr: elapsed, requests, recent req/s, errors and p95 so far. Hidden
