@@ -48,15 +48,21 @@ pub enum Command {
     /// Build and inspect the container images the stack runs (offline-friendly).
     #[command(subcommand)]
     Images(ImagesCommand),
-    /// Bring up the stack: the demo service and the ops listener in a background daemon,
-    /// Prometheus, Alertmanager and Grafana in Docker. Returns when every part is healthy;
-    /// running it again reconciles instead of duplicating.
+    /// Bring up the stack; returns when every part answers.
+    ///
+    /// The demo service and the ops listener run in a background daemon; Prometheus,
+    /// Alertmanager and Grafana in Docker. Running it again reconciles instead of duplicating.
+    /// Exit 0 healthy, 1 degraded (e.g. an image is missing), 2 usage or environment error.
     Up(UpArgs),
-    /// Show each component's state and health, Prometheus's targets and alerts, and the alerts
-    /// the daemon's webhook received. Exit 0 healthy, 1 degraded, 2 not running.
+    /// Show what runs, whether it is healthy and which alerts fire.
+    ///
+    /// Each component's state, health, uptime, restarts and URL, Prometheus's targets and
+    /// alerts, and the alerts the daemon's webhook received. Exit 0 healthy, 1 degraded, 2 not
+    /// running.
     Status(StatusArgs),
-    /// Stop the daemon and remove the project's containers and network (data volumes are kept
-    /// unless --volumes). Safe to run at any time.
+    /// Stop the daemon and remove the containers and the network (data is kept).
+    ///
+    /// Data volumes and the Grafana password are kept unless --volumes. Safe to run at any time.
     Down(DownArgs),
     /// The daemon `up` starts in the background (not meant to be run by hand).
     #[command(hide = true)]
