@@ -6,6 +6,8 @@
 //!   HighErrorRate fires → Alertmanager delivers it to the daemon's webhook → `status --json`
 //!   shows it; `up` again creates nothing; `down` leaves no container, network or daemon;
 //! - Prometheus data survives `down` + `up`; `down --volumes` removes the volumes too;
+//! - a changed configuration: Prometheus reloads its rules, the daemon restarts on the same
+//!   ports, a changed flag replaces Prometheus alone, nothing else is touched;
 //! - `up --foreground` serves until interrupted, then takes the stack down.
 
 mod docker_support;
@@ -356,5 +358,87 @@ async fn up_in_the_foreground_serves_until_interrupted_then_takes_the_stack_down
         "{resources:?}"
     );
     assert_eq!(resources.volumes.len(), 3, "data is kept: {resources:?}");
+    stack.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_changed_configuration_is_reloaded_or_replaced_never_duplicated() {
+    let stack = TestStack::new("reconfigure").await;
+    let up = stack.run(&["up"]).await;
+    assert_eq!(up.code, Some(0), "{up:?}");
+    let ids = container_ids(stack.name()).await;
+    let (_, report) = stack.status().await;
+    let pid = daemon_pid(&report);
+    let ops_port = stack.record().daemon.ops_port();
+    let config = std::fs::read_to_string(&stack.config_path).expect("config");
+
+    // Rules and the demo service change: Prometheus reloads, the daemon restarts on its ports.
+    std::fs::write(
+        &stack.config_path,
+        format!("{config}\n[alerts]\nerror_rate_per_second = 0.5\n\n[demo]\nerror_rate = 0.5\n"),
+    )
+    .expect("config");
+    let again = stack.run(&["up"]).await;
+    assert_eq!(again.code, Some(0), "{again:?}");
+    assert!(
+        again.stdout.contains(
+            "prometheus kept, configuration reloaded; alertmanager kept; grafana kept; \
+             daemon restarted (settings changed)"
+        ),
+        "{}",
+        again.stdout
+    );
+    assert_eq!(
+        container_ids(stack.name()).await,
+        ids,
+        "the same containers"
+    );
+    assert!(!process::is_alive(pid), "the old daemon {pid} is gone");
+    assert_eq!(stack.record().daemon.ops_port(), ops_port, "the same ports");
+    let prometheus = stack.record().prometheus_url().expect("Prometheus URL");
+    let response = HttpClient::new(Duration::from_secs(10))
+        .get(&format!("{prometheus}/api/v1/rules?type=alert"))
+        .await
+        .expect("rules");
+    let rules: Value = serde_json::from_slice(&response.body).expect("rules JSON");
+    let high_error_rate = rules["data"]["groups"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|group| group["rules"].as_array().cloned().unwrap_or_default())
+        .find(|rule| rule["name"] == "HighErrorRate")
+        .expect("HighErrorRate is loaded");
+    assert!(
+        high_error_rate["query"]
+            .as_str()
+            .is_some_and(|query| query.ends_with("> 0.5")),
+        "the reloaded threshold: {high_error_rate}"
+    );
+
+    // A changed flag (retention) cannot be reloaded: Prometheus alone is replaced.
+    let config = std::fs::read_to_string(&stack.config_path).expect("config");
+    std::fs::write(
+        &stack.config_path,
+        format!("{config}\n[retention]\ntime = \"2d\"\n"),
+    )
+    .expect("config");
+    let third = stack.run(&["up"]).await;
+    assert_eq!(third.code, Some(0), "{third:?}");
+    assert!(
+        third
+            .stdout
+            .contains("prometheus replaced (configuration changed); alertmanager kept; grafana kept; daemon kept"),
+        "{}",
+        third.stdout
+    );
+    let now = container_ids(stack.name()).await;
+    assert_eq!(now.len(), 3, "{now:?}");
+    let prometheus_name = format!("monibox-{}-prometheus", stack.name());
+    assert_ne!(now[&prometheus_name], ids[&prometheus_name]);
+    for (name, id) in &ids {
+        if *name != prometheus_name {
+            assert_eq!(&now[name], id, "{name} is kept");
+        }
+    }
     stack.cleanup().await;
 }
