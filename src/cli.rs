@@ -38,16 +38,6 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run the instrumented demo service in the foreground (Ctrl-C to stop).
-    Serve(ServeArgs),
-    /// Drive HTTP load at the demo service (or any HTTP target) and report latency and errors.
-    Load(Box<LoadArgs>),
-    /// Show the effective configuration or export the rendered monitoring bundle.
-    #[command(subcommand)]
-    Config(ConfigCommand),
-    /// Build and inspect the container images the stack runs (offline-friendly).
-    #[command(subcommand)]
-    Images(ImagesCommand),
     /// Bring up the stack; returns when every part answers.
     ///
     /// The demo service and the ops listener run in a background daemon; Prometheus,
@@ -64,9 +54,28 @@ pub enum Command {
     ///
     /// Data volumes and the Grafana password are kept unless --volumes. Safe to run at any time.
     Down(DownArgs),
+    /// Drive HTTP load at the demo service (or any HTTP target) and report latency and errors.
+    Load(Box<LoadArgs>),
+    /// Run the instrumented demo service in the foreground (Ctrl-C to stop).
+    Serve(ServeArgs),
+    /// Show the effective configuration or export the rendered monitoring bundle.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Build and inspect the container images the stack runs (offline-friendly).
+    #[command(subcommand)]
+    Images(ImagesCommand),
+    /// Print a shell completion script (e.g. `monibox completions bash > /etc/bash_completion.d/monibox`).
+    Completions(CompletionsArgs),
     /// The daemon `up` starts in the background (not meant to be run by hand).
     #[command(hide = true)]
     Daemon(DaemonArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 /// Where monibox keeps a project's state (rendered configuration, stack.json, the daemon's pid,

@@ -11,6 +11,7 @@ fn main() -> ExitCode {
     monibox::logging::init(cli.verbose);
     match monibox::app::run(cli) {
         Ok(code) => code,
+        Err(error) if monibox::app::is_broken_pipe(&error) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {error:#}");
             ExitCode::from(monibox::app::EXIT_ENVIRONMENT)

@@ -44,11 +44,11 @@ pub fn run(command: ConfigCommand) -> anyhow::Result<ExitCode> {
 fn show(args: &ConfigShowArgs) -> anyhow::Result<ExitCode> {
     let loaded = load(&args.config)?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&loaded.config)?);
+        outln!("{}", serde_json::to_string_pretty(&loaded.config)?)?;
     } else {
-        println!("# effective monibox configuration");
-        println!("# from: {}", loaded.layers.join(" <- "));
-        print!("{}", loaded.config.to_toml());
+        outln!("# effective monibox configuration")?;
+        outln!("# from: {}", loaded.layers.join(" <- "))?;
+        out!("{}", loaded.config.to_toml())?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -74,14 +74,14 @@ fn export(args: &ConfigExportArgs) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("cannot resolve {}", dir.display()))?;
     let bundle = Bundle::render(&loaded.config, &RenderContext::export(&loaded.config, &dir))?;
     bundle.write_to(&dir)?;
-    println!(
+    outln!(
         "wrote {} files to {} (timing {}, project {}); see {}",
         bundle.files().len(),
         dir.display(),
         loaded.config.timing,
         loaded.config.project,
         dir.join(paths::README).display()
-    );
+    )?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -33,7 +33,7 @@ pub async fn run(args: DownArgs) -> anyhow::Result<ExitCode> {
             Termination::Killed => format!("daemon: killed after ignoring SIGTERM (pid {pid})"),
         },
     };
-    println!("{daemon}");
+    outln!("{daemon}")?;
 
     let docker = super::connect_docker().await?;
     let volumes = if args.volumes {
@@ -42,20 +42,22 @@ pub async fn run(args: DownArgs) -> anyhow::Result<ExitCode> {
         RemoveVolumes::Keep
     };
     let removed = teardown(&docker, project, &project_dir, volumes).await?;
-    println!(
+    outln!(
         "removed {} container(s), {} network(s), {} volume(s)",
-        removed.containers, removed.networks, removed.volumes
-    );
+        removed.containers,
+        removed.networks,
+        removed.volumes
+    )?;
     if args.volumes {
-        println!(
+        outln!(
             "removed the state directory {}",
             project_dir.path().display()
-        );
+        )?;
     } else {
-        println!(
+        outln!(
             "data volumes are kept (monibox-{project}-*-data) with the Grafana password; \
              `monibox down --volumes` removes them"
-        );
+        )?;
     }
     Ok(ExitCode::SUCCESS)
 }

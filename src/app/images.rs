@@ -67,14 +67,14 @@ async fn build(docker: &Docker, args: ImagesBuildArgs) -> anyhow::Result<ExitCod
                 } else {
                     format!("built in {}", seconds(outcome.elapsed))
                 };
-                println!(
+                outln!(
                     "{name:<13} {:<36} {:>9}  {what}",
                     outcome.tag,
                     megabytes(outcome.size_bytes)
-                );
+                )?;
             }
             Err(error) => {
-                println!("{name:<13} failed: {error}");
+                outln!("{name:<13} failed: {error}")?;
                 failures.push(name);
             }
         }
@@ -90,13 +90,13 @@ async fn build(docker: &Docker, args: ImagesBuildArgs) -> anyhow::Result<ExitCod
 async fn build_grafana_standin(docker: &Docker) -> anyhow::Result<ExitCode> {
     let outcome =
         images::build_grafana_standin(docker, images::GRAFANA_STANDIN_TAG, &mut |_| {}).await?;
-    println!(
+    outln!(
         "{:<13} {:<36} {:>9}  Grafana stand-in (busybox httpd, not Grafana){}",
         "grafana",
         outcome.tag,
         megabytes(outcome.size_bytes),
         if outcome.reused { ", reused" } else { "" }
-    );
+    )?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -115,9 +115,9 @@ async fn list(docker: &Docker, args: ImagesListArgs, refs: &ImageRefs) -> anyhow
             pull_policy: policy,
             components: rows,
         };
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        outln!("{}", serde_json::to_string_pretty(&report)?)?;
     } else {
-        print_table(&rows);
+        print_table(&rows)?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -191,8 +191,8 @@ impl ImageRow {
     }
 }
 
-fn print_table(rows: &[ImageRow]) {
-    println!("{:<13} {:<36} {:>9}  SOURCE", "COMPONENT", "IMAGE", "SIZE");
+fn print_table(rows: &[ImageRow]) -> std::io::Result<()> {
+    outln!("{:<13} {:<36} {:>9}  SOURCE", "COMPONENT", "IMAGE", "SIZE")?;
     for row in rows {
         let size = row.size_bytes.map(megabytes).unwrap_or_default();
         let image = row.image.as_deref().unwrap_or(&row.configured);
@@ -202,15 +202,16 @@ fn print_table(rows: &[ImageRow]) {
             "pull" => "pull (not present locally)".to_owned(),
             _ => "MISSING".to_owned(),
         };
-        println!("{:<13} {image:<36} {size:>9}  {source}", row.component);
+        outln!("{:<13} {image:<36} {size:>9}  {source}", row.component)?;
     }
     for row in rows.iter().filter(|row| row.fix.is_some()) {
-        println!();
-        println!("{}: {}", row.component, row.reason);
+        outln!()?;
+        outln!("{}: {}", row.component, row.reason)?;
         if let Some(fix) = &row.fix {
-            println!("  fix: {fix}");
+            outln!("  fix: {fix}")?;
         }
     }
+    Ok(())
 }
 
 fn megabytes(bytes: u64) -> String {

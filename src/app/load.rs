@@ -89,9 +89,9 @@ pub async fn run(args: Box<LoadArgs>) -> anyhow::Result<ExitCode> {
     progress.clear();
 
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        outln!("{}", serde_json::to_string_pretty(&report)?)?;
     } else {
-        print!("{}", report.render());
+        out!("{}", report.render())?;
     }
     let answered: u64 = report.status_codes.values().sum();
     if answered == 0

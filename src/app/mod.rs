@@ -1,6 +1,23 @@
 //! One module per command. Each turns parsed arguments into a plan and runs it; printing the
 //! result is the last step. `run` is what the binary calls.
 
+/// `println!` for command output, except that a closed stdout (`monibox status | head`) becomes
+/// an error the command returns (and `main` ends quietly on) instead of a panic.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout().lock(), $($arg)*)
+    }};
+}
+
+/// `print!` with the same broken-pipe behaviour as [`outln!`].
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        write!(std::io::stdout().lock(), $($arg)*)
+    }};
+}
+
 mod config;
 mod daemon;
 mod down;
@@ -10,9 +27,8 @@ mod serve;
 mod status;
 mod up;
 
-use std::process::ExitCode;
-
 use std::path::PathBuf;
+use std::process::ExitCode;
 
 use tokio_util::sync::CancellationToken;
 
@@ -25,6 +41,16 @@ use crate::stack::state::{StateError, StateRoot};
 pub const EXIT_UNHEALTHY: u8 = 1;
 /// Exit code for usage and environment errors: bad input, taken port, Docker not running.
 pub const EXIT_ENVIRONMENT: u8 = 2;
+
+/// Whether `error` comes from writing to a reader that went away (a closed pipe), which is how
+/// `monibox status | head` ends and not a failure worth reporting.
+pub fn is_broken_pipe(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
 
 /// Runs one command to completion and returns the process exit code.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -40,9 +66,19 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Command::Up(args) => up::run(args).await,
             Command::Status(args) => status::run(args).await,
             Command::Down(args) => down::run(args).await,
+            Command::Completions(args) => completions(args),
             Command::Daemon(args) => daemon::run(args).await,
         }
     })
+}
+
+/// `monibox completions SHELL`: the completion script on stdout.
+fn completions(args: crate::cli::CompletionsArgs) -> anyhow::Result<ExitCode> {
+    use clap::CommandFactory as _;
+    let mut script = Vec::new();
+    clap_complete::generate(args.shell, &mut Cli::command(), "monibox", &mut script);
+    out!("{}", String::from_utf8_lossy(&script))?;
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Cancels `token` on the first Ctrl-C or SIGTERM.

@@ -22,9 +22,9 @@ pub async fn run(args: StatusArgs) -> anyhow::Result<ExitCode> {
     let docker = super::connect_docker().await?;
     let report = status::collect(&docker, project, &project_dir, record.as_ref()).await?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        outln!("{}", serde_json::to_string_pretty(&report)?)?;
     } else {
-        print!("{}", status::report::render(&report));
+        out!("{}", status::report::render(&report))?;
     }
     Ok(ExitCode::from(match report.state {
         Overall::Healthy => 0,

@@ -92,7 +92,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
             return Err(error);
         }
     };
-    print!("{}", outcome.summary);
+    out!("{}", outcome.summary)?;
     let code = if outcome.degraded {
         ExitCode::from(EXIT_UNHEALTHY)
     } else {
@@ -102,10 +102,10 @@ pub async fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
         signals.abort();
         return Ok(code);
     };
-    println!(
+    outln!(
         "\nRunning in the foreground: Ctrl-C (or `monibox down`) stops the daemon and removes the \
          containers; data volumes are kept."
-    );
+    )?;
     tokio::select! {
         () = cancel.cancelled() => {}
         () = shutdown.cancelled() => {}
@@ -115,10 +115,11 @@ pub async fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
         tracing::warn!("the daemon did not stop within {DAEMON_STOP_GRACE:?}");
     }
     let removed = teardown(&docker, &project, &project_dir, RemoveVolumes::Keep).await?;
-    println!(
+    outln!(
         "stopped the daemon; removed {} containers and {} network (data volumes kept)",
-        removed.containers, removed.networks
-    );
+        removed.containers,
+        removed.networks
+    )?;
     signals.abort();
     Ok(code)
 }
