@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::Path;
 
 use monibox::assets::{Bundle, DATASOURCE_UID, RenderContext, paths};
-use monibox::config::{Config, Email, HttpUrl, Line, Slack, Timing};
+use monibox::config::{Config, Email, HttpUrl, Line, Positive, Slack, Timing};
 use serde_json::Value;
 use support::{assert_tool_ok, repo_path, test_config, write_bundle};
 
@@ -151,6 +151,37 @@ fn high_error_rate_is_exactly_the_original_rule() {
     assert_eq!(rule["expr"], "rate(app_error_count_total[5m]) > 0.1");
     assert_eq!(rule["for"], "2m");
     assert_eq!(rule["labels"]["severity"], "critical");
+}
+
+#[test]
+fn tiny_thresholds_keep_their_value_in_rules_promtool_reads() {
+    let mut config = test_config(Timing::Standard);
+    config.alerts.error_rate_per_second = Positive::try_from(1e-12).expect("positive");
+    config.alerts.cpu_cores = Positive::try_from(2.5e-10).expect("positive");
+    let (dir, bundle) = write_bundle(&config);
+    let rules = all_rules(&bundle, paths::ALERT_RULES);
+    let expr = |alert: &str| {
+        rules
+            .iter()
+            .find(|rule| rule["alert"] == alert)
+            .and_then(|rule| rule["expr"].as_str())
+            .unwrap_or_else(|| panic!("{alert} has an expression"))
+            .to_owned()
+    };
+    assert_eq!(
+        expr("HighErrorRate"),
+        "rate(app_error_count_total[5m]) > 0.000000000001"
+    );
+    assert!(
+        expr("AppHighCpu").ends_with("> 0.00000000025"),
+        "{}",
+        expr("AppHighCpu")
+    );
+    assert_tool_ok(
+        "promtool",
+        &["check", "rules", paths::ALERT_RULES],
+        dir.path(),
+    );
 }
 
 #[test]

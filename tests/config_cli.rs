@@ -270,6 +270,62 @@ fn export_writes_the_bundle_and_refuses_a_non_empty_dir_without_force() {
     assert_eq!(output.status.code(), Some(2), "{}", stdout(&output));
 }
 
+#[test]
+fn export_refuses_a_directory_the_bundle_cannot_name_and_creates_nothing() {
+    let parent = tempfile::tempdir().expect("temp dir");
+    for name in ["say \"hi\"", "two\nlines"] {
+        let dir = parent.path().join(name);
+        let output = monibox(&["config", "export", &dir.to_string_lossy()], &[]);
+        assert_eq!(output.status.code(), Some(2), "{name:?}");
+        let message = stderr(&output);
+        assert!(
+            message.contains("export to a directory whose path has no double quote"),
+            "{name:?}: says what to do: {message}"
+        );
+        assert!(!dir.exists(), "{name:?}: no empty directory is left behind");
+    }
+}
+
+#[test]
+fn an_unreadable_config_file_names_its_cause_once() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let output = monibox(
+        &["config", "show", "--config", &dir.path().to_string_lossy()],
+        &[],
+    );
+    assert_eq!(output.status.code(), Some(2));
+    let message = stderr(&output);
+    assert!(message.contains("--config"), "{message}");
+    assert_eq!(message.matches("os error").count(), 1, "{message}");
+}
+
+#[test]
+fn unknown_monibox_variables_are_warned_about_once_not_refused() {
+    let output = monibox(
+        &["config", "show", "--json"],
+        &[
+            ("MONIBOX_PORT_APP", "6000"),
+            ("MONIBOX_STATE_DIR", "/tmp/x"),
+        ],
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    let message = stderr(&output);
+    assert_eq!(message.matches("MONIBOX_PORT_APP").count(), 1, "{message}");
+    assert!(
+        message.contains("MONIBOX_PORTS_APP"),
+        "lists the variables monibox reads: {message}"
+    );
+    let json: serde_json::Value = serde_json::from_str(&stdout(&output)).expect("JSON");
+    assert_eq!(json["ports"]["app"], 5000, "the typo changed nothing");
+
+    let known_only = monibox(
+        &["config", "show"],
+        &[("MONIBOX_STATE_DIR", "/tmp/x"), ("MONIBOX_PROJECT", "p")],
+    );
+    assert!(known_only.status.success(), "{}", stderr(&known_only));
+    assert_eq!(stderr(&known_only), "", "no warning for known variables");
+}
+
 /// Every file under `dir`, as paths relative to it.
 fn walk(dir: &Path) -> Vec<String> {
     let mut files = Vec::new();

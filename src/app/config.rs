@@ -8,9 +8,15 @@ use anyhow::Context;
 
 use crate::assets::{Bundle, RenderContext, paths};
 use crate::cli::{ConfigArgs, ConfigCommand, ConfigExportArgs, ConfigShowArgs};
-use crate::config::{Config, ConfigError, FlagValue, Loaded, Sources};
+use crate::config::{Config, ConfigError, ENV_KEYS, FlagValue, Loaded, Sources, unknown_env_vars};
+
+/// `MONIBOX_*` variables the command line reads (as flag defaults), besides the configuration's
+/// own [`crate::config::ENV_KEYS`].
+const COMMAND_LINE_ENV_VARS: [&str; 2] = ["MONIBOX_STATE_DIR", "MONIBOX_CONFIG"];
 
 /// The effective configuration for `args`: defaults ← `--config` file ← `MONIBOX_*` ← flags.
+/// Unknown `MONIBOX_*` variables get a warning (once per process), since they are most likely
+/// typos that would otherwise be ignored without a word.
 pub fn load(args: &ConfigArgs) -> Result<Loaded, ConfigError> {
     let mut flags = Vec::new();
     if let Some(project) = &args.project {
@@ -27,11 +33,37 @@ pub fn load(args: &ConfigArgs) -> Result<Loaded, ConfigError> {
             value: timing.clone(),
         });
     }
+    // Variables that are not Unicode cannot be configuration text; skipping them beats the
+    // panic of `std::env::vars`.
+    let env: Vec<(String, String)> = std::env::vars_os()
+        .filter_map(|(name, value)| Some((name.into_string().ok()?, value.into_string().ok()?)))
+        .collect();
+    warn_about_unknown_env_vars(&env);
     Config::load(&Sources {
         file: args.config.clone(),
-        env: std::env::vars().collect(),
+        env,
         flags,
     })
+}
+
+fn warn_about_unknown_env_vars(env: &[(String, String)]) {
+    static WARNED: std::sync::Once = std::sync::Once::new();
+    let unknown = unknown_env_vars(env, &COMMAND_LINE_ENV_VARS);
+    if unknown.is_empty() {
+        return;
+    }
+    WARNED.call_once(|| {
+        let known: Vec<&str> = ENV_KEYS
+            .iter()
+            .map(|(name, _, _)| *name)
+            .chain(COMMAND_LINE_ENV_VARS)
+            .collect();
+        tracing::warn!(
+            "ignoring {}: not a monibox variable (monibox reads {})",
+            unknown.join(", "),
+            known.join(", ")
+        );
+    });
 }
 
 pub fn run(command: ConfigCommand) -> anyhow::Result<ExitCode> {
@@ -63,16 +95,18 @@ fn export(args: &ConfigExportArgs) -> anyhow::Result<ExitCode> {
             dir.display()
         );
     }
-    std::fs::create_dir_all(dir).with_context(|| {
+    // Rendered before anything is created, so a directory the bundle cannot name is refused
+    // without leaving an empty one behind.
+    let dir =
+        std::path::absolute(dir).with_context(|| format!("cannot resolve {}", dir.display()))?;
+    let bundle = Bundle::render(&loaded.config, &RenderContext::export(&loaded.config, &dir))
+        .with_context(|| format!("cannot export to {}", dir.display()))?;
+    std::fs::create_dir_all(&dir).with_context(|| {
         format!(
             "cannot create {} (check the path and permissions)",
             dir.display()
         )
     })?;
-    let dir = dir
-        .canonicalize()
-        .with_context(|| format!("cannot resolve {}", dir.display()))?;
-    let bundle = Bundle::render(&loaded.config, &RenderContext::export(&loaded.config, &dir))?;
     bundle.write_to(&dir)?;
     outln!(
         "wrote {} files to {} (timing {}, project {}); see {}",

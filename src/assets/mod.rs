@@ -180,18 +180,30 @@ fn file_url(path: &Path) -> String {
 /// Why the bundle could not be rendered or written.
 #[derive(Debug, thiserror::Error)]
 pub enum AssetError {
-    #[error("embedded asset {file}: {source}")]
+    #[error("cannot render the embedded asset {file}")]
     Template { file: String, source: TemplateError },
+    #[error(
+        "{file} must name the bundle's directory {dir:?}, but {reason}; export to a directory whose path has no double quote or control character (such as a newline)"
+    )]
+    Directory {
+        file: String,
+        dir: String,
+        reason: String,
+    },
     #[error("embedded asset {file} is not UTF-8 text")]
     NotText { file: String },
     #[error("embedded dashboard {file} is not valid JSON: {message}")]
     Dashboard { file: String, message: String },
-    #[error("cannot write {}: {source} (check that the directory is writable)", path.display())]
+    #[error("cannot write {} (check that the directory is writable)", path.display())]
     Write {
         path: PathBuf,
         source: std::io::Error,
     },
 }
+
+/// Placeholders whose values are paths in the directory the bundle is written to (for an
+/// export): a value refused there is the directory's fault, not the assets'.
+const DIRECTORY_PLACEHOLDERS: [&str; 2] = ["grafana_dashboards_dir", "grafana_home_dashboard"];
 
 /// One rendered file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -219,9 +231,20 @@ impl Bundle {
                 let text = std::str::from_utf8(contents)
                     .map_err(|_| AssetError::NotText { file: path.clone() })?;
                 template::render(text, format, |name| values.lookup(name))
-                    .map_err(|source| AssetError::Template {
-                        file: path.clone(),
-                        source,
+                    .map_err(|source| match source {
+                        TemplateError::BadValue { name, reason, .. }
+                            if DIRECTORY_PLACEHOLDERS.contains(&name.as_str()) =>
+                        {
+                            AssetError::Directory {
+                                file: path.clone(),
+                                dir: context.grafana_dashboards_dir.clone(),
+                                reason,
+                            }
+                        }
+                        source => AssetError::Template {
+                            file: path.clone(),
+                            source,
+                        },
                     })?
                     .into_bytes()
             } else {
@@ -449,9 +472,11 @@ fn listen_address(address: &str) -> String {
     }
 }
 
-/// Shortest decimal form, without an exponent and without float noise (`0.05 * 100` is `5`).
+/// Shortest decimal form, without an exponent and without float noise (`0.05 * 100` is `5`):
+/// rounded to 15 significant digits, which every value typed in a config file survives intact
+/// however small or large (`1e-12` is `0.000000000001`, a literal PromQL reads back exactly).
 fn format_number(value: f64) -> String {
-    let rounded = (value * 1e9).round() / 1e9;
+    let rounded: f64 = format!("{value:.14e}").parse().unwrap_or(value);
     format!("{rounded}")
 }
 
@@ -465,6 +490,17 @@ mod tests {
         assert_eq!(format_number(0.05 * 100.0), "5");
         assert_eq!(format_number(1.0), "1");
         assert_eq!(format_number(0.000_001), "0.000001");
+        assert_eq!(format_number(1e-12), "0.000000000001");
+        assert_eq!(format_number(1.5e-10), "0.00000000015");
+        assert_eq!(format_number(0.123_456_789_012_345), "0.123456789012345");
+        assert_eq!(format_number(2.5e15), "2500000000000000");
+        for value in [1e-12, 0.05, 7.3e-7, 123_456.789, 1e300, 5e-324] {
+            assert_eq!(
+                format_number(value).parse::<f64>(),
+                Ok(value),
+                "{value:e} reads back"
+            );
+        }
     }
 
     #[test]

@@ -312,7 +312,7 @@ pub struct TimingProfile {
 /// Why a configuration could not be loaded. Each variant says where the bad value came from.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("cannot read config file {}: {source} (check the --config path)", path.display())]
+    #[error("cannot read config file {} (check the --config path)", path.display())]
     Read {
         path: PathBuf,
         source: std::io::Error,
@@ -374,6 +374,19 @@ pub const ENV_KEYS: [(&str, &str, EnvValue); 12] = [
     ("MONIBOX_RETENTION_TIME", "retention.time", EnvValue::Text),
     ("MONIBOX_RETENTION_SIZE", "retention.size", EnvValue::Text),
 ];
+
+/// The `MONIBOX_*` variables in `env` that are neither in [`ENV_KEYS`] nor in `also_known`
+/// (variables read elsewhere, such as by the command line): most likely typos, which would
+/// otherwise be ignored without a word.
+pub fn unknown_env_vars<'a>(env: &'a [(String, String)], also_known: &[&str]) -> Vec<&'a str> {
+    env.iter()
+        .map(|(name, _)| name.as_str())
+        .filter(|name| name.starts_with("MONIBOX_"))
+        .filter(|name| {
+            !ENV_KEYS.iter().any(|(known, _, _)| known == name) && !also_known.contains(name)
+        })
+        .collect()
+}
 
 /// How an environment variable's text becomes a TOML value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -468,7 +481,9 @@ impl Config {
             let (line, column) = line_and_column(text, offset);
             ConfigError::File {
                 path: path.to_owned(),
-                key: key_at(text, offset).unwrap_or_else(|| "(document)".to_owned()),
+                key: key_at(text, offset)
+                    .or_else(|| key_on_line(text, offset))
+                    .unwrap_or_else(|| "(document)".to_owned()),
                 line,
                 column,
                 message: error.message().trim_end().to_owned(),
@@ -589,6 +604,38 @@ fn key_at(text: &str, offset: usize) -> Option<String> {
     find_key(document.get_ref(), offset, &mut path).then(|| path.join("."))
 }
 
+/// The dotted key on the line holding `offset`, read from the text itself: the table header
+/// above it and the key before `=`, or the header when the line is one. For documents that do
+/// not parse as TOML at all, such as one with a duplicate key.
+fn key_on_line(text: &str, offset: usize) -> Option<String> {
+    let line_start = text
+        .get(..offset)?
+        .rfind('\n')
+        .map_or(0, |newline| newline + 1);
+    let line = text[line_start..].lines().next().unwrap_or_default().trim();
+    let header = |line: &str| {
+        let inner = line.strip_prefix('[')?.trim_start_matches('[');
+        let name = inner.split(']').next().unwrap_or_default().trim();
+        (!name.is_empty()).then(|| name.to_owned())
+    };
+    if line.starts_with('[') {
+        return header(line);
+    }
+    let key = line.split_once('=')?.0.trim();
+    if key.is_empty() {
+        return None;
+    }
+    let table = text[..line_start]
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find_map(header);
+    Some(match table {
+        Some(table) => format!("{table}.{key}"),
+        None => key.to_owned(),
+    })
+}
+
 fn find_key(table: &toml::de::DeTable<'_>, offset: usize, path: &mut Vec<String>) -> bool {
     for (key, value) in table {
         path.push(key.get_ref().to_string());
@@ -646,6 +693,25 @@ mod tests {
             ("receivers.slack.chanel".to_owned(), 3)
         );
         assert_eq!(file_error("color = 1\n"), ("color".to_owned(), 1));
+        assert_eq!(
+            file_error("[retention]\ntime = \"300y\"\n"),
+            ("retention.time".to_owned(), 2),
+            "longer than Prometheus accepts"
+        );
+        assert_eq!(
+            file_error("[ports]\napp = 5000\nops = 5001\napp = 6000\n"),
+            ("ports.app".to_owned(), 4),
+            "a duplicate key is named"
+        );
+        assert_eq!(
+            file_error("project = \"a\"\nproject = \"b\"\n"),
+            ("project".to_owned(), 2)
+        );
+        assert_eq!(
+            file_error("[ports]\napp = 5000\n\n[ports]\nops = 1\n"),
+            ("ports".to_owned(), 4),
+            "a duplicate table is named"
+        );
         assert_eq!(file_error("[ports\n").1, 1);
     }
 
@@ -692,6 +758,23 @@ mod tests {
             Some(ByteSize::from_bytes(2 << 30))
         );
         assert_eq!(loaded.layers.len(), 7, "{:?}", loaded.layers);
+    }
+
+    #[test]
+    fn unknown_monibox_variables_are_found() {
+        let env: Vec<(String, String)> = [
+            ("MONIBOX_PORT_APP", "6000"),
+            ("MONIBOX_PORTS_APP", "6000"),
+            ("MONIBOX_STATE_DIR", "/tmp/x"),
+            ("PATH", "/bin"),
+        ]
+        .into_iter()
+        .map(|(name, value)| (name.to_owned(), value.to_owned()))
+        .collect();
+        assert_eq!(
+            unknown_env_vars(&env, &["MONIBOX_STATE_DIR"]),
+            ["MONIBOX_PORT_APP"]
+        );
     }
 
     #[test]

@@ -162,6 +162,9 @@ impl PromDuration {
         ("ms", 1),
     ];
 
+    /// The longest duration Prometheus reads: its durations are nanoseconds in an `i64`.
+    pub const MAX_MILLIS: u64 = i64::MAX as u64 / 1_000_000;
+
     pub const fn from_millis(millis: u64) -> Self {
         Self { millis }
     }
@@ -182,6 +185,11 @@ impl PromDuration {
         let invalid = || {
             format!(
                 "invalid duration {text:?}: use a Prometheus duration such as 30s, 5m, 2h, 15d or 1h30m"
+            )
+        };
+        let too_long = || {
+            format!(
+                "duration {text:?} is out of range: Prometheus accepts at most 292y (106751d23h47m16s854ms)"
             )
         };
         if text == "0" {
@@ -212,7 +220,10 @@ impl PromDuration {
             millis = number
                 .checked_mul(factor)
                 .and_then(|part| millis.checked_add(part))
-                .ok_or_else(invalid)?;
+                .ok_or_else(too_long)?;
+        }
+        if millis > Self::MAX_MILLIS {
+            return Err(too_long());
         }
         Ok(Self::from_millis(millis))
     }
@@ -482,6 +493,35 @@ mod tests {
         }
         for bad in ["", "15", "s", "1m1h", "1x", "-1s", "1.5h", "1s1s"] {
             assert!(PromDuration::parse(bad).is_err(), "{bad:?} must be refused");
+        }
+    }
+
+    #[test]
+    fn durations_stop_where_prometheus_does() {
+        // Checked against Prometheus: 292y, 106751d and 9223372036854ms start; 293y, 106752d and
+        // 9223372036855ms fail with "duration out of range".
+        for within in [
+            "292y",
+            "106751d",
+            "9223372036854ms",
+            "106751d23h47m16s854ms",
+        ] {
+            let duration = PromDuration::parse(within).expect(within);
+            assert_eq!(
+                PromDuration::parse(&duration.to_string()),
+                Ok(duration),
+                "{within} prints as a duration Prometheus reads back"
+            );
+        }
+        for beyond in [
+            "293y",
+            "300y",
+            "106752d",
+            "9223372036855ms",
+            "99999999999999y",
+        ] {
+            let error = PromDuration::parse(beyond).expect_err(beyond);
+            assert!(error.contains("at most 292y"), "{beyond}: {error}");
         }
     }
 
