@@ -155,3 +155,32 @@ fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
     }
     current.to_string()
 }
+
+/// Percent-encodes a query parameter value: everything but RFC 3986 unreserved characters
+/// (letters, digits, `-._~`), e.g. a PromQL expression for `/api/v1/query?query=`.
+pub fn encode_query_value(value: &str) -> String {
+    let mut out = String::with_capacity(value.len() * 3);
+    for byte in value.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_values_are_percent_encoded() {
+        assert_eq!(
+            encode_query_value("sum by (le) (x[5s])"),
+            "sum%20by%20%28le%29%20%28x%5B5s%5D%29"
+        );
+        assert_eq!(encode_query_value("a_b-c.d~"), "a_b-c.d~");
+        assert_eq!(encode_query_value("é&="), "%C3%A9%26%3D");
+    }
+}

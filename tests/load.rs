@@ -7,16 +7,16 @@ mod common;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use common::RunningDemo;
+use common::{RefusingPort, RunningDemo};
 use monibox::demo::DemoSettings;
-use monibox::load::plan::{LoadPlan, LoadSettings, Target, ThinkTime};
+use monibox::load::plan::{LoadPlan, LoadSettings, MAX_DURATION, MIN_RATE, Target, ThinkTime};
 use monibox::load::report::LoadReport;
 use monibox::load::{self, Finished, LoadError};
 use tokio_util::sync::CancellationToken;
 
 fn plan(target: &str, settings: LoadSettings) -> LoadPlan {
     let target: Target = target.parse().expect("target URL");
-    LoadPlan::new(target, settings, 2).expect("valid plan")
+    LoadPlan::new(target, settings, 2, None).expect("valid plan")
 }
 
 async fn run(plan: &LoadPlan) -> Finished {
@@ -216,34 +216,116 @@ async fn cancelling_stops_the_run_at_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ramp_up_staggers_user_starts() {
     let demo = RunningDemo::start(DemoSettings::default()).await;
-    // Four users over 1.2 s start at 0, 0.3, 0.6 and 0.9 s; each sends one request every 100 ms
-    // until 1.2 s, so about 12 + 9 + 6 + 3 = 30 requests, against 48 without the ramp.
-    let plan = plan(
+    // Four users over 2 s start at 0, 0.5, 1.0 and 1.5 s. Each sends one request when it
+    // starts, then thinks past the end of the run, so the requests count the users that started
+    // before the end whatever the latency: 2 by 0.75 s, 3 by 1.25 s (4 without the ramp). Every
+    // boundary is a quarter of a second away from a start.
+    for (duration_ms, started) in [(750, 2), (1250, 3)] {
+        let plan = plan(
+            &demo.base_url,
+            LoadSettings {
+                users: Some(4),
+                think_time: "10s".parse().ok(),
+                ramp_up: Some(Duration::from_secs(2)),
+                duration: Some(Duration::from_millis(duration_ms)),
+                mix: "/".parse().ok(),
+                ..LoadSettings::default()
+            },
+        );
+        assert_eq!(
+            run(&plan).await.stats.requests(),
+            started,
+            "users started within {duration_ms} ms"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_longest_pauses_and_the_slowest_rate_end_with_the_duration() {
+    let demo = RunningDemo::start(DemoSettings::default()).await;
+    // Each user sends once, then would think for a year: the run still ends at its duration.
+    let thinking = plan(
         &demo.base_url,
         LoadSettings {
-            users: Some(4),
-            think_time: "100ms".parse().ok(),
-            ramp_up: Some(Duration::from_millis(1200)),
-            duration: Some(Duration::from_millis(1200)),
+            users: Some(2),
+            think_time: Some(ThinkTime {
+                min: MAX_DURATION,
+                max: MAX_DURATION,
+            }),
+            duration: Some(Duration::from_secs(1)),
             mix: "/".parse().ok(),
             ..LoadSettings::default()
         },
     );
-    let requests = run(&plan).await.stats.requests();
+    let began = Instant::now();
+    let finished = run(&thinking).await;
+    assert_eq!(finished.stats.requests(), 2);
     assert!(
-        (24..=36).contains(&requests),
-        "{requests} requests, about 30 expected"
+        began.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        began.elapsed()
+    );
+
+    // One request every 1000 s: the first is due at once, the next long after the end.
+    let slowest = plan(
+        &demo.base_url,
+        LoadSettings {
+            rate: Some(MIN_RATE),
+            duration: Some(Duration::from_secs(1)),
+            requests: Some(u64::MAX),
+            mix: "/".parse().ok(),
+            ..LoadSettings::default()
+        },
+    );
+    let began = Instant::now();
+    let finished = run(&slowest).await;
+    assert_eq!(finished.stats.requests(), 1);
+    assert_eq!(finished.window, Duration::from_secs(1));
+    assert!(
+        began.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        began.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn cancelling_while_the_target_does_not_answer_the_connection_check_stops_at_once() {
+    // A listener whose accept queue (one connection, from listen(0)) is full: the kernel drops
+    // further connection attempts, so the pre-flight check hangs as it would behind a firewall.
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket
+        .bind("127.0.0.1:0".parse().expect("address"))
+        .expect("bind");
+    let addr = socket.local_addr().expect("address");
+    let _listener = socket.listen(0).expect("listen");
+    let _queued = tokio::net::TcpStream::connect(addr)
+        .await
+        .expect("the one queued connection");
+    let plan = plan(&format!("http://{addr}"), LoadSettings::default());
+    let stop = CancellationToken::new();
+    let cancel = stop.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        cancel.cancel();
+    });
+    let began = Instant::now();
+    let error = load::start(&plan, stop)
+        .await
+        .err()
+        .expect("interrupted before the load started");
+    assert!(matches!(error, LoadError::Interrupted), "{error}");
+    assert!(
+        began.elapsed() < Duration::from_secs(2),
+        "stopped after {:?}, not at the 5 s connection timeout",
+        began.elapsed()
     );
 }
 
 #[tokio::test]
 async fn an_unreachable_target_fails_before_the_run() {
-    let closed_port = {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        listener.local_addr().expect("address").port()
-    };
+    let refusing = RefusingPort::new();
     let plan = plan(
-        &format!("http://127.0.0.1:{closed_port}"),
+        &refusing.url(),
         LoadSettings {
             duration: Some(Duration::from_secs(30)),
             ..LoadSettings::default()
@@ -265,12 +347,13 @@ async fn an_unreachable_target_fails_before_the_run() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rates_are_per_second_of_the_whole_duration() {
     let demo = RunningDemo::start(DemoSettings::default()).await;
-    // Closed: each user sends at 0, 0.4 and 0.8 s and is still thinking when the second ends.
+    // Closed: each user sends at 0 and about 0.5 s (as long as `/` answers within half a
+    // second) and is still thinking when the second ends.
     let closed = plan(
         &demo.base_url,
         LoadSettings {
             users: Some(2),
-            think_time: "400ms".parse().ok(),
+            think_time: "500ms".parse().ok(),
             duration: Some(Duration::from_secs(1)),
             mix: "/".parse().ok(),
             ..LoadSettings::default()
@@ -284,9 +367,9 @@ async fn rates_are_per_second_of_the_whole_duration() {
         finished.elapsed
     );
     let report = LoadReport::new(&closed, &finished);
-    assert_eq!(report.totals.requests, 6);
+    assert_eq!(report.totals.requests, 4);
     assert!(
-        (report.totals.rps - 6.0).abs() < 1e-9,
+        (report.totals.rps - 4.0).abs() < 1e-9,
         "{} req/s",
         report.totals.rps
     );

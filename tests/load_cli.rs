@@ -6,17 +6,24 @@ mod common;
 use std::process::Output;
 use std::time::{Duration, Instant};
 
-use common::RunningDemo;
+use common::{RefusingPort, RunningDemo};
 use monibox::demo::DemoSettings;
 use serde_json::Value;
 
-/// Runs the binary with `args`, bounded in time, with stdout and stderr piped (not a terminal).
+/// Runs the binary with `args`, bounded in time, with stdout and stderr piped (not a terminal)
+/// and without the caller's `MONIBOX_*` variables.
 async fn monibox(args: &[&str]) -> Output {
-    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_monibox"))
-        .args(args)
-        .env_remove("RUST_LOG")
-        .kill_on_drop(true)
-        .output();
+    run_bounded(tokio::process::Command::new(env!("CARGO_BIN_EXE_monibox")).args(args)).await
+}
+
+async fn run_bounded(command: &mut tokio::process::Command) -> Output {
+    command.env_remove("RUST_LOG").kill_on_drop(true);
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("MONIBOX_") {
+            command.env_remove(name);
+        }
+    }
+    let child = command.output();
     tokio::time::timeout(Duration::from_secs(60), child)
         .await
         .expect("monibox load ends within a minute")
@@ -202,19 +209,31 @@ async fn a_two_second_run_takes_about_two_seconds() {
         "10",
         "--duration",
         "2s",
+        "--timeout",
+        "3s",
     ])
     .await;
     let took = began.elapsed();
     assert_eq!(code(&output), 0, "{}", stderr(&output));
-    // The realistic mix includes /slow (up to 500 ms), whose last requests finish after 2 s.
-    assert!(
-        took >= Duration::from_secs(2) && took <= Duration::from_secs(3),
-        "took {took:?}"
-    );
     let text = String::from_utf8_lossy(&output.stdout);
+    // Requests start over exactly 2 s; those in flight then (/slow takes up to 500 ms, a queued
+    // /cpu-intensive longer on a busy machine) finish within --timeout.
     assert!(
         text.contains("10 users, think time 200ms..1s, 2.0s"),
         "{text}"
+    );
+    let drain_seconds: f64 = text
+        .split_once("(+")
+        .and_then(|(_, rest)| rest.split_once("s for requests in flight)"))
+        .map_or(Some(0.0), |(seconds, _)| seconds.parse().ok())
+        .expect("the drain time is a number");
+    assert!(
+        drain_seconds <= 3.0,
+        "drained for {drain_seconds} s: {text}"
+    );
+    assert!(
+        took >= Duration::from_secs(2) && took < Duration::from_secs(2 + 3),
+        "took {took:?}: the duration, at most --timeout to drain, and starting the process"
     );
     for endpoint in [
         "/slow",
@@ -234,11 +253,8 @@ async fn a_two_second_run_takes_about_two_seconds() {
 
 #[tokio::test]
 async fn unreachable_target_exits_2_at_once() {
-    let closed_port = {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        listener.local_addr().expect("address").port()
-    };
-    let url = format!("http://127.0.0.1:{closed_port}");
+    let refusing = RefusingPort::new();
+    let url = refusing.url();
     let began = Instant::now();
     let output = monibox(&["load", "--target", &url, "--duration", "30s"]).await;
     assert_eq!(code(&output), 2);
@@ -292,8 +308,62 @@ async fn a_target_that_does_not_speak_http_exits_2() {
 }
 
 #[tokio::test]
+async fn a_target_that_never_answers_exits_2_suggesting_a_longer_timeout() {
+    // Accepts connections and holds them without a word, like a hung service.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("address"));
+    let holder = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((stream, _)) = listener.accept().await {
+            held.push(stream);
+        }
+    });
+    let output = monibox(&[
+        "load",
+        "--target",
+        &url,
+        "--users",
+        "2",
+        "--think-time",
+        "0",
+        "--timeout",
+        "200ms",
+        "--duration",
+        "1s",
+    ])
+    .await;
+    holder.abort();
+    assert_eq!(code(&output), 2, "{}", stderr(&output));
+    let message = stderr(&output);
+    assert!(
+        message.contains("no request got an HTTP answer")
+            && message.contains("--timeout 200ms")
+            && message.contains("raise --timeout"),
+        "{message}"
+    );
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        text.contains("errors: timeout"),
+        "the report still shows what happened: {text}"
+    );
+}
+
+#[tokio::test]
 async fn bad_input_exits_2_with_what_to_fix() {
-    let cases: [(&[&str], &str); 6] = [
+    // Nothing is loaded: where a case needs a target, it is one that refuses connections, and
+    // the state directory is empty, so neither the user's stack nor their MONIBOX_* variables
+    // play a part.
+    let refusing = RefusingPort::new();
+    let refusing_url = refusing.url();
+    let state = tempfile::tempdir().expect("temp dir");
+    let state_dir = state.path().to_string_lossy().into_owned();
+    let long_mix: String = (0..65)
+        .map(|i| format!("/e{i}"))
+        .collect::<Vec<_>>()
+        .join(",");
+    let cases: [(&[&str], &str); 13] = [
         (
             &["--target", "https://127.0.0.1:5000"],
             "https is not supported",
@@ -303,14 +373,65 @@ async fn bad_input_exits_2_with_what_to_fix() {
         (&["--mix", "/=0"], "at least 1"),
         (&["--users", "5", "--rate", "10"], "not both"),
         (&["--duration", "5 minutes"], "invalid duration"),
+        (&["--duration", "3000000000000000h"], "longer than a year"),
+        (
+            &["--think-time", "4000000000000000h", "--duration", "1s"],
+            "longer than a year",
+        ),
+        (&["--rate", "1e-30", "--duration", "1s"], "from 0.001"),
+        (
+            &["--users", "4000000000", "--threads", "1", "--requests", "5"],
+            "--users must be at most 100000",
+        ),
+        (
+            &["--rate", "10", "--connections", "4000000000"],
+            "--connections must be at most 100000",
+        ),
+        (&["--threads", "100000"], "--threads 100000 is too many"),
+        (&["--mix", &long_mix], "at most 64"),
     ];
     for (args, message) in cases {
-        let output = monibox(&[&["load"][..], args].concat()).await;
-        assert_eq!(code(&output), 2, "{args:?}");
+        let mut full = vec!["load", "--state-dir", &state_dir];
+        if !args.contains(&"--target") {
+            full.extend(["--target", refusing_url.as_str()]);
+        }
+        full.extend(args);
+        let output = monibox(&full).await;
+        assert_eq!(code(&output), 2, "{args:?}: {}", stderr(&output));
         assert!(
             stderr(&output).contains(message),
             "{args:?}: {}",
             stderr(&output)
         );
     }
+}
+
+#[tokio::test]
+async fn more_users_than_the_open_file_limit_allows_exit_2_saying_how_to_raise_it() {
+    let refusing = RefusingPort::new();
+    let url = refusing.url();
+    let output = run_bounded(
+        tokio::process::Command::new("sh")
+            .arg("-c")
+            .arg("ulimit -Sn 256 && exec \"$0\" \"$@\"")
+            .arg(env!("CARGO_BIN_EXE_monibox"))
+            .args([
+                "load",
+                "--target",
+                &url,
+                "--users",
+                "1000",
+                "--threads",
+                "2",
+            ]),
+    )
+    .await;
+    assert_eq!(code(&output), 2, "{}", stderr(&output));
+    let message = stderr(&output);
+    assert!(
+        message.contains("--users 1000 needs about 1040 open files")
+            && message.contains("may open 256")
+            && message.contains("ulimit -n 1040"),
+        "{message}"
+    );
 }

@@ -9,11 +9,12 @@ use std::time::{Duration, Instant};
 
 use common::{RunningDemo, client};
 use monibox::demo::DemoSettings;
+use monibox::httpc::encode_query_value;
 use monibox::load::plan::{LoadPlan, LoadSettings, Target};
 use monibox::load::report::LoadReport;
 use monibox::load::{self, prometheus};
 use serde_json::Value;
-use support::{ChildGuard, Http, free_port, start_prometheus, url_encode};
+use support::{ChildGuard, start_on_free_port, start_prometheus};
 use tokio_util::sync::CancellationToken;
 
 /// The host's Prometheus scraping `scrape_target` every second, with its files in a temporary
@@ -36,16 +37,11 @@ impl Prometheus {
         );
         std::fs::create_dir_all(dir.path().join("prometheus")).expect("config dir");
         std::fs::write(dir.path().join("prometheus/prometheus.yml"), config).expect("write config");
-        let port = free_port();
-        let mut process = start_prometheus(dir.path(), &dir.path().join("data"), port);
+        let (process, port) = start_on_free_port("/-/ready", Duration::from_secs(30), |port| {
+            start_prometheus(dir.path(), &dir.path().join("data"), port)
+        })
+        .await;
         let url = format!("http://127.0.0.1:{port}");
-        Http::new()
-            .wait_ready(
-                &format!("{url}/-/ready"),
-                &mut process,
-                Duration::from_secs(30),
-            )
-            .await;
         Prometheus {
             process,
             url,
@@ -56,7 +52,11 @@ impl Prometheus {
     /// Waits (bounded) until `promql` returns at least `series` series. Prometheus's first
     /// scrape comes several seconds after it starts.
     async fn wait_for(&mut self, promql: &str, series: usize) {
-        let url = format!("{}/api/v1/query?query={}", self.url, url_encode(promql));
+        let url = format!(
+            "{}/api/v1/query?query={}",
+            self.url,
+            encode_query_value(promql)
+        );
         let deadline = Instant::now() + Duration::from_secs(30);
         let mut answer = Value::Null;
         while Instant::now() < deadline {
@@ -99,7 +99,7 @@ async fn prometheus_counts_the_same_requests_in_the_run_window() {
         mix: mix.parse().ok(),
         ..LoadSettings::default()
     };
-    let plan = LoadPlan::new(target, settings, 2).expect("plan");
+    let plan = LoadPlan::new(target, settings, 2, None).expect("plan");
     let finished = load::start(&plan, CancellationToken::new())
         .await
         .expect("starts")

@@ -10,7 +10,7 @@ use monibox::config::{Port, Timing};
 use monibox::daemon::alerts::AlertStatus;
 use serde_json::json;
 use support::{
-    Http, OpsListenerUnderTest, free_port, start_alertmanager, test_config, write_bundle,
+    Http, OpsListenerUnderTest, start_alertmanager, start_on_free_port, test_config, write_bundle,
 };
 
 fn alert(name: &str, severity: &str, job: &str, instance: &str) -> serde_json::Value {
@@ -25,19 +25,17 @@ async fn alerts_are_routed_to_the_webhook_and_warnings_inhibited_per_target() {
     let webhook = OpsListenerUnderTest::start().await;
     let mut config = test_config(Timing::Fast);
     config.ports.ops = Port::fixed(webhook.addr.port());
-    let am_port = free_port();
-    config.ports.alertmanager = Port::fixed(am_port);
+    // Alertmanager's own configuration does not hold its port, so one bundle serves every
+    // port tried.
     let (bundle_dir, _) = write_bundle(&config);
     let data_dir = tempfile::tempdir().expect("data dir");
-    let mut alertmanager = start_alertmanager(bundle_dir.path(), data_dir.path(), am_port);
+    let (_alertmanager, am_port) =
+        start_on_free_port("/-/ready", Duration::from_secs(20), |port| {
+            start_alertmanager(bundle_dir.path(), data_dir.path(), port)
+        })
+        .await;
     let base = format!("http://127.0.0.1:{am_port}");
     let http = Http::new();
-    http.wait_ready(
-        &format!("{base}/-/ready"),
-        &mut alertmanager,
-        Duration::from_secs(20),
-    )
-    .await;
 
     let posted = Instant::now();
     let (status, body) = http

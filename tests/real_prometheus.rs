@@ -16,19 +16,21 @@ mod support;
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use monibox::assets::{Bundle, paths};
 use monibox::config::{Port, Timing};
 use monibox::daemon::alerts::AlertStatus;
 use monibox::demo::{DemoService, DemoSettings};
+use monibox::httpc::encode_query_value;
+use monibox::load::plan::{LoadPlan, LoadSettings, Target};
+use monibox::load::{self, Finished, LoadError};
 use serde_json::Value;
 use support::{
-    Http, OpsListenerUnderTest, free_port, start_alertmanager, start_prometheus, test_config,
-    url_encode, write_bundle,
+    Http, OpsListenerUnderTest, free_port, start_alertmanager, start_on_free_port,
+    start_prometheus, test_config, write_bundle,
 };
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 /// Dashboard queries over self-metrics the daemon only has once it supervises the containers
@@ -46,7 +48,7 @@ const FROM_OPS_LISTENER: [&str; 2] = [
     "monibox_build_info",
 ];
 
-/// Requests one load worker cycles through: every endpoint label, including `other`.
+/// The load's mix, one of each: every endpoint label, including `other`.
 const LOAD_PATHS: [&str; 5] = [
     "/",
     "/slow?ms=20",
@@ -107,7 +109,7 @@ fn rule_expressions(bundle: &Bundle) -> Vec<(String, String)> {
 
 /// An instant query: `Ok(number of series)` or the error Prometheus gave.
 async fn instant_query(http: &Http, base: &str, query: &str) -> Result<usize, String> {
-    let url = format!("{base}/api/v1/query?query={}", url_encode(query));
+    let url = format!("{base}/api/v1/query?query={}", encode_query_value(query));
     let (status, body) = http.get(&url).await?;
     let json: Value = serde_json::from_str(&body).map_err(|error| format!("{status}: {error}"))?;
     if json["status"] != "success" {
@@ -116,34 +118,29 @@ async fn instant_query(http: &Http, base: &str, query: &str) -> Result<usize, St
     Ok(json["data"]["result"].as_array().map_or(0, Vec::len))
 }
 
-/// Bounded load: `workers` tasks cycle through [`LOAD_PATHS`] until `stop`, the deadline or the
-/// request budget, whichever comes first.
-fn start_load(
+/// Bounded load from monibox's own generator: 4 users over [`LOAD_PATHS`] with 5 ms think
+/// time, until `stop`, 40 s or 20,000 requests, whichever comes first.
+async fn start_load(
     app: SocketAddr,
-    workers: usize,
     stop: CancellationToken,
-    duration: Duration,
-    budget: u64,
-) -> Arc<AtomicU64> {
-    let sent = Arc::new(AtomicU64::new(0));
-    let deadline = tokio::time::Instant::now() + duration;
-    for worker in 0..workers {
-        let (stop, sent) = (stop.clone(), sent.clone());
-        tokio::spawn(async move {
-            let http = Http::new();
-            let mut index = worker;
-            while !stop.is_cancelled()
-                && tokio::time::Instant::now() < deadline
-                && sent.fetch_add(1, Ordering::Relaxed) < budget
-            {
-                let path = LOAD_PATHS[index % LOAD_PATHS.len()];
-                let _ = http.get(&format!("http://{app}{path}")).await;
-                index += 1;
-                tokio::time::sleep(Duration::from_millis(5)).await;
-            }
-        });
-    }
-    sent
+) -> JoinHandle<Result<Finished, LoadError>> {
+    let target: Target = format!("http://{app}").parse().expect("target");
+    let mix = LOAD_PATHS
+        .iter()
+        .map(|path| format!("{path}=1"))
+        .collect::<Vec<_>>()
+        .join(",");
+    let settings = LoadSettings {
+        users: Some(4),
+        think_time: "5ms".parse().ok(),
+        duration: Some(Duration::from_secs(40)),
+        requests: Some(20_000),
+        mix: Some(mix.parse().expect("mix")),
+        ..LoadSettings::default()
+    };
+    let plan = LoadPlan::new(target, settings, 2, None).expect("plan");
+    let running = load::start(&plan, stop).await.expect("load starts");
+    tokio::spawn(running.finish())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -165,42 +162,40 @@ async fn every_dashboard_query_and_rule_expression_works_in_real_prometheus() {
     tokio::spawn(demo.run(shutdown.clone()));
 
     let webhook = OpsListenerUnderTest::start().await;
-    let (prometheus_port, alertmanager_port) = (free_port(), free_port());
     config.ports.app = Port::fixed(app.port());
     config.ports.ops = Port::fixed(webhook.addr.port());
-    config.ports.prometheus = Port::fixed(prometheus_port);
-    config.ports.alertmanager = Port::fixed(alertmanager_port);
+    // Nothing listens there: the grafana job is down, which no query below needs.
     config.ports.grafana = Port::fixed(free_port());
-    let (bundle_dir, bundle) = write_bundle(&config);
     let (prometheus_data, alertmanager_data) = (
         tempfile::tempdir().expect("temp dir"),
         tempfile::tempdir().expect("temp dir"),
     );
-    let mut alertmanager = start_alertmanager(
-        bundle_dir.path(),
-        alertmanager_data.path(),
-        alertmanager_port,
-    );
-    let mut prometheus =
-        start_prometheus(bundle_dir.path(), prometheus_data.path(), prometheus_port);
+    // Alertmanager's configuration does not hold its port; Prometheus's holds both ports, so its
+    // bundle is written once Alertmanager's port is known, and again for each port tried.
+    let (alertmanager_bundle, _) = write_bundle(&config);
+    let (_alertmanager, alertmanager_port) =
+        start_on_free_port("/-/ready", Duration::from_secs(20), |port| {
+            start_alertmanager(alertmanager_bundle.path(), alertmanager_data.path(), port)
+        })
+        .await;
+    config.ports.alertmanager = Port::fixed(alertmanager_port);
+    let mut written = None;
+    let (mut prometheus, prometheus_port) =
+        start_on_free_port("/-/ready", Duration::from_secs(30), |port| {
+            config.ports.prometheus = Port::fixed(port);
+            let (dir, bundle) = write_bundle(&config);
+            let child = start_prometheus(dir.path(), prometheus_data.path(), port);
+            written = Some((dir, bundle));
+            child
+        })
+        .await;
+    let (_bundle_dir, bundle) = written.expect("the bundle Prometheus runs with");
     let http = Http::new();
     let base = format!("http://127.0.0.1:{prometheus_port}");
-    http.wait_ready(
-        &format!("http://127.0.0.1:{alertmanager_port}/-/ready"),
-        &mut alertmanager,
-        Duration::from_secs(20),
-    )
-    .await;
-    http.wait_ready(
-        &format!("{base}/-/ready"),
-        &mut prometheus,
-        Duration::from_secs(30),
-    )
-    .await;
 
     let started = Instant::now();
     let load_stop = shutdown.child_token();
-    let sent = start_load(app, 4, load_stop.clone(), Duration::from_secs(40), 20_000);
+    let load = start_load(app, load_stop.clone()).await;
 
     // Scrapes and recordings are flowing once the error ratio is recorded.
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -289,6 +284,10 @@ async fn every_dashboard_query_and_rule_expression_works_in_real_prometheus() {
         .expect("HighErrorRate reaches the daemon's webhook through Alertmanager");
     let alert_after = started.elapsed();
     load_stop.cancel();
+    let load = load
+        .await
+        .expect("the load task")
+        .expect("the load ends cleanly");
     assert_eq!(alert.labels["endpoint"], "/error");
     assert_eq!(alert.labels["monibox_project"], "default", "external label");
     assert!(
@@ -309,7 +308,7 @@ async fn every_dashboard_query_and_rule_expression_works_in_real_prometheus() {
     eprintln!(
         "{} requests; all {} dashboard queries had data {:.1?} after the load started; \
          HighErrorRate notified after {:.1?}",
-        sent.load(Ordering::Relaxed).min(20_000),
+        load.stats.requests(),
         queries.len(),
         dashboards_ok_after,
         alert_after

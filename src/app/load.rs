@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::EXIT_UNHEALTHY;
 use crate::cli::LoadArgs;
-use crate::load::plan::{LoadPlan, LoadSettings, Target};
+use crate::load::plan::{LoadPlan, LoadSettings, OpenFileLimit, Target, format_duration};
 use crate::load::report::{LoadReport, latency_text};
 use crate::load::{self, Progress, prometheus};
 use crate::stack::record::StackRecord;
@@ -50,7 +50,7 @@ pub async fn run(args: Box<LoadArgs>) -> anyhow::Result<ExitCode> {
         None => settings,
     };
     let cpus = std::thread::available_parallelism().map_or(1, usize::from);
-    let plan = LoadPlan::new(target, settings, cpus)?;
+    let plan = LoadPlan::new(target, settings, cpus, open_file_limit())?;
 
     let stop = CancellationToken::new();
     let interrupt = tokio::spawn(super::cancel_on_signal(stop.clone()));
@@ -93,25 +93,43 @@ pub async fn run(args: Box<LoadArgs>) -> anyhow::Result<ExitCode> {
     } else {
         out!("{}", report.render())?;
     }
-    let answered: u64 = report.status_codes.values().sum();
-    if answered == 0
-        && report.errors.timeout == 0
-        && report.totals.requests > 0
-        && !report.interrupted
-    {
-        anyhow::bail!(
-            "{} accepted connections but no request got an HTTP answer ({} reset, {} other I/O errors); \
-             check that --target points at an HTTP service",
-            report.target,
-            report.errors.connection_reset,
-            report.errors.other_io
-        );
+    if let Some(problem) = no_answer_at_all(&report, plan.timeout) {
+        anyhow::bail!(problem);
     }
     Ok(if report.thresholds_passed() {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(EXIT_UNHEALTHY)
     })
+}
+
+/// What to tell the user when the target gave no HTTP answer during the whole (uninterrupted)
+/// run, whatever each request ran into: a run that measured nothing is an environment error,
+/// not a result.
+fn no_answer_at_all(report: &LoadReport, timeout: Duration) -> Option<String> {
+    let answered: u64 = report.status_codes.values().sum();
+    if answered > 0 || report.totals.requests == 0 || report.interrupted {
+        return None;
+    }
+    let errors = &report.errors;
+    let timeout = format_duration(timeout);
+    let hint = if errors.timeout > 0 {
+        format!(
+            "no answer came within --timeout {timeout}: raise --timeout if the service is just \
+             slow, else check that --target points at an HTTP service"
+        )
+    } else {
+        "check that --target points at a running HTTP service".to_owned()
+    };
+    Some(format!(
+        "{}: no request got an HTTP answer ({} timed out, {} refused, {} reset, {} other I/O \
+         errors); {hint}",
+        report.target,
+        errors.timeout,
+        errors.connect_refused,
+        errors.connection_reset,
+        errors.other_io
+    ))
 }
 
 /// The defaults of `--target` and `--prometheus`.
@@ -153,6 +171,30 @@ fn running_stack(args: &LoadArgs) -> anyhow::Result<StackDefaults> {
                 .expect("the built-in default target is a valid URL"),
         },
         prometheus,
+    })
+}
+
+/// The process's open-file limit, from `/proc/self/limits` (Linux); `None` where that cannot be
+/// read, and the plan then does not check users and connections against it.
+fn open_file_limit() -> Option<OpenFileLimit> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    parse_open_file_limit(&limits)
+}
+
+/// The soft and hard values of the `Max open files` line of a `/proc/<pid>/limits` text.
+fn parse_open_file_limit(limits: &str) -> Option<OpenFileLimit> {
+    const NAME: &str = "Max open files";
+    let mut values = limits
+        .lines()
+        .find_map(|line| line.strip_prefix(NAME))?
+        .split_whitespace();
+    let value = |text: &str| match text {
+        "unlimited" => Some(u64::MAX),
+        number => number.parse().ok(),
+    };
+    Some(OpenFileLimit {
+        soft: value(values.next()?)?,
+        hard: value(values.next()?)?,
     })
 }
 
@@ -224,5 +266,39 @@ impl ProgressLine {
 
     fn clear(&self) {
         self.bar.finish_and_clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn open_file_limit_is_read_from_proc_limits() {
+        let limits = "Limit                     Soft Limit           Hard Limit           Units     \n\
+                      Max processes             63455                63455                processes \n\
+                      Max open files            1024                 524288               files     \n\
+                      Max locked memory         8388608              8388608              bytes     \n";
+        assert_eq!(
+            parse_open_file_limit(limits),
+            Some(OpenFileLimit {
+                soft: 1024,
+                hard: 524_288
+            })
+        );
+        let unlimited =
+            "Max open files            unlimited            unlimited            files\n";
+        assert_eq!(
+            parse_open_file_limit(unlimited),
+            Some(OpenFileLimit {
+                soft: u64::MAX,
+                hard: u64::MAX
+            })
+        );
+        assert_eq!(parse_open_file_limit("Max processes 1 1 processes\n"), None);
+        assert!(
+            open_file_limit().is_some_and(|limit| limit.soft <= limit.hard),
+            "this Linux process has a readable limit"
+        );
     }
 }

@@ -24,6 +24,10 @@ pub enum PlanError {
         "invalid mix entry {entry:?}: {reason} (use comma-separated PATH=WEIGHT, e.g. \"/=50,/slow=20,/error=20,/cpu-intensive=10\")"
     )]
     Mix { entry: String, reason: String },
+    #[error(
+        "--mix has {count} entries; at most {MAX_MIX_ENTRIES} are allowed (each endpoint keeps its own latency histogram in every worker thread)"
+    )]
+    MixTooLong { count: usize },
     #[error("invalid target {input:?}: {reason} (use a base URL like http://127.0.0.1:5000)")]
     Target { input: String, reason: String },
     #[error("unknown scenario {0:?} (choose steady, spike, errors or stress)")]
@@ -73,8 +77,19 @@ pub fn parse_duration(input: &str) -> Result<Duration, PlanError> {
         rest = &rest[unit_len..];
         total += number * seconds_per_unit;
     }
-    Duration::try_from_secs_f64(total).map_err(|_| error("out of range"))
+    let duration = Duration::try_from_secs_f64(total).map_err(|_| error("out of range"))?;
+    if duration > MAX_DURATION {
+        return Err(error(
+            "longer than a year (8760h), the most a load run takes",
+        ));
+    }
+    Ok(duration)
 }
+
+/// The longest duration any load setting may have (`--duration`, `--ramp-up`, `--think-time`,
+/// `--timeout`): a year, far beyond any real run, and small enough that adding it to a clock
+/// reading cannot overflow.
+pub const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 3600);
 
 /// Shows a duration the way `parse_duration` reads it, in the largest unit that keeps it short.
 pub fn format_duration(duration: Duration) -> String {
@@ -146,6 +161,9 @@ impl fmt::Display for ThinkTime {
     }
 }
 
+/// The most endpoints a mix may have.
+pub const MAX_MIX_ENTRIES: usize = 64;
+
 /// One endpoint of the mix: a path (optionally with a query) and its relative weight.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MixEntry {
@@ -190,7 +208,11 @@ impl FromStr for Mix {
     type Err = PlanError;
 
     fn from_str(input: &str) -> Result<Self, Self::Err> {
-        let mut entries: Vec<MixEntry> = Vec::new();
+        let count = input.split(',').count();
+        if count > MAX_MIX_ENTRIES {
+            return Err(PlanError::MixTooLong { count });
+        }
+        let mut entries: Vec<MixEntry> = Vec::with_capacity(count);
         for raw in input.split(',').map(str::trim) {
             let error = |reason: &str| PlanError::Mix {
                 entry: raw.to_owned(),
@@ -520,17 +542,101 @@ pub const DEFAULT_THINK_TIME: ThinkTime = ThinkTime {
 /// before requests have to wait), and the floor for low rates.
 const OPEN_CONNECTIONS_PER_RATE: f64 = 1.0;
 const OPEN_CONNECTIONS_MIN: u32 = 32;
-const MAX_RATE: f64 = 1_000_000.0;
+/// The open model's rate range: at least one request every 1000 s, at most a million a second.
+pub const MIN_RATE: f64 = 0.001;
+pub const MAX_RATE: f64 = 1_000_000.0;
+/// The most users (closed model) or connections (open model) a run may have.
+pub const MAX_PARALLEL: u32 = 100_000;
+/// The most worker threads: this many per CPU, and never more than `MAX_THREADS`. More threads
+/// than that only add contention (and memory: each keeps its own histograms).
+pub const THREADS_PER_CPU: usize = 4;
+pub const MAX_THREADS: usize = 256;
+/// Open files a run needs besides its users' or connections' sockets: standard streams, the
+/// main runtime, the Prometheus client, and each worker thread's runtime (epoll, waker).
+const FILES_RESERVED: u64 = 32;
+const FILES_PER_THREAD: u64 = 4;
+
+/// The process's open-file limit (`RLIMIT_NOFILE`), read by the caller: every user or
+/// connection holds one socket. `u64::MAX` stands for unlimited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OpenFileLimit {
+    /// The limit in force (`ulimit -n`).
+    pub soft: u64,
+    /// How far the soft limit may be raised without privileges (`ulimit -Hn`).
+    pub hard: u64,
+}
+
+impl OpenFileLimit {
+    /// Sockets left for users or connections once `threads` worker threads and the rest of the
+    /// process have theirs.
+    fn sockets_left(&self, threads: usize) -> u64 {
+        self.soft
+            .saturating_sub(FILES_RESERVED)
+            .saturating_sub(FILES_PER_THREAD.saturating_mul(threads as u64))
+    }
+
+    /// Refuses `count` users or connections (named by `what`, e.g. "--users 5000") that do not
+    /// fit under the limit, saying how to raise it.
+    fn check(&self, what: &str, count: u32, threads: usize) -> Result<(), PlanError> {
+        if u64::from(count) <= self.sockets_left(threads) {
+            return Ok(());
+        }
+        let needed = u64::from(count) + FILES_RESERVED + FILES_PER_THREAD * threads as u64;
+        let fix = if needed <= self.hard {
+            format!("raise it in this shell with `ulimit -n {needed}` and run again")
+        } else {
+            format!(
+                "the hard limit ({}) is below that too: an administrator can raise it \
+                 (nofile in /etc/security/limits.conf, or LimitNOFILE= for a service)",
+                self.hard
+            )
+        };
+        Err(PlanError::Conflict(format!(
+            "{what} needs about {needed} open files, but this process may open {}: {fix}; \
+             or ask for fewer",
+            self.soft
+        )))
+    }
+}
 
 impl LoadPlan {
-    /// Applies defaults and checks that the settings make sense together. `available_threads`
-    /// is the default for `threads` (normally the CPU count).
+    /// Applies defaults and checks that the settings make sense together and fit the machine:
+    /// `available_threads` is the default for `threads` (normally the CPU count) and bounds it,
+    /// `open_files` (when known) bounds the users or connections.
     pub fn new(
         target: Target,
         settings: LoadSettings,
         available_threads: usize,
+        open_files: Option<OpenFileLimit>,
     ) -> Result<LoadPlan, PlanError> {
         let conflict = |message: &str| Err(PlanError::Conflict(message.to_owned()));
+        let max_threads = available_threads
+            .max(1)
+            .saturating_mul(THREADS_PER_CPU)
+            .min(MAX_THREADS);
+        let requested_threads = settings.threads.unwrap_or(available_threads).max(1);
+        match settings.threads {
+            Some(0) => return conflict("--threads must be at least 1"),
+            Some(threads) if threads > max_threads => {
+                return Err(PlanError::Conflict(format!(
+                    "--threads {threads} is too many: at most {max_threads} here \
+                     ({THREADS_PER_CPU} per CPU, at most {MAX_THREADS}); more only add contention"
+                )));
+            }
+            _ => {}
+        }
+        for (flag, value) in [
+            ("--duration", settings.duration),
+            ("--ramp-up", settings.ramp_up),
+            ("--think-time", settings.think_time.map(|think| think.max)),
+            ("--timeout", settings.timeout),
+        ] {
+            if value.is_some_and(|value| value > MAX_DURATION) {
+                return Err(PlanError::Conflict(format!(
+                    "{flag} must be at most a year (8760h)"
+                )));
+            }
+        }
         let model = match (settings.users, settings.rate) {
             (Some(_), Some(_)) => {
                 return conflict(
@@ -538,9 +644,10 @@ impl LoadPlan {
                 );
             }
             (_, Some(rate)) => {
-                if !(rate.is_finite() && rate > 0.0 && rate <= MAX_RATE) {
+                if !(rate.is_finite() && (MIN_RATE..=MAX_RATE).contains(&rate)) {
                     return conflict(
-                        "--rate must be a number of requests per second above 0 and at most 1000000",
+                        "--rate must be a number of requests per second from 0.001 (one every \
+                         1000 s) to 1000000",
                     );
                 }
                 if settings.think_time.is_some_and(|think| !think.is_zero()) {
@@ -548,18 +655,56 @@ impl LoadPlan {
                         "--think-time applies to --users only; with --rate, arrivals are already paced",
                     );
                 }
-                let connections = settings.connections.unwrap_or_else(|| {
-                    ((rate * OPEN_CONNECTIONS_PER_RATE).ceil() as u32).max(OPEN_CONNECTIONS_MIN)
-                });
-                if connections == 0 {
-                    return conflict("--connections must be at least 1");
-                }
+                let connections = match settings.connections {
+                    Some(0) => return conflict("--connections must be at least 1"),
+                    Some(connections) if connections > MAX_PARALLEL => {
+                        return Err(PlanError::Conflict(format!(
+                            "--connections must be at most {MAX_PARALLEL}"
+                        )));
+                    }
+                    Some(connections) => {
+                        if let Some(limit) = open_files {
+                            limit.check(
+                                &format!("--connections {connections}"),
+                                connections,
+                                requested_threads,
+                            )?;
+                        }
+                        connections
+                    }
+                    // As many as the rate wants, within what the open-file limit leaves: a
+                    // default that cannot open its sockets would fail every request instead.
+                    None => {
+                        let wanted = ((rate * OPEN_CONNECTIONS_PER_RATE).ceil() as u32)
+                            .clamp(OPEN_CONNECTIONS_MIN, MAX_PARALLEL);
+                        let fits = match open_files {
+                            Some(limit) => {
+                                limit.check(&format!("--rate {rate}"), 1, requested_threads)?;
+                                limit.sockets_left(requested_threads)
+                            }
+                            None => u64::MAX,
+                        };
+                        wanted.min(u32::try_from(fits).unwrap_or(u32::MAX))
+                    }
+                };
                 Model::Open { rate, connections }
             }
             (users, None) => {
                 let users = users.unwrap_or(DEFAULT_USERS);
                 if users == 0 {
                     return conflict("--users must be at least 1");
+                }
+                if users > MAX_PARALLEL {
+                    return Err(PlanError::Conflict(format!(
+                        "--users must be at most {MAX_PARALLEL}"
+                    )));
+                }
+                if let Some(limit) = open_files {
+                    limit.check(
+                        &format!("--users {users}"),
+                        users,
+                        requested_threads.min(users as usize),
+                    )?;
                 }
                 if settings.connections.is_some() {
                     return conflict(
@@ -600,10 +745,6 @@ impl LoadPlan {
             Model::Closed { users, .. } => *users as usize,
             Model::Open { connections, .. } => *connections as usize,
         };
-        let threads = settings.threads.unwrap_or(available_threads);
-        if threads == 0 {
-            return conflict("--threads must be at least 1");
-        }
         Ok(LoadPlan {
             target,
             model,
@@ -612,7 +753,7 @@ impl LoadPlan {
             ramp_up: settings.ramp_up.unwrap_or(Duration::ZERO),
             mix,
             timeout,
-            threads: threads.min(parallel_tasks).max(1),
+            threads: requested_threads.min(parallel_tasks).max(1),
             thresholds: settings.thresholds,
         })
     }
@@ -716,6 +857,29 @@ mod tests {
     }
 
     #[test]
+    fn mix_has_at_most_64_entries() {
+        let mix = |count: usize| {
+            (0..count)
+                .map(|i| format!("/e{i}"))
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        assert_eq!(
+            mix(MAX_MIX_ENTRIES)
+                .parse::<Mix>()
+                .expect("64 entries")
+                .entries()
+                .len(),
+            64
+        );
+        let error = mix(MAX_MIX_ENTRIES + 1)
+            .parse::<Mix>()
+            .expect_err("65 entries");
+        assert_eq!(error, PlanError::MixTooLong { count: 65 });
+        assert!(error.to_string().contains("at most 64"), "{error}");
+    }
+
+    #[test]
     fn target_takes_host_port_and_base_path() {
         let target: Target = "http://localhost:8080/api/".parse().expect("valid");
         assert_eq!(target.host(), "localhost");
@@ -758,7 +922,7 @@ mod tests {
 
     #[test]
     fn defaults_are_bounded_closed_users() {
-        let plan = LoadPlan::new(target(), LoadSettings::default(), 4).expect("plan");
+        let plan = LoadPlan::new(target(), LoadSettings::default(), 4, None).expect("plan");
         assert_eq!(
             plan.model,
             Model::Closed {
@@ -778,7 +942,7 @@ mod tests {
             requests: Some(100),
             ..LoadSettings::default()
         };
-        let plan = LoadPlan::new(target(), settings, 2).expect("plan");
+        let plan = LoadPlan::new(target(), settings, 2, None).expect("plan");
         assert_eq!((plan.duration, plan.requests), (None, Some(100)));
     }
 
@@ -788,7 +952,7 @@ mod tests {
             rate: Some(1000.0),
             ..LoadSettings::default()
         };
-        let plan = LoadPlan::new(target(), settings, 2).expect("plan");
+        let plan = LoadPlan::new(target(), settings, 2, None).expect("plan");
         assert_eq!(
             plan.model,
             Model::Open {
@@ -800,7 +964,7 @@ mod tests {
             rate: Some(2.0),
             ..LoadSettings::default()
         };
-        let plan = LoadPlan::new(target(), slow, 2).expect("plan");
+        let plan = LoadPlan::new(target(), slow, 2, None).expect("plan");
         assert_eq!(
             plan.model,
             Model::Open {
@@ -817,7 +981,9 @@ mod tests {
             ..LoadSettings::default()
         };
         assert_eq!(
-            LoadPlan::new(target(), settings, 8).expect("plan").threads,
+            LoadPlan::new(target(), settings, 8, None)
+                .expect("plan")
+                .threads,
             1
         );
     }
@@ -877,12 +1043,196 @@ mod tests {
             let debug = format!("{settings:?}");
             assert!(
                 matches!(
-                    LoadPlan::new(target(), settings, 2),
+                    LoadPlan::new(target(), settings, 2, None),
                     Err(PlanError::Conflict(_))
                 ),
                 "{debug}"
             );
         }
+    }
+
+    fn conflict(settings: LoadSettings, cpus: usize, open_files: Option<OpenFileLimit>) -> String {
+        match LoadPlan::new(target(), settings, cpus, open_files) {
+            Err(PlanError::Conflict(message)) => message,
+            other => panic!("expected a conflict, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn durations_are_at_most_a_year() {
+        assert_eq!(parse_duration("8760h"), Ok(MAX_DURATION));
+        for too_long in ["8761h", "3000000000000000h", "99999999999999999999s"] {
+            assert!(parse_duration(too_long).is_err(), "{too_long}");
+        }
+        assert!("1s..8761h".parse::<ThinkTime>().is_err());
+        // Settings built in code rather than parsed are held to the same bound, by flag.
+        let too_long = MAX_DURATION + Duration::from_secs(1);
+        let cases = [
+            (
+                "--duration",
+                LoadSettings {
+                    duration: Some(too_long),
+                    ..LoadSettings::default()
+                },
+            ),
+            (
+                "--ramp-up",
+                LoadSettings {
+                    ramp_up: Some(too_long),
+                    ..LoadSettings::default()
+                },
+            ),
+            (
+                "--think-time",
+                LoadSettings {
+                    think_time: Some(ThinkTime {
+                        min: Duration::ZERO,
+                        max: too_long,
+                    }),
+                    ..LoadSettings::default()
+                },
+            ),
+            (
+                "--timeout",
+                LoadSettings {
+                    timeout: Some(too_long),
+                    ..LoadSettings::default()
+                },
+            ),
+        ];
+        for (flag, settings) in cases {
+            let message = conflict(settings, 2, None);
+            assert!(message.starts_with(flag), "{flag}: {message}");
+        }
+    }
+
+    #[test]
+    fn the_rate_has_a_floor() {
+        let message = conflict(
+            LoadSettings {
+                rate: Some(1e-30),
+                ..LoadSettings::default()
+            },
+            2,
+            None,
+        );
+        assert!(message.contains("0.001"), "{message}");
+        let slowest = LoadSettings {
+            rate: Some(MIN_RATE),
+            ..LoadSettings::default()
+        };
+        LoadPlan::new(target(), slowest, 2, None).expect("the slowest rate is allowed");
+    }
+
+    #[test]
+    fn users_connections_and_threads_are_bounded() {
+        for (settings, flag) in [
+            (
+                LoadSettings {
+                    users: Some(4_000_000_000),
+                    ..LoadSettings::default()
+                },
+                "--users",
+            ),
+            (
+                LoadSettings {
+                    users: Some(MAX_PARALLEL + 1),
+                    ..LoadSettings::default()
+                },
+                "--users",
+            ),
+            (
+                LoadSettings {
+                    rate: Some(10.0),
+                    connections: Some(4_000_000_000),
+                    ..LoadSettings::default()
+                },
+                "--connections",
+            ),
+        ] {
+            let message = conflict(settings, 2, None);
+            assert!(
+                message.starts_with(flag) && message.contains("100000"),
+                "{message}"
+            );
+        }
+        let most = LoadSettings {
+            users: Some(MAX_PARALLEL),
+            ..LoadSettings::default()
+        };
+        LoadPlan::new(target(), most, 2, None).expect("the most users are allowed");
+        // The default for a high rate stays within the bound too.
+        let fastest = LoadSettings {
+            rate: Some(MAX_RATE),
+            ..LoadSettings::default()
+        };
+        assert_eq!(
+            LoadPlan::new(target(), fastest, 2, None)
+                .expect("plan")
+                .model,
+            Model::Open {
+                rate: MAX_RATE,
+                connections: MAX_PARALLEL
+            }
+        );
+
+        let threads = |threads| LoadSettings {
+            users: Some(1000),
+            threads: Some(threads),
+            ..LoadSettings::default()
+        };
+        let message = conflict(threads(9), 2, None);
+        assert!(message.contains("at most 8"), "{message}");
+        assert_eq!(
+            LoadPlan::new(target(), threads(8), 2, None)
+                .expect("4 per CPU")
+                .threads,
+            8
+        );
+        let message = conflict(threads(257), 128, None);
+        assert!(message.contains("at most 256"), "{message}");
+    }
+
+    #[test]
+    fn users_and_connections_fit_the_open_file_limit() {
+        let limit = |soft, hard| Some(OpenFileLimit { soft, hard });
+        let users = |users| LoadSettings {
+            users: Some(users),
+            threads: Some(2),
+            ..LoadSettings::default()
+        };
+        // 1024 files: 32 reserved, 4 for each of the 2 threads, 984 left for sockets.
+        LoadPlan::new(target(), users(984), 2, limit(1024, 4096)).expect("fits exactly");
+        let message = conflict(users(985), 2, limit(1024, 4096));
+        assert!(
+            message.starts_with("--users 985") && message.contains("`ulimit -n 1025`"),
+            "says how to raise the limit: {message}"
+        );
+        let message = conflict(users(5000), 2, limit(1024, 4096));
+        assert!(
+            message.contains("hard limit (4096)"),
+            "says when ulimit cannot help: {message}"
+        );
+
+        let open = |connections| LoadSettings {
+            rate: Some(5000.0),
+            connections,
+            threads: Some(2),
+            ..LoadSettings::default()
+        };
+        assert_eq!(
+            LoadPlan::new(target(), open(None), 2, limit(1024, 4096))
+                .expect("the default fits the limit")
+                .model,
+            Model::Open {
+                rate: 5000.0,
+                connections: 984
+            }
+        );
+        let message = conflict(open(Some(2000)), 2, limit(1024, 4096));
+        assert!(message.starts_with("--connections 2000"), "{message}");
+        let message = conflict(open(None), 2, limit(20, 20));
+        assert!(message.contains("open files"), "{message}");
     }
 
     #[test]
@@ -920,7 +1270,8 @@ mod tests {
             steady_at_a_rate.think_time, None,
             "users' think time does not apply to --rate"
         );
-        LoadPlan::new(target(), steady_at_a_rate, 2).expect("a preset plus --rate is a valid plan");
+        LoadPlan::new(target(), steady_at_a_rate, 2, None)
+            .expect("a preset plus --rate is a valid plan");
     }
 
     #[test]
@@ -929,7 +1280,7 @@ mod tests {
             let scenario: Scenario = name.parse().expect("known scenario");
             let settings = LoadSettings::default().with_preset(scenario.settings());
             assert!(settings.mix.is_some(), "{name} sets its mix");
-            LoadPlan::new(target(), settings, 2).expect(name);
+            LoadPlan::new(target(), settings, 2, None).expect(name);
         }
         assert!("soak".parse::<Scenario>().is_err());
     }

@@ -8,15 +8,17 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde::Deserialize;
 
 use super::plan::Target;
-use crate::httpc::{HttpClient, HttpError};
+use crate::httpc::{HttpClient, HttpError, encode_query_value};
 
 /// How often to ask whether Prometheus has scraped the target since the run ended.
 const SCRAPE_POLL_INTERVAL: Duration = Duration::from_millis(500);
 
 #[derive(Debug, thiserror::Error)]
 pub enum PrometheusError {
+    /// The cause is part of the message (and not a `source`), since the report shows this
+    /// error as one line.
     #[error("cannot query Prometheus: {0}")]
-    Http(#[from] HttpError),
+    Http(HttpError),
     #[error("Prometheus at {url} answered HTTP {status}: {body}")]
     Status {
         url: String,
@@ -133,12 +135,13 @@ impl Api<'_> {
     ) -> Result<BTreeMap<String, f64>, PrometheusError> {
         let path = self.base.request_path(&format!(
             "/api/v1/query?query={}&time={time:.3}",
-            encode(query)
+            encode_query_value(query)
         ));
         let response = self
             .client
             .get(&format!("http://{}{path}", self.base.authority()))
-            .await?;
+            .await
+            .map_err(PrometheusError::Http)?;
         let (status, body) = (response.status.as_u16(), response.body);
         let parsed: Result<QueryResponse, _> = serde_json::from_slice(&body);
         let answer = match parsed {
@@ -196,31 +199,4 @@ fn unix_seconds(time: SystemTime) -> f64 {
     time.duration_since(UNIX_EPOCH)
         .unwrap_or_default()
         .as_secs_f64()
-}
-
-/// Percent-encodes a query parameter value (everything but RFC 3986 unreserved characters).
-fn encode(value: &str) -> String {
-    let mut out = String::with_capacity(value.len() * 3);
-    for byte in value.bytes() {
-        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
-            out.push(char::from(byte));
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn query_values_are_percent_encoded() {
-        assert_eq!(
-            encode("sum by (le) (x[5s])"),
-            "sum%20by%20%28le%29%20%28x%5B5s%5D%29"
-        );
-        assert_eq!(encode("a_b-c.d~"), "a_b-c.d~");
-    }
 }

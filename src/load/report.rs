@@ -564,7 +564,7 @@ mod tests {
 
     fn plan(settings: LoadSettings) -> LoadPlan {
         let target: Target = "http://127.0.0.1:5000".parse().expect("target");
-        LoadPlan::new(target, settings, 1).expect("plan")
+        LoadPlan::new(target, settings, 1, None).expect("plan")
     }
 
     fn finished(stats: Stats) -> Finished {

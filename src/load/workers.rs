@@ -11,7 +11,7 @@ use std::time::Duration;
 use rand::rngs::SmallRng;
 use rand::{RngExt, SeedableRng};
 use tokio::sync::{Semaphore, oneshot};
-use tokio::task::LocalSet;
+use tokio::task::{JoinError, JoinSet, LocalSet};
 use tokio::time::{Instant, sleep_until, timeout};
 use tokio_util::sync::CancellationToken;
 
@@ -25,12 +25,20 @@ const FLUSH_INTERVAL: Duration = Duration::from_millis(200);
 /// Granularity of tokio's timer.
 const TIMER_RESOLUTION: Duration = Duration::from_millis(1);
 
-/// The running worker threads: where they publish their counts and how they say they are done.
+/// The running worker threads: where they publish their counts, how they say they are done,
+/// and how to stop them all.
 pub struct Workers {
     pub shared: Vec<Arc<Mutex<Stats>>>,
-    /// Each thread sends when its last request started and ended, then exits.
-    pub done: Vec<oneshot::Receiver<ThreadEnd>>,
+    /// Each thread sends how it ended, then exits.
+    pub done: Vec<oneshot::Receiver<ThreadResult>>,
+    /// Cancelled by the caller's token too; cancel this alone to stop the workers without
+    /// marking the run as interrupted (e.g. when one of them failed).
+    pub stop: CancellationToken,
 }
+
+/// How a worker thread ended: at its bounds or when stopped, or failed because a task on it
+/// panicked (the message says which and why).
+pub type ThreadResult = Result<ThreadEnd, String>;
 
 /// When a worker thread's last request went out, and when the thread stopped: at its bound
 /// (the end of `--duration` at the earliest, unless the request budget ran out first) once its
@@ -70,10 +78,13 @@ pub fn spawn(
         &users_per_thread,
         budgets.as_deref(),
     );
-    if started.is_err() {
-        stop.cancel();
+    match started {
+        Ok((shared, done)) => Ok(Workers { shared, done, stop }),
+        Err(error) => {
+            stop.cancel();
+            Err(error)
+        }
     }
-    started
 }
 
 fn spawn_threads(
@@ -83,13 +94,11 @@ fn spawn_threads(
     stop: &CancellationToken,
     users_per_thread: &[u64],
     budgets: Option<&[u64]>,
-) -> Result<Workers, LoadError> {
+) -> Result<StartedThreads, LoadError> {
     let threads = plan.threads;
     let mut seeds = SmallRng::from_rng(&mut rand::rng());
-    let mut workers = Workers {
-        shared: Vec::with_capacity(threads),
-        done: Vec::with_capacity(threads),
-    };
+    let mut all_shared = Vec::with_capacity(threads);
+    let mut all_done = Vec::with_capacity(threads);
     for thread in 0..threads {
         let work = match &plan.model {
             Model::Closed { users, think_time } => ThreadWork::Users {
@@ -132,7 +141,10 @@ fn spawn_threads(
             mix: MixPicker::new(&plan.mix),
             timeout: plan.timeout,
             start,
-            deadline: plan.duration.map(|duration| start + duration),
+            // A deadline too far away to represent is one the run never reaches.
+            deadline: plan
+                .duration
+                .and_then(|duration| start.checked_add(duration)),
             budget: budgets.map(|budgets| budgets[thread]),
             work,
             seed: seeds.random(),
@@ -152,11 +164,13 @@ fn spawn_threads(
                 let _ = done_sender.send(finished);
             })
             .map_err(LoadError::Runtime)?;
-        workers.shared.push(shared);
-        workers.done.push(done);
+        all_shared.push(shared);
+        all_done.push(done);
     }
-    Ok(workers)
+    Ok((all_shared, all_done))
 }
+
+type StartedThreads = (Vec<Arc<Mutex<Stats>>>, Vec<oneshot::Receiver<ThreadResult>>);
 
 /// Splits `total` into `parts` shares that differ by at most one, larger shares first.
 fn split(total: u64, parts: usize) -> Vec<u64> {
@@ -284,7 +298,7 @@ fn run_thread(
     plan: ThreadPlan,
     shared: Arc<Mutex<Stats>>,
     stop: CancellationToken,
-) -> ThreadEnd {
+) -> ThreadResult {
     let endpoints = plan.templates.len();
     let context = Rc::new(ThreadContext {
         addr: plan.addr,
@@ -297,7 +311,7 @@ fn run_thread(
         last_start: Cell::new(plan.start),
     });
     let local = LocalSet::new();
-    local.block_on(&runtime, async {
+    let worked = local.block_on(&runtime, async {
         let flusher = {
             let context = Rc::clone(&context);
             let shared = Arc::clone(&shared);
@@ -312,21 +326,20 @@ fn run_thread(
         let work = async {
             match plan.work {
                 ThreadWork::Users { starts, think_time } => {
-                    run_users(&context, plan.start, starts, think_time, plan.seed).await;
+                    run_users(&context, plan.start, starts, think_time, plan.seed).await
                 }
                 ThreadWork::Arrivals {
                     schedule,
                     connections,
-                } => {
-                    run_arrivals(&context, plan.start, schedule, connections, plan.seed).await;
-                }
+                } => run_arrivals(&context, plan.start, schedule, connections, plan.seed).await,
             }
         };
-        tokio::select! {
-            () = stop.cancelled() => {}
-            () = work => {}
-        }
+        let worked = tokio::select! {
+            () = stop.cancelled() => Ok(()),
+            worked = work => worked,
+        };
         flusher.abort();
+        worked
     });
     let stopped = Instant::now();
     // Interrupted requests and idle connections go away with the tasks that hold them.
@@ -335,10 +348,23 @@ fn run_thread(
         drop(local);
     }
     flush(&context.stats, &shared);
-    ThreadEnd {
+    worked.map(|()| ThreadEnd {
         last_start: context.last_start.get(),
         stopped,
+    })
+}
+
+/// Waits for every task in `tasks`. A task that panicked fails the worker thread instead of
+/// silently taking its user (or request) out of the run.
+async fn join_all(tasks: &mut JoinSet<()>) -> Result<(), String> {
+    while let Some(joined) = tasks.join_next().await {
+        joined.map_err(task_failure)?;
     }
+    Ok(())
+}
+
+fn task_failure(error: JoinError) -> String {
+    format!("a load task failed: {error}")
 }
 
 fn flush(local: &RefCell<Stats>, shared: &Mutex<Stats>) {
@@ -357,19 +383,18 @@ async fn run_users(
     starts: Vec<Duration>,
     think_time: ThinkTime,
     seed: u64,
-) {
+) -> Result<(), String> {
     let mut seeds = SmallRng::seed_from_u64(seed);
-    let users: Vec<_> = starts
-        .into_iter()
-        .map(|offset| {
-            let context = Rc::clone(context);
-            let rng = SmallRng::seed_from_u64(seeds.random());
-            tokio::task::spawn_local(run_user(context, start + offset, think_time, rng))
-        })
-        .collect();
-    for user in users {
-        let _ = user.await;
+    let mut users = JoinSet::new();
+    for offset in starts {
+        let context = Rc::clone(context);
+        let rng = SmallRng::seed_from_u64(seeds.random());
+        // A start too far away to represent comes after any deadline: that user never starts.
+        if let Some(start_at) = start.checked_add(offset) {
+            users.spawn_local(run_user(context, start_at, think_time, rng));
+        }
     }
+    join_all(&mut users).await
 }
 
 async fn run_user(
@@ -394,8 +419,16 @@ async fn run_user(
         let now = Instant::now();
         // No think time after the last request: the run is over, not the user's pause.
         if !think_time.is_zero() && !context.exhausted(now) {
-            let wake = now + think(think_time, &mut rng);
-            sleep_until(context.deadline.map_or(wake, |deadline| wake.min(deadline))).await;
+            // A pause that ends too far away to represent outlasts any deadline.
+            match (
+                now.checked_add(think(think_time, &mut rng)),
+                context.deadline,
+            ) {
+                (Some(wake), Some(deadline)) => sleep_until(wake.min(deadline)).await,
+                (Some(wake), None) => sleep_until(wake).await,
+                (None, Some(deadline)) => sleep_until(deadline).await,
+                (None, None) => break,
+            }
         }
     }
 }
@@ -419,7 +452,8 @@ struct Schedule {
 }
 
 impl Schedule {
-    /// Time from the start at which request number `index` of the whole run is due.
+    /// Time from the start at which request number `index` of the whole run is due;
+    /// `Duration::MAX` when that is too far away to represent (a tiny rate, a huge index).
     fn due(&self, index: u64) -> Duration {
         let index = index as f64;
         let ramp = self.ramp_up.as_secs_f64();
@@ -431,7 +465,7 @@ impl Schedule {
         } else {
             ramp + (index - due_during_ramp) / self.rate
         };
-        Duration::from_secs_f64(seconds)
+        Duration::try_from_secs_f64(seconds).unwrap_or(Duration::MAX)
     }
 }
 
@@ -444,19 +478,27 @@ async fn run_arrivals(
     schedule: Schedule,
     connections: usize,
     seed: u64,
-) {
+) -> Result<(), String> {
     let mut rng = SmallRng::seed_from_u64(seed);
     let slots = Arc::new(Semaphore::new(connections));
-    let idle: Rc<RefCell<Vec<Connection>>> = Rc::new(RefCell::new(Vec::with_capacity(connections)));
+    // Grows to the connections actually used, which a high --connections rarely reaches.
+    let idle: Rc<RefCell<Vec<Connection>>> = Rc::new(RefCell::new(Vec::new()));
+    let mut in_flight = JoinSet::new();
     let mut index = schedule.first;
     loop {
-        let due = start + schedule.due(index);
-        index += schedule.stride;
-        if let Some(deadline) = context.deadline.filter(|deadline| due >= *deadline) {
-            // Nothing more is due within the duration, but the duration is not over yet.
-            sleep_until(deadline).await;
-            break;
-        }
+        // A due time too far away to represent comes after any deadline.
+        let due = start.checked_add(schedule.due(index));
+        index = index.saturating_add(schedule.stride);
+        let due = match (due, context.deadline) {
+            (Some(due), Some(deadline)) if due < deadline => due,
+            (Some(due), None) => due,
+            (_, Some(deadline)) => {
+                // Nothing more is due within the duration, but the duration is not over yet.
+                sleep_until(deadline).await;
+                break;
+            }
+            (None, None) => break,
+        };
         if !context.may_start(due) {
             break;
         }
@@ -479,7 +521,11 @@ async fn run_arrivals(
         let endpoint = context.mix.pick(&mut rng);
         let context = Rc::clone(context);
         let idle = Rc::clone(&idle);
-        tokio::task::spawn_local(async move {
+        // Finished requests are collected as they go, so the set holds only those in flight.
+        while let Some(joined) = in_flight.try_join_next() {
+            joined.map_err(task_failure)?;
+        }
+        in_flight.spawn_local(async move {
             // Latency counts from the due time when the request went out late (the wait is part
             // of what a user would have seen), from the actual send when it went out early.
             let sent = Instant::now();
@@ -493,7 +539,7 @@ async fn run_arrivals(
         });
     }
     // Requests in flight finish (each within the timeout) before the thread reports.
-    let _ = slots.acquire_many(connections as u32).await;
+    join_all(&mut in_flight).await
 }
 
 /// Picks mix endpoints at random in proportion to their weights.
@@ -579,6 +625,34 @@ mod tests {
         assert_eq!(schedule.due(0), Duration::ZERO);
         assert_eq!(schedule.due(1), Duration::from_millis(1));
         assert_eq!(schedule.due(2500), Duration::from_millis(2500));
+    }
+
+    #[test]
+    fn due_times_beyond_any_clock_saturate_instead_of_panicking() {
+        let schedule = |rate| Schedule {
+            rate,
+            ramp_up: Duration::ZERO,
+            first: 0,
+            stride: 1,
+        };
+        assert_eq!(schedule(1e-30).due(1), Duration::MAX);
+        assert_eq!(schedule(0.001).due(u64::MAX), Duration::MAX);
+        assert_eq!(schedule(0.001).due(1), Duration::from_secs(1000));
+    }
+
+    #[test]
+    fn a_panicking_task_fails_its_worker_thread() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime");
+        let joined = LocalSet::new().block_on(&runtime, async {
+            let mut tasks = JoinSet::new();
+            tasks.spawn_local(async {});
+            tasks.spawn_local(async { panic!("a user fell over") });
+            join_all(&mut tasks).await
+        });
+        let reason = joined.expect_err("the panic is not swallowed");
+        assert!(reason.contains("a user fell over"), "{reason}");
     }
 
     #[test]

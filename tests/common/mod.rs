@@ -3,6 +3,7 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use monibox::demo::{DemoService, DemoSettings};
@@ -52,6 +53,30 @@ impl RunningDemo {
             .await
             .expect("the demo service stops within its drain timeout")
             .unwrap();
+    }
+}
+
+/// An address on 127.0.0.1 that refuses connections for as long as this lives: its port is
+/// bound but never listened on, so no other process can take it meanwhile (as one could a port
+/// that was merely free a moment ago).
+pub struct RefusingPort {
+    pub addr: SocketAddr,
+    _socket: tokio::net::TcpSocket,
+}
+
+impl RefusingPort {
+    pub fn new() -> Self {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let addr = socket.local_addr().unwrap();
+        Self {
+            addr,
+            _socket: socket,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
     }
 }
 

@@ -73,7 +73,8 @@ pub fn assert_tool_ok(program: &str, args: &[&str], cwd: &Path) -> String {
 }
 
 /// A port that was free a moment ago on 127.0.0.1, for tools that cannot report the port they
-/// bound themselves.
+/// bound themselves. Another process may take it before the tool binds it: start servers with
+/// [`start_on_free_port`], which tries again on another port then.
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|listener| listener.local_addr())
@@ -100,15 +101,51 @@ impl ChildGuard {
 
     /// Panics with the process's stderr if it has already exited.
     pub fn assert_running(&mut self) {
-        if let Ok(Some(status)) = self.child.try_wait() {
-            let mut stderr = String::new();
-            if let Some(mut pipe) = self.child.stderr.take() {
-                use std::io::Read;
-                let _ = pipe.read_to_string(&mut stderr);
-            }
-            panic!("{} exited early ({status}):\n{stderr}", self.name);
+        if let Some(report) = self.exit_report() {
+            panic!("{report}");
         }
     }
+
+    /// What the process said on stderr if it has exited; `None` while it runs.
+    pub fn exit_report(&mut self) -> Option<String> {
+        let status = self.child.try_wait().ok().flatten()?;
+        let mut stderr = String::new();
+        if let Some(mut pipe) = self.child.stderr.take() {
+            use std::io::Read;
+            let _ = pipe.read_to_string(&mut stderr);
+        }
+        Some(format!("{} exited early ({status}):\n{stderr}", self.name))
+    }
+}
+
+/// How many ports [`start_on_free_port`] tries.
+const BIND_ATTEMPTS: usize = 5;
+
+/// Starts a server that has to be told its port (`start(port)`) on a port that was free a moment
+/// ago and waits until `ready_path` answers 200 (at most `timeout`). When another process took
+/// the port in between, the server exits saying the address is in use, and it is started again
+/// on another port.
+pub async fn start_on_free_port(
+    ready_path: &str,
+    timeout: Duration,
+    mut start: impl FnMut(u16) -> ChildGuard,
+) -> (ChildGuard, u16) {
+    let http = Http::new();
+    let mut taken = Vec::new();
+    for _ in 0..BIND_ATTEMPTS {
+        let port = free_port();
+        let mut child = start(port);
+        let url = format!("http://127.0.0.1:{port}{ready_path}");
+        match http.wait_ready_or_exit(&url, &mut child, timeout).await {
+            Ok(()) => return (child, port),
+            Err(report) if report.contains("address already in use") => taken.push(report),
+            Err(report) => panic!("{report}"),
+        }
+    }
+    panic!(
+        "every port tried was taken before the server could bind it:\n{}",
+        taken.join("\n")
+    );
 }
 
 impl Drop for ChildGuard {
@@ -186,11 +223,27 @@ impl Http {
 
     /// Polls `url` until it answers 200 or `timeout` passes; `child` is checked for an early exit.
     pub async fn wait_ready(&self, url: &str, child: &mut ChildGuard, timeout: Duration) {
+        if let Err(report) = self.wait_ready_or_exit(url, child, timeout).await {
+            panic!("{report}");
+        }
+    }
+
+    /// Polls `url` until it answers 200 (panicking after `timeout`), or `child` exits: then
+    /// what it said.
+    pub async fn wait_ready_or_exit(
+        &self,
+        url: &str,
+        child: &mut ChildGuard,
+        timeout: Duration,
+    ) -> Result<(), String> {
         let deadline = Instant::now() + timeout;
         loop {
-            child.assert_running();
+            if let Some(report) = child.exit_report() {
+                return Err(report);
+            }
             if let Ok((200, _)) = self.get(url).await {
-                return;
+                // Answered by this child, not by whoever took its port, if it still runs.
+                return child.exit_report().map_or(Ok(()), Err);
             }
             assert!(
                 Instant::now() < deadline,
@@ -253,17 +306,4 @@ impl Drop for OpsListenerUnderTest {
     fn drop(&mut self) {
         self.shutdown.cancel();
     }
-}
-
-/// Percent-encodes a query-string value (everything but unreserved characters).
-pub fn url_encode(value: &str) -> String {
-    let mut out = String::with_capacity(value.len() * 3);
-    for byte in value.bytes() {
-        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
-            out.push(char::from(byte));
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
 }
