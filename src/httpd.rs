@@ -38,7 +38,9 @@ pub enum BindError {
         "{addr} is not an address of this machine; use 127.0.0.1 or an address `ip addr` lists"
     )]
     AddressNotAvailable { addr: SocketAddr },
-    #[error("cannot listen on {addr}: {source}")]
+    #[error("{addr} is given twice; each address can be listened on once")]
+    Duplicate { addr: SocketAddr },
+    #[error("cannot listen on {addr}")]
     Other { addr: SocketAddr, source: io::Error },
 }
 
@@ -80,6 +82,13 @@ impl Bound {
     pub async fn bind(addrs: &[SocketAddr]) -> Result<Self, BindError> {
         let mut listeners = Vec::with_capacity(addrs.len());
         let mut bound = Vec::with_capacity(addrs.len());
+        // Port 0 twice is two different free ports; any other repeat is a mistake that would
+        // otherwise read as "already in use" by monibox itself.
+        for (index, &addr) in addrs.iter().enumerate() {
+            if addr.port() != 0 && addrs[..index].contains(&addr) {
+                return Err(BindError::Duplicate { addr });
+            }
+        }
         for &addr in addrs {
             let listener = TcpListener::bind(addr)
                 .await

@@ -8,7 +8,7 @@ mod common;
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{RunningDemo, client};
@@ -420,9 +420,14 @@ async fn openmetrics_is_served_to_prometheus() {
 #[tokio::test]
 async fn shutdown_drains_in_flight_requests_and_stops_accepting() {
     let demo = RunningDemo::start(fast_settings()).await;
-    let url = demo.url("/slow?ms=500");
+    let url = demo.url("/slow?ms=1500");
     let in_flight = tokio::spawn(async move { client().get(&url).await });
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // Shut down only once the request is in flight (it and the scrape make 2).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while demo.scrape().await.get("app_active_requests", &[]) != Some(2.0) {
+        assert!(Instant::now() < deadline, "the /slow request never started");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     let addr = demo.base_url.trim_start_matches("http://").to_owned();
     let stopped = Instant::now();
     demo.stop().await;
@@ -431,7 +436,7 @@ async fn shutdown_drains_in_flight_requests_and_stops_accepting() {
         .unwrap()
         .expect("the in-flight request finished");
     assert_eq!(response.status, 200);
-    assert!(stopped.elapsed() < Duration::from_secs(3));
+    assert!(stopped.elapsed() < Duration::from_secs(5));
     assert!(
         TcpStream::connect(addr).is_err(),
         "nothing listens after the shutdown"
@@ -450,48 +455,107 @@ async fn a_taken_port_is_a_clear_error() {
     assert!(message.contains("already in use"), "{message}");
 }
 
-#[test]
-fn serve_prints_its_address_and_stops_on_sigterm() {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_monibox"))
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let url = line
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .unwrap_or_else(|| panic!("no address in {line:?}"));
-    let addr = url.trim_start_matches("http://");
+/// `monibox serve` as a child process, killed by its PID if the test ends early.
+struct Serve {
+    child: Child,
+}
+
+impl Serve {
+    /// Starts `monibox serve` with `args` and returns it with the address it printed.
+    fn start(args: &[&str]) -> (Self, String) {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_monibox"))
+            .arg("serve")
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let serve = Self { child };
+        let (sender, receiver) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = BufReader::new(stdout).read_line(&mut line);
+            let _ = sender.send(line);
+        });
+        let line = receiver
+            .recv_timeout(Duration::from_secs(10))
+            .expect("serve prints its address within 10 s");
+        let addr = line
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix("http://"))
+            .unwrap_or_else(|| panic!("no address in {line:?}"))
+            .to_owned();
+        (serve, addr)
+    }
+
+    fn terminate_and_wait(&mut self, within: Duration) -> std::process::ExitStatus {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(exit) = self.child.try_wait().unwrap() {
+                return exit;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "serve did not stop within {within:?} of SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn get_over_tcp(addr: &str, path: &str) -> String {
     let mut stream = TcpStream::connect(addr).unwrap();
     stream
-        .write_all(b"GET / HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+        .set_read_timeout(Some(Duration::from_secs(10)))
         .unwrap();
+    let request = format!("GET {path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).unwrap();
     let mut reply = String::new();
     stream.read_to_string(&mut reply).unwrap();
-    assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
+    reply
+}
 
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let deadline = Instant::now() + Duration::from_secs(5);
-    let exit = loop {
-        if let Some(exit) = child.try_wait().unwrap() {
-            break exit;
-        }
-        if Instant::now() > deadline {
-            child.kill().unwrap();
-            panic!("serve did not stop within 5 s of SIGTERM");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
+#[test]
+fn serve_prints_its_address_and_stops_on_sigterm() {
+    let (mut serve, addr) = Serve::start(&["--listen", "127.0.0.1:0"]);
+    let reply = get_over_tcp(&addr, "/");
+    assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
+    let exit = serve.terminate_and_wait(Duration::from_secs(5));
     assert!(exit.success(), "{exit:?}");
+}
+
+#[test]
+fn sigterm_right_after_the_address_is_printed_is_still_graceful() {
+    // The address line is the readiness signal scripts use; a SIGTERM at once must not kill
+    // the process before its handlers are in place (that would end with a signal, not exit 0).
+    let (mut serve, _addr) = Serve::start(&["--listen", "127.0.0.1:0"]);
+    let exit = serve.terminate_and_wait(Duration::from_secs(5));
+    assert_eq!(exit.code(), Some(0), "{exit:?}");
+}
+
+#[test]
+fn percent_encoded_parameters_are_decoded() {
+    let (_serve, addr) = Serve::start(&["--listen", "127.0.0.1:0"]);
+    let reply = get_over_tcp(&addr, "/slow?m%73=%35");
+    assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
+    assert!(reply.contains(r#""delay_ms":5"#), "{reply}");
+    let reply = get_over_tcp(&addr, "/error?rate=0%2E0");
+    assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
+    let reply = get_over_tcp(&addr, "/slow?ms=%zz");
+    assert!(reply.starts_with("HTTP/1.1 400"), "{reply}");
 }
 
 #[test]
@@ -512,17 +576,45 @@ fn serve_on_a_taken_port_exits_2_naming_it() {
 
 #[test]
 fn serve_rejects_bad_settings_with_exit_2() {
-    for args in [
-        vec!["--error-rate", "1.5"],
-        vec!["--slow-min-ms", "600", "--slow-max-ms", "100"],
-        vec!["--listen", "not-an-address"],
+    for (args, needle) in [
+        (vec!["--error-rate", "1.5"], "--error-rate"),
+        (
+            vec!["--slow-min-ms", "600", "--slow-max-ms", "100"],
+            "--slow-min-ms",
+        ),
+        (vec!["--listen", "not-an-address"], "not-an-address"),
+        (
+            vec!["--listen", "127.0.0.1:5999", "--listen", "127.0.0.1:5999"],
+            "given twice",
+        ),
     ] {
-        let output = Command::new(env!("CARGO_BIN_EXE_monibox"))
-            .arg("serve")
+        let mut child = Command::new(env!("CARGO_BIN_EXE_monibox"))
+            .args(["serve", "--listen", "127.0.0.1:0"])
             .args(&args)
-            .output()
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
             .unwrap();
-        assert_eq!(output.status.code(), Some(2), "{args:?}");
-        assert!(!output.stderr.is_empty());
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let exit = loop {
+            if let Some(exit) = child.try_wait().unwrap() {
+                break exit;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("{args:?} was accepted: serve kept running");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let mut stderr = String::new();
+        child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut stderr)
+            .unwrap();
+        assert_eq!(exit.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(needle), "{args:?}: {stderr}");
     }
 }

@@ -41,7 +41,7 @@ pub async fn run(args: DaemonArgs) -> anyhow::Result<ExitCode> {
     );
 
     let shutdown = CancellationToken::new();
-    tokio::spawn(super::cancel_on_signal(shutdown.clone()));
+    super::cancel_on_signal(shutdown.clone());
     tokio::spawn(ignore_hangups());
     daemon.run(shutdown).await;
 

@@ -53,7 +53,7 @@ pub async fn run(args: Box<LoadArgs>) -> anyhow::Result<ExitCode> {
     let plan = LoadPlan::new(target, settings, cpus, open_file_limit())?;
 
     let stop = CancellationToken::new();
-    let interrupt = tokio::spawn(super::cancel_on_signal(stop.clone()));
+    let interrupt = super::cancel_on_signal(stop.clone());
     let running = load::start(&plan, stop.clone()).await?;
     let mut probe = running.probe();
     let mut progress = ProgressLine::new(&plan);

@@ -81,23 +81,34 @@ fn completions(args: crate::cli::CompletionsArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Cancels `token` on the first Ctrl-C or SIGTERM.
-async fn cancel_on_signal(token: CancellationToken) {
+/// Cancels `token` on the first Ctrl-C or SIGTERM and exits at once (code 130) on the second,
+/// for when a graceful stop takes longer than the person wants to wait. The handlers are in
+/// place when this returns, so a signal sent right after (say, once "listening" is printed) is
+/// never lost; the returned task waits for the signals.
+fn cancel_on_signal(token: CancellationToken) -> tokio::task::JoinHandle<()> {
     use tokio::signal::unix::{SignalKind, signal};
-    let mut terminate = match signal(SignalKind::terminate()) {
-        Ok(stream) => stream,
-        Err(error) => {
-            tracing::warn!(%error, "cannot listen for SIGTERM; only Ctrl-C stops this");
-            let _ = tokio::signal::ctrl_c().await;
-            token.cancel();
-            return;
+    let terminate = signal(SignalKind::terminate());
+    let interrupt = signal(SignalKind::interrupt());
+    tokio::spawn(async move {
+        let (mut terminate, mut interrupt) = match (terminate, interrupt) {
+            (Ok(terminate), Ok(interrupt)) => (terminate, interrupt),
+            (Err(error), _) | (_, Err(error)) => {
+                tracing::warn!(%error, "cannot listen for signals; stop this with SIGKILL");
+                return;
+            }
+        };
+        tokio::select! {
+            _ = interrupt.recv() => tracing::info!("interrupted; shutting down (again to exit at once)"),
+            _ = terminate.recv() => tracing::info!("terminated; shutting down"),
         }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => tracing::info!("interrupted; shutting down"),
-        _ = terminate.recv() => tracing::info!("terminated; shutting down"),
-    }
-    token.cancel();
+        token.cancel();
+        tokio::select! {
+            _ = interrupt.recv() => {}
+            _ = terminate.recv() => {}
+        }
+        tracing::warn!("second signal; exiting without finishing the shutdown");
+        std::process::exit(130);
+    })
 }
 
 /// Connects to the Engine named by DOCKER_HOST, or the default socket, giving up after

@@ -1,6 +1,5 @@
 //! `monibox serve`: the demo service in the foreground until Ctrl-C or SIGTERM.
 
-use std::io::Write;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -18,15 +17,12 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     };
     settings.limits.drain_timeout = Duration::from_secs(args.drain_timeout);
     let service = DemoService::bind(&args.listen, settings).await?;
-    {
-        let mut out = std::io::stdout().lock();
-        for addr in service.local_addrs() {
-            writeln!(out, "monibox demo service listening on http://{addr}")?;
-        }
-        out.flush()?;
-    }
     let shutdown = CancellationToken::new();
-    tokio::spawn(super::cancel_on_signal(shutdown.clone()));
+    super::cancel_on_signal(shutdown.clone());
+    // Scripts wait for this line, so it comes after the signal handlers are in place.
+    for addr in service.local_addrs() {
+        outln!("monibox demo service listening on http://{addr}")?;
+    }
     service.run(shutdown).await?;
     tracing::info!("demo service stopped");
     Ok(ExitCode::SUCCESS)

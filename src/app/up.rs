@@ -71,7 +71,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
     let docker = super::connect_docker().await?;
 
     let cancel = CancellationToken::new();
-    let signals = tokio::spawn(super::cancel_on_signal(cancel.clone()));
+    let signals = super::cancel_on_signal(cancel.clone());
     let result = bring_up(BringUp {
         config: &config,
         root: &root,

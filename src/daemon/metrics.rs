@@ -100,16 +100,7 @@ impl SelfMetrics {
     }
 
     pub fn encode(&self, format: ExpositionFormat) -> Result<String, fmt::Error> {
-        let mut out = String::with_capacity(8 * 1024);
-        match format {
-            ExpositionFormat::OpenMetrics => {
-                prometheus_client::encoding::text::encode(&mut out, &self.registry)?
-            }
-            ExpositionFormat::Classic => {
-                prometheus_client::encoding::prometheus_text::encode(&mut out, &self.registry)?
-            }
-        }
-        Ok(out)
+        format.encode(&self.registry)
     }
 }
 

@@ -201,6 +201,20 @@ impl ExpositionFormat {
         }
     }
 
+    /// Renders every metric of `registry` in this format.
+    pub fn encode(self, registry: &Registry) -> Result<String, fmt::Error> {
+        let mut out = String::with_capacity(16 * 1024);
+        match self {
+            ExpositionFormat::OpenMetrics => {
+                prometheus_client::encoding::text::encode(&mut out, registry)?
+            }
+            ExpositionFormat::Classic => {
+                prometheus_client::encoding::prometheus_text::encode(&mut out, registry)?
+            }
+        }
+        Ok(out)
+    }
+
     /// Picks the format from an `Accept` header the way the official Go and Python clients do:
     /// the acceptable type with the highest quality wins (the earlier one on a tie), and the
     /// classic format is the default for anything else, `*/*` included.
@@ -381,16 +395,7 @@ impl DemoMetrics {
 
     /// Renders every metric in the given format.
     pub fn encode(&self, format: ExpositionFormat) -> Result<String, fmt::Error> {
-        let mut out = String::with_capacity(16 * 1024);
-        match format {
-            ExpositionFormat::OpenMetrics => {
-                prometheus_client::encoding::text::encode(&mut out, &self.registry)?
-            }
-            ExpositionFormat::Classic => {
-                prometheus_client::encoding::prometheus_text::encode(&mut out, &self.registry)?
-            }
-        }
-        Ok(out)
+        format.encode(&self.registry)
     }
 }
 

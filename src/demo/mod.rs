@@ -66,14 +66,16 @@ impl DemoSettings {
     pub fn validate(&self) -> Result<(), DemoError> {
         if self.slow_ms.is_empty() || *self.slow_ms.end() > MAX_SLOW_MS {
             return Err(DemoError::Settings(format!(
-                "the /slow range {}..{} ms must be ascending and at most {MAX_SLOW_MS} ms",
+                "the /slow delay range {}..{} ms must be ascending and at most {MAX_SLOW_MS} ms \
+                 (serve: --slow-min-ms, --slow-max-ms; config: demo.slow_min_ms, demo.slow_max_ms)",
                 self.slow_ms.start(),
                 self.slow_ms.end()
             )));
         }
         if !(0.0..=1.0).contains(&self.error_rate) {
             return Err(DemoError::Settings(format!(
-                "the /error rate {} must be between 0 and 1",
+                "the /error rate {} must be between 0 and 1 (serve: --error-rate; config: \
+                 demo.error_rate)",
                 self.error_rate
             )));
         }

@@ -2,6 +2,7 @@
 //! parameter is a 400 that says what is allowed), the endpoints themselves, and the
 //! instrumentation around every request.
 
+use std::borrow::Cow;
 use std::ops::RangeInclusive;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -212,18 +213,19 @@ fn parse_rate(raw: &str) -> Result<f64, String> {
     }
 }
 
-/// A parsed query string: known keys only, each at most once.
+/// A parsed query string: percent-decoded, known keys only, each at most once.
 #[derive(Debug)]
 struct Query<'a> {
-    pairs: Vec<(&'a str, &'a str)>,
+    pairs: Vec<(Cow<'a, str>, Cow<'a, str>)>,
 }
 
 impl<'a> Query<'a> {
     fn parse(query: Option<&'a str>, allowed: &[&str]) -> Result<Self, String> {
-        let mut pairs = Vec::new();
+        let mut pairs: Vec<(Cow<'a, str>, Cow<'a, str>)> = Vec::new();
         for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
-            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-            if !allowed.contains(&key) {
+            let (raw_key, raw_value) = pair.split_once('=').unwrap_or((pair, ""));
+            let key = percent_decode(raw_key)?;
+            if !allowed.contains(&key.as_ref()) {
                 let allowed = if allowed.is_empty() {
                     "this endpoint takes no parameters".to_owned()
                 } else {
@@ -231,27 +233,33 @@ impl<'a> Query<'a> {
                 };
                 return Err(format!(
                     "unknown query parameter '{}'; {allowed}",
-                    shorten(key)
+                    shorten(&key)
                 ));
             }
             if pairs.iter().any(|(k, _)| *k == key) {
                 return Err(format!("query parameter '{key}' is given more than once"));
             }
+            let value = percent_decode(raw_value)?;
             pairs.push((key, value));
         }
         Ok(Self { pairs })
     }
 
-    fn get(&self, key: &str) -> Option<&'a str> {
-        self.pairs.iter().find(|(k, _)| *k == key).map(|(_, v)| *v)
+    fn get(&self, key: &str) -> Option<&str> {
+        self.pairs
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_ref())
     }
 
     fn number(&self, key: &str, range: RangeInclusive<u64>) -> Result<Option<u64>, String> {
         let Some(raw) = self.get(key) else {
             return Ok(None);
         };
+        // Digits only: `u64::from_str` would also take a leading '+'.
+        let digits = !raw.is_empty() && raw.bytes().all(|b| b.is_ascii_digit());
         match raw.parse::<u64>() {
-            Ok(n) if range.contains(&n) => Ok(Some(n)),
+            Ok(n) if digits && range.contains(&n) => Ok(Some(n)),
             _ => Err(format!(
                 "query parameter '{key}' must be a whole number from {} to {}, got '{}'",
                 range.start(),
@@ -260,6 +268,39 @@ impl<'a> Query<'a> {
             )),
         }
     }
+}
+
+/// Decodes `%XX` escapes and `+` (a space in form encoding); borrows when there is nothing to
+/// decode, which is the usual case.
+fn percent_decode(raw: &str) -> Result<Cow<'_, str>, String> {
+    if !raw.contains(['%', '+']) {
+        return Ok(Cow::Borrowed(raw));
+    }
+    let bad = || format!("'{}' is not valid percent-encoding", shorten(raw));
+    let bytes = raw.as_bytes();
+    let mut decoded = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' => {
+                let hex = bytes.get(i + 1..i + 3).ok_or_else(bad)?;
+                let hex = std::str::from_utf8(hex).map_err(|_| bad())?;
+                decoded.push(u8::from_str_radix(hex, 16).map_err(|_| bad())?);
+                i += 3;
+            }
+            b'+' => {
+                decoded.push(b' ');
+                i += 1;
+            }
+            byte => {
+                decoded.push(byte);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(decoded)
+        .map(Cow::Owned)
+        .map_err(|_| bad())
 }
 
 /// Echoing client input back is useful up to a point.
@@ -308,6 +349,22 @@ mod tests {
         let q = Query::parse(Some("ms=-1"), &["ms"]).unwrap();
         assert!(q.number("ms", 0..=10).is_err());
         assert!(Query::parse(None, &[]).unwrap().get("ms").is_none());
+    }
+
+    #[test]
+    fn query_values_are_percent_decoded() {
+        let q = Query::parse(Some("m%73=%35"), &["ms"]).unwrap();
+        assert_eq!(q.number("ms", 0..=10).unwrap(), Some(5));
+        let q = Query::parse(Some("ms=+5"), &["ms"]).unwrap();
+        assert!(
+            q.number("ms", 0..=10).is_err(),
+            "a plus is a space, not a sign"
+        );
+        assert!(Query::parse(Some("ms=%3"), &["ms"]).is_err());
+        assert!(Query::parse(Some("ms=%zz"), &["ms"]).is_err());
+        assert!(Query::parse(Some("ms=%ff"), &["ms"]).is_err(), "not UTF-8");
+        assert_eq!(percent_decode("0%2E5").unwrap(), "0.5");
+        assert!(matches!(percent_decode("plain").unwrap(), Cow::Borrowed(_)));
     }
 
     #[test]
