@@ -16,14 +16,19 @@ async fn monibox(args: &[&str]) -> Output {
     run_bounded(tokio::process::Command::new(env!("CARGO_BIN_EXE_monibox")).args(args)).await
 }
 
-async fn run_bounded(command: &mut tokio::process::Command) -> Output {
+/// `command` without the caller's `RUST_LOG` and `MONIBOX_*` variables, killed when dropped.
+fn isolated(command: &mut tokio::process::Command) -> &mut tokio::process::Command {
     command.env_remove("RUST_LOG").kill_on_drop(true);
     for (name, _) in std::env::vars_os() {
         if name.to_string_lossy().starts_with("MONIBOX_") {
             command.env_remove(name);
         }
     }
-    let child = command.output();
+    command
+}
+
+async fn run_bounded(command: &mut tokio::process::Command) -> Output {
+    let child = isolated(command).output();
     tokio::time::timeout(Duration::from_secs(60), child)
         .await
         .expect("monibox load ends within a minute")
@@ -347,6 +352,53 @@ async fn a_target_that_never_answers_exits_2_suggesting_a_longer_timeout() {
     assert!(
         text.contains("errors: timeout"),
         "the report still shows what happened: {text}"
+    );
+}
+
+#[tokio::test]
+async fn ctrl_c_while_the_target_does_not_answer_the_connection_check_exits_at_once() {
+    // A listener whose accept queue (one connection, from listen(0)) is full: the kernel drops
+    // further connection attempts, so the pre-flight check would wait its whole 5 s.
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket
+        .bind("127.0.0.1:0".parse().expect("address"))
+        .expect("bind");
+    let addr = socket.local_addr().expect("address");
+    let _listener = socket.listen(0).expect("listen");
+    let _queued = tokio::net::TcpStream::connect(addr)
+        .await
+        .expect("the one queued connection");
+    let url = format!("http://{addr}");
+    let child = isolated(
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_monibox"))
+            .args(["load", "--target", &url, "--duration", "30s"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped()),
+    )
+    .spawn()
+    .expect("monibox runs");
+    let pid = child.id().expect("running") as i32;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let interrupted_at = Instant::now();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .expect("signal the child");
+    let output = tokio::time::timeout(Duration::from_secs(10), child.wait_with_output())
+        .await
+        .expect("ends")
+        .expect("output");
+    assert!(
+        interrupted_at.elapsed() < Duration::from_secs(2),
+        "stopped {:?} after Ctrl-C, not at the 5 s connection timeout",
+        interrupted_at.elapsed()
+    );
+    assert_eq!(code(&output), 2, "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("interrupted before the load started"),
+        "{}",
+        stderr(&output)
     );
 }
 
