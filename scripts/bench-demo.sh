@@ -7,6 +7,10 @@
 #     process summed), interleaved flask/monibox/bare rounds — steadier than req/s on shared cores;
 #  3. idle RSS of `monibox serve`, and /metrics latency with one sequential client (no other load).
 #
+# When nginx is installed (Debian `nginx-core`), phase 2 also measures one nginx worker answering
+# a fixed JSON body: an epoll server in C doing the same two system calls per request, i.e. what
+# the kernel's loopback TCP path costs here, the floor for any server.
+#
 # Usage: scripts/bench-demo.sh        Env: DURATION=10s ROUNDS=3 CONNS=50 THREADS=2
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -69,6 +73,32 @@ FLASK_PID=$!
 PIDS+=("$FLASK_PID")
 for _ in $(seq 100); do curl -fsS -o /dev/null "http://127.0.0.1:$FLASK_PORT/" 2>/dev/null && break; sleep 0.1; done
 
+TARGETS="flask monibox bare"
+if command -v nginx >/dev/null; then
+    NGINX_PORT=$(free_port)
+    mkdir -p "$WORK/nginx"
+    cat >"$WORK/nginx/nginx.conf" <<NGINX
+worker_processes 1;
+daemon off;
+pid $WORK/nginx/nginx.pid;
+error_log $WORK/nginx/error.log;
+events { worker_connections 1024; }
+http {
+    access_log off;
+    keepalive_requests 10000000;
+    server {
+        listen 127.0.0.1:$NGINX_PORT;
+        location / { default_type application/json; return 200 '{"status":"healthy","version":"0.1.0","uptime_seconds":1.234}'; }
+    }
+}
+NGINX
+    nginx -c "$WORK/nginx/nginx.conf" -p "$WORK/nginx" &
+    NGINX_PID=$!
+    PIDS+=("$NGINX_PID")
+    for _ in $(seq 50); do curl -fsS -o /dev/null "http://127.0.0.1:$NGINX_PORT/" 2>/dev/null && break; sleep 0.1; done
+    TARGETS="$TARGETS nginx"
+fi
+
 TICK=$(getconf CLK_TCK)
 # utime+stime in clock ticks of a process and all its children (gunicorn workers).
 cpu_ticks() {
@@ -81,11 +111,12 @@ cpu_ticks() {
 
 printf 'round\ttarget\treq_s\trequests\tcpu_s\tcpu_us_per_req\n' >"$WORK/cpu.tsv"
 for round in $(seq "$ROUNDS"); do
-    for target in flask monibox bare; do
+    for target in $TARGETS; do
         case $target in
             flask) pid=$FLASK_PID url="http://127.0.0.1:$FLASK_PORT/" ;;
             monibox) pid=$MB_PID url="$MB_URL/" ;;
             bare) pid=$BARE_PID url="$BARE_URL/" ;;
+            nginx) pid=$NGINX_PID url="http://127.0.0.1:$NGINX_PORT/" ;;
         esac
         log "cpu round $round: $target"
         before=$(cpu_ticks "$pid")
@@ -115,6 +146,10 @@ END {
     printf "flask / monibox cpu per request: %.1fx   (target >= 40x)\n", f / m
     printf "monibox / flask req/s (cpu phase): %.1fx (target >= 25x)\n", (rps["monibox"] / n["monibox"]) / (rps["flask"] / n["flask"])
     printf "instrumented / uninstrumented req/s: %.3f (target >= 0.95)\n", (rps["monibox"] / n["monibox"]) / (rps["bare"] / n["bare"])
+    if (n["nginx"] > 0) {
+        g = us["nginx"] / n["nginx"]
+        printf "nginx (kernel floor) cpu us/request: %.2f; flask / nginx: %.1fx; monibox / nginx: %.2f\n", g, f / g, m / g
+    }
 }' "$WORK/cpu.tsv"
 echo
 echo "== monibox serve memory: idle RSS ${IDLE_RSS_KB} KiB (target < 8192), after the runs ${LOADED_RSS_KB} KiB"

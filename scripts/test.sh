@@ -23,4 +23,4 @@ if ((${#missing[@]})); then
     fi
 fi
 
-exec cargo test --release --locked "$@"
+exec cargo test --profile test-release --locked "$@"
