@@ -7,7 +7,7 @@ mod common;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use common::{RefusingPort, RunningDemo};
+use common::{RefusingPort, RunningDemo, StalledPort};
 use monibox::demo::DemoSettings;
 use monibox::load::plan::{LoadPlan, LoadSettings, MAX_DURATION, MIN_RATE, Target, ThinkTime};
 use monibox::load::report::LoadReport;
@@ -290,18 +290,8 @@ async fn the_longest_pauses_and_the_slowest_rate_end_with_the_duration() {
 
 #[tokio::test]
 async fn cancelling_while_the_target_does_not_answer_the_connection_check_stops_at_once() {
-    // A listener whose accept queue (one connection, from listen(0)) is full: the kernel drops
-    // further connection attempts, so the pre-flight check hangs as it would behind a firewall.
-    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
-    socket
-        .bind("127.0.0.1:0".parse().expect("address"))
-        .expect("bind");
-    let addr = socket.local_addr().expect("address");
-    let _listener = socket.listen(0).expect("listen");
-    let _queued = tokio::net::TcpStream::connect(addr)
-        .await
-        .expect("the one queued connection");
-    let plan = plan(&format!("http://{addr}"), LoadSettings::default());
+    let stalled = StalledPort::new().await;
+    let plan = plan(&stalled.url(), LoadSettings::default());
     let stop = CancellationToken::new();
     let cancel = stop.clone();
     tokio::spawn(async move {

@@ -6,7 +6,7 @@ mod common;
 use std::process::Output;
 use std::time::{Duration, Instant};
 
-use common::{RefusingPort, RunningDemo};
+use common::{RefusingPort, RunningDemo, StalledPort};
 use monibox::demo::DemoSettings;
 use serde_json::Value;
 
@@ -357,18 +357,8 @@ async fn a_target_that_never_answers_exits_2_suggesting_a_longer_timeout() {
 
 #[tokio::test]
 async fn ctrl_c_while_the_target_does_not_answer_the_connection_check_exits_at_once() {
-    // A listener whose accept queue (one connection, from listen(0)) is full: the kernel drops
-    // further connection attempts, so the pre-flight check would wait its whole 5 s.
-    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
-    socket
-        .bind("127.0.0.1:0".parse().expect("address"))
-        .expect("bind");
-    let addr = socket.local_addr().expect("address");
-    let _listener = socket.listen(0).expect("listen");
-    let _queued = tokio::net::TcpStream::connect(addr)
-        .await
-        .expect("the one queued connection");
-    let url = format!("http://{addr}");
+    let stalled = StalledPort::new().await;
+    let url = stalled.url();
     let child = isolated(
         tokio::process::Command::new(env!("CARGO_BIN_EXE_monibox"))
             .args(["load", "--target", &url, "--duration", "30s"])

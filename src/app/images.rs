@@ -1,12 +1,11 @@
 //! `monibox images build --from-host` and `monibox images list`: the air-gapped path to the
 //! container images, and what `up` will use.
 
-use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use super::Spinner;
 use anyhow::Context;
-use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
 use crate::cli::{HostComponentArg, ImagesBuildArgs, ImagesCommand, ImagesListArgs, PullArg};
@@ -56,7 +55,7 @@ async fn build(docker: &Docker, args: ImagesBuildArgs) -> anyhow::Result<ExitCod
     let mut failures = Vec::new();
     for host_image in which {
         let name = host_image.component().as_str();
-        let spinner = Spinner::start(name);
+        let spinner = BuildProgress::start(name);
         let mut on_progress = |event: ImageProgress| spinner.show(&event);
         let outcome = images::build_from_host(docker, host_image, rebuild, &mut on_progress).await;
         spinner.finish();
@@ -222,29 +221,24 @@ fn seconds(duration: Duration) -> String {
     format!("{:.1} s", duration.as_secs_f64())
 }
 
-/// A one-line spinner on stderr while an image builds, only when stderr is a terminal.
-struct Spinner {
-    bar: Option<ProgressBar>,
+/// A spinner with the build's progress while an image builds.
+struct BuildProgress {
+    spinner: Spinner,
     name: &'static str,
 }
 
-impl Spinner {
+impl BuildProgress {
     fn start(name: &'static str) -> Self {
-        let bar = std::io::stderr().is_terminal().then(|| {
-            let bar = ProgressBar::new_spinner();
-            bar.set_style(
-                ProgressStyle::with_template("{spinner} {msg} ({elapsed})")
-                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-            );
-            bar.enable_steady_tick(Duration::from_millis(120));
-            bar.set_message(format!("{name}: collecting host files"));
-            bar
-        });
-        Self { bar, name }
+        Self {
+            spinner: Spinner::start(format!("{name}: collecting host files")),
+            name,
+        }
     }
 
     fn show(&self, event: &ImageProgress) {
-        let Some(bar) = &self.bar else { return };
+        if !self.spinner.is_shown() {
+            return;
+        }
         let message = match event {
             ImageProgress::Preparing { .. } => "collecting host files".to_owned(),
             ImageProgress::Sending { bytes, .. } => {
@@ -253,12 +247,11 @@ impl Spinner {
             ImageProgress::Building { step, .. } => step.clone(),
             ImageProgress::Pulling { status, .. } => status.clone(),
         };
-        bar.set_message(format!("{}: {message}", self.name));
+        self.spinner
+            .set_message(format!("{}: {message}", self.name));
     }
 
     fn finish(&self) {
-        if let Some(bar) = &self.bar {
-            bar.finish_and_clear();
-        }
+        self.spinner.finish();
     }
 }

@@ -9,7 +9,7 @@
 //! With `--foreground` the daemon runs in this process until Ctrl-C, which takes the stack down.
 
 use std::collections::BTreeMap;
-use std::io::{IsTerminal, Read, Seek, SeekFrom};
+use std::io::{Read, Seek, SeekFrom};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::ExitCode;
@@ -17,12 +17,11 @@ use std::time::Duration;
 
 use anyhow::Context;
 use futures_util::future::join_all;
-use indicatif::{ProgressBar, ProgressStyle};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::{EXIT_UNHEALTHY, state_root};
+use super::{EXIT_UNHEALTHY, Spinner, state_root};
 use crate::cli::{PullArg, UpArgs};
 use crate::config::Config;
 use crate::daemon::control::{self, ControlRequest, ControlResponse, DaemonStatus};
@@ -749,36 +748,25 @@ fn summary(inputs: SummaryInputs<'_>) -> String {
     out
 }
 
-/// A spinner with the pull's status on stderr, only when stderr is a terminal.
+/// A spinner with the pull's status.
 struct PullProgress {
-    bar: Option<ProgressBar>,
+    spinner: Spinner,
 }
 
 impl PullProgress {
     fn start(image: &str) -> Self {
-        let bar = std::io::stderr().is_terminal().then(|| {
-            let bar = ProgressBar::new_spinner();
-            bar.set_style(
-                ProgressStyle::with_template("{spinner} {msg} ({elapsed})")
-                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-            );
-            bar.enable_steady_tick(Duration::from_millis(120));
-            bar.set_message(format!("pulling {image}"));
-            bar
-        });
-        Self { bar }
+        Self {
+            spinner: Spinner::start(format!("pulling {image}")),
+        }
     }
 
     fn show(&self, event: &ImageProgress) {
-        let (
-            Some(bar),
-            ImageProgress::Pulling {
-                image,
-                status,
-                current,
-                total,
-            },
-        ) = (&self.bar, event)
+        let ImageProgress::Pulling {
+            image,
+            status,
+            current,
+            total,
+        } = event
         else {
             return;
         };
@@ -790,12 +778,11 @@ impl PullProgress {
             ),
             _ => String::new(),
         };
-        bar.set_message(format!("pulling {image}: {status}{bytes}"));
+        self.spinner
+            .set_message(format!("pulling {image}: {status}{bytes}"));
     }
 
     fn finish(&self) {
-        if let Some(bar) = &self.bar {
-            bar.finish_and_clear();
-        }
+        self.spinner.finish();
     }
 }

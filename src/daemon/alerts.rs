@@ -91,6 +91,24 @@ pub struct ReceivedAlert {
     pub received_at: String,
 }
 
+#[cfg(test)]
+impl ReceivedAlert {
+    /// An alert with a name and status and nothing else, for tests.
+    pub(crate) fn bare(alertname: &str, status: AlertStatus) -> Self {
+        Self {
+            alertname: alertname.to_owned(),
+            status,
+            severity: None,
+            receiver: "default".to_owned(),
+            labels: BTreeMap::new(),
+            summary: None,
+            runbook_url: None,
+            starts_at: String::new(),
+            received_at: String::new(),
+        }
+    }
+}
+
 /// Parses and checks a webhook body; every alert in it must be well-formed, or none is taken.
 pub fn parse_payload(
     body: &[u8],
@@ -254,19 +272,11 @@ mod tests {
     #[test]
     fn the_log_keeps_the_newest_alerts_and_counts_all() {
         let mut log = AlertLog::default();
-        let alert = |n: usize| ReceivedAlert {
-            alertname: format!("A{n}"),
-            status: AlertStatus::Firing,
-            severity: None,
-            receiver: "default".to_owned(),
-            labels: BTreeMap::new(),
-            summary: None,
-            runbook_url: None,
-            starts_at: String::new(),
-            received_at: String::new(),
-        };
         for n in 0..RECENT_ALERTS + 5 {
-            log.record(vec![alert(n)]);
+            log.record(vec![ReceivedAlert::bare(
+                &format!("A{n}"),
+                AlertStatus::Firing,
+            )]);
         }
         let view = log.view();
         assert_eq!(view.notifications_total, (RECENT_ALERTS + 5) as u64);

@@ -106,23 +106,8 @@ impl SelfMetrics {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
 
     use super::*;
-
-    fn alert(name: &str, status: AlertStatus) -> ReceivedAlert {
-        ReceivedAlert {
-            alertname: name.to_owned(),
-            status,
-            severity: None,
-            receiver: "default".to_owned(),
-            labels: BTreeMap::new(),
-            summary: None,
-            runbook_url: None,
-            starts_at: String::new(),
-            received_at: String::new(),
-        }
-    }
 
     #[test]
     fn known_alerts_start_at_zero_and_unknown_names_are_bounded() {
@@ -137,9 +122,12 @@ mod tests {
         assert!(text.contains("monibox_build_info{version="), "{text}");
         assert!(text.contains("process_resident_memory_bytes"), "{text}");
 
-        metrics.alerts_received(&[alert("HighErrorRate", AlertStatus::Firing)]);
+        metrics.alerts_received(&[ReceivedAlert::bare("HighErrorRate", AlertStatus::Firing)]);
         for n in 0..MAX_ALERT_NAMES + 10 {
-            metrics.alerts_received(&[alert(&format!("Random{n}"), AlertStatus::Firing)]);
+            metrics.alerts_received(&[ReceivedAlert::bare(
+                &format!("Random{n}"),
+                AlertStatus::Firing,
+            )]);
         }
         let text = metrics.encode(ExpositionFormat::Classic).expect("encode");
         assert!(

@@ -80,6 +80,34 @@ impl RefusingPort {
     }
 }
 
+/// An address on 127.0.0.1 whose connection attempts hang for as long as this lives: its accept
+/// queue (one connection, from `listen(0)`) is full, so the kernel drops further SYNs, as a
+/// firewall would.
+pub struct StalledPort {
+    pub addr: SocketAddr,
+    _listener: tokio::net::TcpListener,
+    _queued: tokio::net::TcpStream,
+}
+
+impl StalledPort {
+    pub async fn new() -> Self {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let addr = socket.local_addr().unwrap();
+        let listener = socket.listen(0).unwrap();
+        let queued = tokio::net::TcpStream::connect(addr).await.unwrap();
+        Self {
+            addr,
+            _listener: listener,
+            _queued: queued,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
+
 pub fn client() -> HttpClient {
     HttpClient::new(Duration::from_secs(15))
 }
