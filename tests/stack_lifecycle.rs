@@ -75,7 +75,10 @@ async fn wait_for_status(
 
 /// One instant query against the stack's Prometheus: the result vector.
 async fn query(prometheus: &str, expr: &str, time: Option<f64>) -> Vec<Value> {
-    let mut url = format!("{prometheus}/api/v1/query?query={}", url_encode(expr));
+    let mut url = format!(
+        "{prometheus}/api/v1/query?query={}",
+        monibox::httpc::encode_query_value(expr)
+    );
     if let Some(time) = time {
         url.push_str(&format!("&time={time:.3}"));
     }
@@ -89,19 +92,6 @@ async fn query(prometheus: &str, expr: &str, time: Option<f64>) -> Vec<Value> {
         .as_array()
         .cloned()
         .unwrap_or_default()
-}
-
-fn url_encode(value: &str) -> String {
-    value
-        .bytes()
-        .map(|byte| {
-            if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
-                char::from(byte).to_string()
-            } else {
-                format!("%{byte:02X}")
-            }
-        })
-        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

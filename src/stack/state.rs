@@ -38,10 +38,10 @@ pub enum StateError {
          nor HOME is set)"
     )]
     NoRoot,
-    #[error("state directory {}: {source} (check the path and its permissions)", path.display())]
+    #[error("state directory {}: {error} (check the path and its permissions)", path.display())]
     Io {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
 }
 
@@ -50,9 +50,9 @@ fn non_empty(path: Option<&Path>) -> Option<&Path> {
 }
 
 fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> StateError + '_ {
-    move |source| StateError::Io {
+    move |error| StateError::Io {
         path: path.to_owned(),
-        source,
+        error,
     }
 }
 
@@ -233,11 +233,11 @@ pub fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> Result<(), State
         file.sync_all()?;
         fs::rename(&temporary, path)
     };
-    write().map_err(|source| {
+    write().map_err(|error| {
         let _ = fs::remove_file(&temporary);
         StateError::Io {
             path: path.to_owned(),
-            source,
+            error,
         }
     })
 }
