@@ -88,7 +88,7 @@ impl BuildContext {
                     let metadata =
                         std::fs::metadata(source).map_err(|error| DockerError::HostFileRead {
                             path: source.clone(),
-                            source: error,
+                            error,
                         })?;
                     let modified = metadata
                         .modified()
@@ -122,7 +122,7 @@ impl BuildContext {
                 .append_data(header, path, data)
                 .map_err(|error| DockerError::HostFileRead {
                     path: PathBuf::from(path),
-                    source: error,
+                    error,
                 })
         };
         let mut dockerfile = header(tar::EntryType::Regular, 0o644, self.dockerfile.len() as u64);
@@ -153,7 +153,7 @@ impl BuildContext {
                 } => {
                     let read_error = |error| DockerError::HostFileRead {
                         path: source.clone(),
-                        source: error,
+                        error,
                     };
                     let mut file = std::fs::File::open(source).map_err(read_error)?;
                     let size = file.metadata().map_err(read_error)?.len();
@@ -166,7 +166,7 @@ impl BuildContext {
             .into_inner()
             .map_err(|error| DockerError::HostFileRead {
                 path: PathBuf::from("build context"),
-                source: error,
+                error,
             })
     }
 }

@@ -67,11 +67,10 @@ pub enum DockerError {
         package: &'static str,
     },
 
-    #[error("reading {path} for a host image: {source}")]
+    #[error("reading {path} for a host image: {error}")]
     HostFileRead {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
 
     #[error("running `{command}` failed: {detail}")]

@@ -492,7 +492,7 @@ fn collect_tree(
     while let Some((dir, image_dir, depth)) = pending.pop() {
         let read_error = |error| DockerError::HostFileRead {
             path: dir.clone(),
-            source: error,
+            error,
         };
         let mut entries: Vec<_> = std::fs::read_dir(&dir)
             .map_err(read_error)?
