@@ -23,6 +23,8 @@ mod daemon;
 mod down;
 mod images;
 mod load;
+mod logs;
+mod reload;
 mod serve;
 mod status;
 mod up;
@@ -66,6 +68,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Command::Up(args) => up::run(args).await,
             Command::Status(args) => status::run(args).await,
             Command::Down(args) => down::run(args).await,
+            Command::Logs(args) => logs::run(args).await,
+            Command::Reload(args) => reload::run(args).await,
             Command::Completions(args) => completions(args),
             Command::Daemon(args) => daemon::run(args).await,
         }
