@@ -40,11 +40,7 @@ pub async fn run(args: LogsArgs) -> anyhow::Result<ExitCode> {
     let config = super::config::load(&args.config)?.config;
     let project = config.project.as_str().to_owned();
     let project_dir = state_root(&args.state)?.project(&project);
-    let up_hint = if project == "default" {
-        "`monibox up`".to_owned()
-    } else {
-        format!("`monibox up --project {project}`")
-    };
+    let up_hint = super::up_command(&args.config);
     let wanted: Vec<LogComponent> = match args.component {
         Some(component) => vec![component],
         None => vec![

@@ -115,6 +115,19 @@ fn cancel_on_signal(token: CancellationToken) -> tokio::task::JoinHandle<()> {
     })
 }
 
+/// `monibox up` with the options that name the same project (`--config`, `--project`), quoted
+/// for a message that says what to run next.
+fn up_command(args: &crate::cli::ConfigArgs) -> String {
+    let mut command = "monibox up".to_owned();
+    if let Some(path) = &args.config {
+        command.push_str(&format!(" --config {}", path.display()));
+    }
+    if let Some(project) = &args.project {
+        command.push_str(&format!(" --project {project}"));
+    }
+    format!("`{command}`")
+}
+
 /// Connects to the Engine named by DOCKER_HOST, or the default socket, giving up after
 /// [`DEFAULT_CONNECT_TIMEOUT`].
 async fn connect_docker() -> Result<Docker, crate::docker::DockerError> {

@@ -69,11 +69,7 @@ pub async fn run(args: ReloadArgs) -> anyhow::Result<ExitCode> {
     let config = super::config::load(&args.config)?.config;
     let project = config.project.as_str();
     let project_dir = state_root(&args.state)?.project(project);
-    let up_hint = if project == "default" {
-        "`monibox up`".to_owned()
-    } else {
-        format!("`monibox up --project {project}`")
-    };
+    let up_hint = super::up_command(&args.config);
     let Some(record) =
         StackRecord::read(&project_dir.stack_file())?.filter(|record| record.project == project)
     else {

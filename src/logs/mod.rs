@@ -337,14 +337,14 @@ impl ContainerFollower {
             };
             if !(self.daemon_alive)() {
                 return Ok(Some(format!(
-                    "{} {what} and no daemon runs to bring it back; no longer following it",
-                    self.name
+                    "its container {what} and no daemon runs to bring it back; no longer \
+                     following it"
                 )));
             }
             if Instant::now() >= deadline {
                 return Ok(Some(format!(
-                    "{} {what} and did not come back within {} s; no longer following it",
-                    self.name,
+                    "its container {what} and did not come back within {} s; no longer \
+                     following it",
                     REATTACH_GRACE.as_secs()
                 )));
             }
