@@ -14,6 +14,8 @@ Examples:
   monibox up                             start the stack; returns when everything is healthy
   monibox status                         what runs, is it healthy, what fires (--json for scripts)
   monibox down                           stop and remove it (data kept; --volumes removes it too)
+  monibox logs -f                        every component's log, interleaved, as it is written
+  monibox reload                         apply a changed config to Prometheus and Alertmanager
   monibox serve                          run the demo service on 127.0.0.1:5000
   monibox serve --listen 127.0.0.1:0     same, on any free port (the address is printed)
   monibox config show --timing fast      the effective configuration with the fast profile
@@ -54,6 +56,20 @@ pub enum Command {
     ///
     /// Data volumes and the Grafana password are kept unless --volumes. Safe to run at any time.
     Down(DownArgs),
+    /// Show the components' logs (Docker's for the containers, the daemon's log file).
+    ///
+    /// Without COMPONENT, all of them merged in time order, each line prefixed with its
+    /// component. Exit 2 when the stack (or the component) does not run or a log cannot be read.
+    #[command(after_help = LOGS_EXAMPLES)]
+    Logs(LogsArgs),
+    /// Reload Prometheus's and Alertmanager's configuration from the current config (no restart).
+    ///
+    /// Changes that need new containers (ports, images, flags, Grafana's files, the daemon's
+    /// settings) are named instead, and nothing is changed: `monibox up` applies those. Exit 0
+    /// reloaded, 1 a component rejected its configuration or is not running, 2 usage or
+    /// environment error, or the change needs `monibox up`.
+    #[command(after_help = RELOAD_EXAMPLES)]
+    Reload(ReloadArgs),
     /// Drive HTTP load at the demo service (or any HTTP target) and report latency and errors.
     Load(Box<LoadArgs>),
     /// Run the instrumented demo service in the foreground (Ctrl-C to stop).
@@ -118,6 +134,87 @@ pub struct DownArgs {
     /// directory, Grafana's admin password included.
     #[arg(long)]
     pub volumes: bool,
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    #[command(flatten)]
+    pub state: StateArgs,
+}
+
+const LOGS_EXAMPLES: &str = "\
+Examples:
+  monibox logs                    the last 50 lines of every component, in time order
+  monibox logs -f                 ... and then new lines as they come, until Ctrl-C
+  monibox logs prometheus         all of Prometheus's output (stdout and stderr)
+  monibox logs prometheus -n 20   its last 20 lines
+  monibox logs daemon -f          follow the daemon's log file
+  monibox logs alertmanager -t    with Docker's timestamps
+
+A followed container that restarts or is recreated is picked up again; following ends when
+every component stopped (a container that does not come back within 30 s, at once when no
+daemon runs to bring it back; the daemon's log 5 s after the daemon stopped).";
+
+/// The components `monibox logs` can show.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogComponent {
+    Prometheus,
+    Alertmanager,
+    Grafana,
+    /// The daemon's log file (demo service, ops listener, webhook).
+    Daemon,
+}
+
+/// How many lines `monibox logs` shows from the end of each log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tail {
+    All,
+    Lines(u64),
+}
+
+impl std::str::FromStr for Tail {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        if text.eq_ignore_ascii_case("all") {
+            return Ok(Tail::All);
+        }
+        text.parse().map(Tail::Lines).map_err(|_| {
+            format!("{text:?} is not a number of lines: give a whole number such as 50, or `all`")
+        })
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// The component to show [default: all of them, interleaved]
+    #[arg(value_enum)]
+    pub component: Option<LogComponent>,
+    /// Keep showing new lines until Ctrl-C (or until the components stop).
+    #[arg(short, long)]
+    pub follow: bool,
+    /// Lines from the end of each log, or `all` [default: all for one component, 50 per
+    /// component for all of them]
+    #[arg(short = 'n', long, value_name = "N|all")]
+    pub tail: Option<Tail>,
+    /// Show Docker's timestamp before each container line (the daemon's lines have their own).
+    #[arg(short, long)]
+    pub timestamps: bool,
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    #[command(flatten)]
+    pub state: StateArgs,
+}
+
+const RELOAD_EXAMPLES: &str = "\
+Examples:
+  monibox reload                          after editing an alert threshold in the config file
+  monibox reload --config monibox.toml    the same, naming the file
+  monibox reload --json                   the result for scripts";
+
+#[derive(Debug, Args)]
+pub struct ReloadArgs {
+    /// Print JSON (fields documented in the README) instead of a summary.
+    #[arg(long)]
+    pub json: bool,
     #[command(flatten)]
     pub config: ConfigArgs,
     #[command(flatten)]

@@ -15,5 +15,6 @@ pub mod httpc;
 pub mod httpd;
 pub mod load;
 pub mod logging;
+pub mod logs;
 pub mod stack;
 pub mod status;

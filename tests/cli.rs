@@ -69,3 +69,36 @@ fn a_bad_flag_is_a_usage_error() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("--no-such-flag"), "{stderr}");
 }
+
+#[test]
+fn logs_and_reload_have_help_with_examples_and_completions() {
+    for (command, example) in [
+        ("logs", "monibox logs -f"),
+        ("reload", "monibox reload --json"),
+    ] {
+        let output = monibox().args([command, "--help"]).output().unwrap();
+        assert!(output.status.success(), "{command}");
+        let help = String::from_utf8(output.stdout).unwrap();
+        assert!(help.contains(example), "{command}: {help}");
+    }
+    let output = monibox().args(["completions", "bash"]).output().unwrap();
+    let script = String::from_utf8(output.stdout).unwrap();
+    for word in [
+        "monibox__subcmd__logs",
+        "monibox__subcmd__reload",
+        "prometheus alertmanager grafana daemon",
+    ] {
+        assert!(script.contains(word), "{word} is completed");
+    }
+}
+
+#[test]
+fn a_bad_tail_is_a_usage_error_naming_the_value() {
+    let output = monibox().args(["logs", "--tail", "ten"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("\"ten\" is not a number of lines"),
+        "{stderr}"
+    );
+}

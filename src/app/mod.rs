@@ -23,6 +23,8 @@ mod daemon;
 mod down;
 mod images;
 mod load;
+mod logs;
+mod reload;
 mod serve;
 mod status;
 mod up;
@@ -69,6 +71,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Command::Up(args) => up::run(args).await,
             Command::Status(args) => status::run(args).await,
             Command::Down(args) => down::run(args).await,
+            Command::Logs(args) => logs::run(args).await,
+            Command::Reload(args) => reload::run(args).await,
             Command::Completions(args) => completions(args),
             Command::Daemon(args) => daemon::run(args).await,
         }
@@ -112,6 +116,19 @@ fn cancel_on_signal(token: CancellationToken) -> tokio::task::JoinHandle<()> {
         tracing::warn!("second signal; exiting without finishing the shutdown");
         std::process::exit(130);
     })
+}
+
+/// `monibox up` with the options that name the same project (`--config`, `--project`), quoted
+/// for a message that says what to run next.
+fn up_command(args: &crate::cli::ConfigArgs) -> String {
+    let mut command = "monibox up".to_owned();
+    if let Some(path) = &args.config {
+        command.push_str(&format!(" --config {}", path.display()));
+    }
+    if let Some(project) = &args.project {
+        command.push_str(&format!(" --project {project}"));
+    }
+    format!("`{command}`")
 }
 
 /// Connects to the Engine named by DOCKER_HOST, or the default socket, giving up after

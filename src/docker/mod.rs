@@ -6,6 +6,7 @@
 //! - [`labels`]: the `io.monibox.*` labels that mark what monibox created.
 //! - [`network`], [`volume`], [`container`]: the project's resources, created idempotently and
 //!   referred to by id; containers are described as data ([`ContainerSpec`]).
+//! - [`logs`]: a container's output as timestamped lines, tailed or followed.
 //! - [`cleanup`]: listing and removing a project's resources by label.
 //! - [`readiness`]: how a component is probed from the host, and waiting for it with a deadline.
 //! - [`images`]: which image each component uses, pulling, and building `FROM scratch` images
@@ -19,6 +20,7 @@ pub mod container;
 pub mod error;
 pub mod images;
 pub mod labels;
+pub mod logs;
 pub mod network;
 pub mod readiness;
 pub mod volume;
@@ -32,5 +34,6 @@ pub use container::{
     NetworkAttachment, PortPublish, PublishedPort,
 };
 pub use error::DockerError;
+pub use logs::{ContainerLogLine, ContainerLogs, LogQuery, OutputStream};
 pub use network::ProjectNetwork;
 pub use readiness::{HttpReadiness, Readiness, ReadyReport};

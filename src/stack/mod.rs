@@ -1,7 +1,8 @@
 //! The stack as a whole: where its state lives ([`state`], [`record`]), which host ports it uses
 //! ([`ports`]), what it runs ([`plan`]: configuration + resolved ports + network → container
 //! specs, readiness probes and the daemon's settings), bringing Docker in line with the plan
-//! ([`reconcile`]) and taking it down again ([`teardown`]).
+//! ([`reconcile`]), deciding whether a configuration change can be reloaded in place
+//! ([`reload`]) and taking it down again ([`teardown`]).
 //!
 //! The commands in `app` sequence these steps; nothing here prints.
 
@@ -9,6 +10,7 @@ pub mod plan;
 pub mod ports;
 pub mod reconcile;
 pub mod record;
+pub mod reload;
 pub mod state;
 
 use std::time::Duration;
