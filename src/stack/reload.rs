@@ -188,7 +188,7 @@ impl BundleBackup {
             let previous = match std::fs::read(&path) {
                 Ok(contents) => Some(contents),
                 Err(error) if error.kind() == std::io::ErrorKind::NotFound => None,
-                Err(source) => return Err(StateError::Io { path, source }),
+                Err(error) => return Err(StateError::Io { path, error }),
             };
             files.push((file.path.clone(), previous));
         }
