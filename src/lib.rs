@@ -17,3 +17,4 @@ pub mod load;
 pub mod logging;
 pub mod stack;
 pub mod status;
+pub mod supervise;
