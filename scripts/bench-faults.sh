@@ -69,8 +69,8 @@ DAEMONS=$(pgrep -f -- "daemon --project $PROJECT " || true)
 
 echo
 echo "supervisor recovery, fast profile, local images, $ROUNDS runs each (seconds, fault → answering)"
-printf '  %-38s %s   (%s)\n' "docker kill prometheus → /-/ready" "$(summary "${KILL[@]}")" "${KILL[*]}"
-printf '  %-38s %s   (%s)\n' "docker rm -f alertmanager → /-/ready" "$(summary "${RM[@]}")" "${RM[*]}"
+printf '  %-40s %s   (%s)\n' "docker kill prometheus → /-/ready" "$(summary "${KILL[@]}")" "${KILL[*]}"
+printf '  %-40s %s   (%s)\n' "docker rm -f alertmanager → /-/ready" "$(summary "${RM[@]}")" "${RM[*]}"
 echo "  restarts counted by the supervisor (status --json): $COUNTED"
 if ((${#LEAKS[@]})); then
     printf '  leak check: LEFT BEHIND %s\n' "${LEAKS[@]}"
