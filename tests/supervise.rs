@@ -87,6 +87,11 @@ async fn a_killed_prometheus_is_recreated_counted_and_healthy_again() {
         .expect("prometheus runs again");
     assert_ne!(after.id, before.id, "recreated, not restarted in place");
     assert_eq!(after.spec_hash(), before.spec_hash(), "from the same spec");
+    assert_eq!(
+        stack.record().prometheus_url().as_ref(),
+        prometheus["url"].as_str().map(str::to_owned).as_ref(),
+        "stack.json follows the port Docker picked for the new container"
+    );
 
     let ops = stack.record().daemon.ops_url().expect("the ops URL");
     let metrics = HttpClient::new(Duration::from_secs(5))

@@ -33,7 +33,9 @@ use tokio_util::sync::CancellationToken;
 use crate::config::Timing;
 use crate::docker::client::DEFAULT_DOCKER_HOST;
 use crate::docker::images::Component;
-use crate::docker::{ContainerSpec, ContainerState, Docker, DockerError, HealthState};
+use crate::docker::{
+    ContainerSpec, ContainerState, ContainerStatus, Docker, DockerError, HealthState,
+};
 use crate::stack::record::StackRecord;
 use metrics::SupervisorMetrics;
 use policy::{Policy, Reason, Tracker};
@@ -268,7 +270,7 @@ enum Observed {
 }
 
 /// What a container's inspection means for the supervisor.
-fn observe(status: Option<&crate::docker::ContainerStatus>) -> Observed {
+fn observe(status: Option<&ContainerStatus>) -> Observed {
     let Some(status) = status else {
         return Observed::Down(Reason::Removed);
     };
@@ -639,10 +641,21 @@ impl Runner {
             results = work => results,
         };
         let mut lost = false;
+        let mut moved_ports = Vec::new();
         for ((index, spec), result) in due.iter().zip(results) {
             let done = Instant::now();
             match result {
-                Ok(()) => {
+                Ok(status) => {
+                    // An `auto` port is picked afresh by Docker for the new container.
+                    for publish in spec.ports.iter().filter(|p| p.host_port == 0) {
+                        if let Some(address) = status.host_address(publish.container_port) {
+                            moved_ports.push((
+                                spec.component.clone(),
+                                publish.container_port,
+                                address.port(),
+                            ));
+                        }
+                    }
                     let supervised = &mut self.components[*index];
                     let was_looping = supervised.tracker.crash_looping();
                     let reason = supervised.tracker.restarted(done);
@@ -677,10 +690,45 @@ impl Runner {
                 }
             }
         }
+        if !moved_ports.is_empty() {
+            self.record_ports(&moved_ports);
+        }
         if lost {
             return Err(Interrupted::EngineLost);
         }
         Ok(())
+    }
+
+    /// Writes the host ports Docker picked for recreated containers into stack.json, so `status`,
+    /// `load` and the URLs `up` printed follow them. (While `up` runs the supervisor is held, so
+    /// the two never write the record at once.)
+    fn record_ports(&self, ports: &[(String, u16, u16)]) {
+        let path = &self.settings.stack_file;
+        let mut record = match StackRecord::read(path) {
+            Ok(Some(record)) => record,
+            Ok(None) => return,
+            Err(error) => {
+                tracing::warn!(%error, "cannot update the ports in stack.json");
+                return;
+            }
+        };
+        let mut changed = false;
+        for (name, container_port, host_port) in ports {
+            for component in &mut record.components {
+                if &component.name == name
+                    && component.container_port == *container_port
+                    && component.host_port != Some(*host_port)
+                {
+                    component.host_port = Some(*host_port);
+                    changed = true;
+                }
+            }
+        }
+        if changed {
+            if let Err(error) = record.write(path) {
+                tracing::warn!(%error, "cannot update the ports in stack.json");
+            }
+        }
     }
 
     /// Counts a failed Docker call; an unreachable Engine interrupts supervision, any other
@@ -771,7 +819,7 @@ async fn timed<T>(
 
 /// Removes the component's container if there is one (waiting until a removal someone else
 /// started is done, so the name is free) and creates it afresh from its spec.
-async fn recreate(docker: &Docker, spec: &ContainerSpec) -> Result<(), DockerError> {
+async fn recreate(docker: &Docker, spec: &ContainerSpec) -> Result<ContainerStatus, DockerError> {
     let name = spec.name.as_str();
     timed(
         CALL_TIMEOUT,
@@ -804,6 +852,5 @@ async fn recreate(docker: &Docker, spec: &ContainerSpec) -> Result<(), DockerErr
         name,
         docker.run_container(spec),
     )
-    .await?;
-    Ok(())
+    .await
 }
