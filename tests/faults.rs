@@ -213,6 +213,26 @@ async fn fault_and_recover(
         false,
         "{report:#}"
     );
+    // `monibox load` and the others find the component through stack.json: it follows the
+    // port Docker gave the new container (every port is `auto` here).
+    let published = recovered
+        .host_address(port)
+        .expect("the recovered container publishes its port");
+    let wanted = Some(format!("http://{published}"));
+    loop {
+        let recorded = stack
+            .record()
+            .component(component_name)
+            .and_then(|record| record.url());
+        if recorded == wanted {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "stack.json has {recorded:?} for the recovered {component_name}, not {wanted:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     assert_eq!(
         restarts(&ops, component_name).await,
         counts_with(reason, 1.0),
