@@ -19,14 +19,11 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 ROUNDS="${ROUNDS:-3}"
 IDLE="${IDLE:-30}"
-BIN="$PWD/target/release/monibox"
 WORK="$(mktemp -d -t bench-stack.XXXXXX)"
 PROJECT="bench-$$"
 COMPOSE_PROJECT="monibox-bench-compose-$$"
-
-log() { printf '>> %s\n' "$*" >&2; }
-now() { date +%s.%N; }
-elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
+# shellcheck source=scripts/lib/stack-bench.sh
+source scripts/lib/stack-bench.sh
 
 cleanup() {
     "$BIN" down --volumes --config "$WORK/fast.toml" --state-dir "$WORK/state" >/dev/null 2>&1 || true
@@ -40,31 +37,8 @@ trap 'exit 130' INT TERM
 
 command -v docker-compose >/dev/null || { log "installing docker-compose"; apt-get install -y -qq docker-compose >/dev/null; }
 
-log "building release"
-cargo build --release --locked -q
-log "building the host images and the Grafana stand-in (reused when unchanged)"
-"$BIN" images build --from-host >&2
-"$BIN" images build --from-host --component grafana-standin >&2
-PROM_IMAGE=$("$BIN" images list --json | python3 -c 'import json,sys; print([c["image"] for c in json.load(sys.stdin)["components"] if c["component"]=="prometheus"][0])')
-AM_IMAGE=$("$BIN" images list --json | python3 -c 'import json,sys; print([c["image"] for c in json.load(sys.stdin)["components"] if c["component"]=="alertmanager"][0])')
-STANDIN=monibox-test/grafana-standin:busybox
+build_bench_images
 
-write_config() { # $1 file, $2 timing
-    cat >"$1" <<EOF
-project = "$PROJECT"
-timing = "$2"
-[ports]
-app = "auto"
-ops = "auto"
-prometheus = "auto"
-alertmanager = "auto"
-grafana = "auto"
-[images]
-prometheus = "$PROM_IMAGE"
-alertmanager = "$AM_IMAGE"
-grafana = "$STANDIN"   # a stand-in (busybox httpd), not Grafana
-EOF
-}
 write_config "$WORK/fast.toml" fast
 write_config "$WORK/standard.toml" standard
 mb() { "$BIN" "$@" --config "$WORK/fast.toml" --state-dir "$WORK/state"; }
@@ -168,7 +142,6 @@ read -r FAST_RSS FAST_CPU < <(idle "$WORK/fast.toml")
 log "idle daemon, standard profile, ${IDLE} s"
 read -r STD_RSS STD_CPU < <(idle "$WORK/standard.toml")
 
-median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 echo
 echo "stack bring-up and teardown, local images, $ROUNDS interleaved rounds (seconds)"
 printf '  %-34s %s\n' "monibox up (fast) to all-healthy" "${MB_UP[*]}"

@@ -229,6 +229,10 @@ pub struct DaemonArgs {
     /// The state directory `up` used.
     #[arg(long, value_name = "DIR")]
     pub state_dir: PathBuf,
+    /// Start with the supervisor held (no restarts) until `up` sends `resume` on the control
+    /// socket, or for at most two minutes.
+    #[arg(long)]
+    pub held: bool,
 }
 
 #[derive(Debug, Args)]

@@ -11,6 +11,7 @@ use monibox::config::Demo;
 use monibox::daemon::control::{self, ControlError, ControlRequest, ControlResponse};
 use monibox::daemon::ops::MAX_WEBHOOK_BYTES;
 use monibox::daemon::{Daemon, DaemonError, DaemonSettings, demo_settings};
+use monibox::supervise::SupervisorSettings;
 use tokio_util::sync::CancellationToken;
 
 const WEBHOOK: &str = r#"{"version":"4","status":"firing","receiver":"critical",
@@ -32,6 +33,13 @@ fn settings(socket: &std::path::Path) -> DaemonSettings {
         demo: demo_settings(&Demo::default()),
         control_socket: socket.to_owned(),
         settings_digest: "digest-1".to_owned(),
+        // No stack.json next to the socket: the supervisor has nothing to supervise.
+        supervision: SupervisorSettings {
+            project: "daemon-test".to_owned(),
+            stack_file: socket.with_file_name("stack.json"),
+            docker_host: None,
+            start_held: false,
+        },
     }
 }
 

@@ -12,9 +12,9 @@
 
 mod docker_support;
 
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+use docker_support::stack_report::{component, container_ids, daemon_pid, query, wait_for_status};
 use docker_support::{TestStack, docker};
 use monibox::daemon::process;
 use monibox::httpc::HttpClient;
@@ -22,77 +22,6 @@ use serde_json::Value;
 
 /// The end-to-end test's budget, from `up` to the alert in `status`.
 const END_TO_END_DEADLINE: Duration = Duration::from_secs(120);
-
-fn component<'a>(report: &'a Value, name: &str) -> &'a Value {
-    report["components"]
-        .as_array()
-        .expect("components")
-        .iter()
-        .find(|component| component["name"] == name)
-        .unwrap_or_else(|| panic!("no {name} in {report:#}"))
-}
-
-fn daemon_pid(report: &Value) -> u32 {
-    component(report, "daemon")["pid"]
-        .as_u64()
-        .and_then(|pid| u32::try_from(pid).ok())
-        .unwrap_or_else(|| panic!("no daemon pid in {report:#}"))
-}
-
-/// Container ids by name, of everything carrying the project's label.
-async fn container_ids(project: &str) -> BTreeMap<String, String> {
-    docker()
-        .await
-        .project_resources(project)
-        .await
-        .expect("listing")
-        .containers
-        .into_iter()
-        .map(|container| (container.name, container.id))
-        .collect()
-}
-
-/// Polls `status --json` until `done` holds for the report, or panics at `deadline` with the
-/// last report.
-async fn wait_for_status(
-    stack: &TestStack,
-    deadline: Instant,
-    what: &str,
-    done: impl Fn(&Value) -> bool,
-) -> Value {
-    loop {
-        let (_, report) = stack.status().await;
-        if done(&report) {
-            return report;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{what} did not happen in time; last status: {report:#}"
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-}
-
-/// One instant query against the stack's Prometheus: the result vector.
-async fn query(prometheus: &str, expr: &str, time: Option<f64>) -> Vec<Value> {
-    let mut url = format!(
-        "{prometheus}/api/v1/query?query={}",
-        monibox::httpc::encode_query_value(expr)
-    );
-    if let Some(time) = time {
-        url.push_str(&format!("&time={time:.3}"));
-    }
-    let response = HttpClient::new(Duration::from_secs(10))
-        .get(&url)
-        .await
-        .expect("querying Prometheus");
-    let json: Value = serde_json::from_slice(&response.body).expect("query JSON");
-    assert_eq!(json["status"], "success", "{json}");
-    json["data"]["result"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn up_load_alert_status_and_down_end_to_end() {

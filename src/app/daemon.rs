@@ -1,7 +1,9 @@
-//! `monibox daemon --project P --state-dir D` (hidden): the process `up` launches in the
+//! `monibox daemon --project P --state-dir D [--held]` (hidden): the process `up` launches in the
 //! background. It starts from the project's `stack.json`, writes its pid file once everything is
 //! bound, serves until SIGTERM or a `shutdown` on the control socket, then removes its pid file.
-//! Its stdout and stderr are `daemon.log` in the project's state directory.
+//! Its stdout and stderr are `daemon.log` in the project's state directory. Its supervisor talks
+//! to the Engine named by the DOCKER_HOST it inherited; `--held` starts it held until `up`
+//! resumes it.
 
 use std::process::ExitCode;
 
@@ -13,6 +15,7 @@ use crate::config::ProjectName;
 use crate::daemon::{Daemon, DaemonSettings, process};
 use crate::stack::record::StackRecord;
 use crate::stack::state::{StateRoot, remove_file_if_present};
+use crate::supervise::SupervisorSettings;
 
 pub async fn run(args: DaemonArgs) -> anyhow::Result<ExitCode> {
     let project = ProjectName::try_from(args.project).map_err(anyhow::Error::msg)?;
@@ -24,10 +27,17 @@ pub async fn run(args: DaemonArgs) -> anyhow::Result<ExitCode> {
             project_dir.stack_file().display()
         )
     })?;
+    let supervision = SupervisorSettings {
+        project: project.as_str().to_owned(),
+        stack_file: project_dir.stack_file(),
+        docker_host: std::env::var("DOCKER_HOST").ok(),
+        start_held: args.held,
+    };
     let settings = DaemonSettings::from_record(
         project.as_str(),
         &record.daemon,
         project_dir.control_socket(),
+        supervision,
     );
     let daemon = Daemon::bind(settings).await?;
     let pid = std::process::id();

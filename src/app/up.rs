@@ -3,8 +3,10 @@
 //!
 //! Order: configuration (errors: exit 2, nothing created) → fixed ports free (exit 2, nothing
 //! created) → Docker (exit 2 if unreachable) → images and network → the daemon's ports → the
-//! rendered bundle, volumes and stack.json → containers and the daemon at once → readiness of
-//! everything at once → reloads of kept components whose files changed → the summary. A
+//! rendered bundle, volumes and stack.json → a running daemon's supervisor held → containers and
+//! the daemon (a new one starts held) at once → readiness of everything at once → the final
+//! stack.json, and the supervisor resumed → reloads of kept components whose files changed →
+//! the summary. A
 //! component without an image is reported with its fix while the rest runs (exit 1, degraded).
 //! With `--foreground` the daemon runs in this process until Ctrl-C, which takes the stack down.
 
@@ -38,6 +40,7 @@ use crate::stack::reconcile::{self, Action, ComponentRun};
 use crate::stack::record::{ComponentRecord, FORMAT, MissingImage, NetworkRecord, StackRecord};
 use crate::stack::state::{ProjectDir, StateRoot};
 use crate::stack::teardown;
+use crate::supervise::SupervisorSettings;
 
 /// Everything must answer within this time after `up` started.
 const READY_DEADLINE: Duration = Duration::from_secs(60);
@@ -45,6 +48,8 @@ const READY_DEADLINE: Duration = Duration::from_secs(60);
 const DAEMON_START_DEADLINE: Duration = Duration::from_secs(10);
 /// Limit of a control-socket request.
 const CONTROL_TIMEOUT: Duration = Duration::from_secs(1);
+/// Limit of the `hold` request, which waits for a restart under way to finish.
+const HOLD_TIMEOUT: Duration = Duration::from_secs(35);
 /// How long a daemon being replaced may take to exit.
 const DAEMON_STOP_GRACE: Duration = Duration::from_secs(5);
 /// Limit of one image pull.
@@ -231,6 +236,11 @@ async fn bring_up(up: BringUp<'_>) -> anyhow::Result<Outcome> {
     record.write(&project_dir.stack_file())?;
     tracing::debug!(elapsed = ?started.elapsed(), "bundle, volumes and stack.json written");
 
+    // A running daemon's supervisor must not restart what is being replaced: hold it (a daemon
+    // launched below starts held). Both are resumed once the final stack.json is written.
+    if live.is_some() {
+        hold_supervisor(project_dir).await;
+    }
     // The containers and the daemon at once; each is probed as soon as it runs.
     let deadline = started + READY_DEADLINE;
     let daemon_side = async {
@@ -268,6 +278,7 @@ async fn bring_up(up: BringUp<'_>) -> anyhow::Result<Outcome> {
         }
     }
     record.write(&project_dir.stack_file())?;
+    resume_supervisor(project_dir).await;
 
     let mut problems = Vec::new();
     for component_plan in &plan.components {
@@ -345,6 +356,38 @@ fn daemon_ports_of(app: &[SocketAddr], ops: &[SocketAddr]) -> Option<DaemonPorts
         app: app.first()?.port(),
         ops: ops.first()?.port(),
     })
+}
+
+/// Asks the live daemon's supervisor to hold its restarts; it answers once none is under way.
+/// A daemon that cannot be asked is left alone: it is replaced or its hold expires.
+async fn hold_supervisor(project_dir: &ProjectDir) {
+    match control::request(
+        &project_dir.control_socket(),
+        ControlRequest::Hold,
+        HOLD_TIMEOUT,
+    )
+    .await
+    {
+        Ok(ControlResponse::Held { .. }) => tracing::debug!("supervisor held"),
+        other => tracing::warn!(answer = ?other, "could not hold the daemon's supervisor"),
+    }
+}
+
+/// Tells the daemon's supervisor to re-read stack.json and supervise again.
+async fn resume_supervisor(project_dir: &ProjectDir) {
+    match control::request(
+        &project_dir.control_socket(),
+        ControlRequest::Resume,
+        CONTROL_TIMEOUT,
+    )
+    .await
+    {
+        Ok(ControlResponse::Resumed) => tracing::debug!("supervisor resumed"),
+        other => tracing::warn!(
+            answer = ?other,
+            "could not resume the daemon's supervisor; it resumes by itself within two minutes"
+        ),
+    }
 }
 
 /// The project's daemon, if one answers on the control socket.
@@ -435,6 +478,7 @@ fn new_record(
                 config_digest: component.config_digest.clone(),
                 container_port: component.container_port,
                 host_port: earlier.and_then(|earlier| earlier.host_port),
+                spec: component.spec.clone(),
             }
         })
         .collect();
@@ -536,8 +580,19 @@ async fn start_in_process(
         )
         .await;
     }
-    let settings =
-        DaemonSettings::from_record(project, &record.daemon, project_dir.control_socket());
+    let supervision = SupervisorSettings {
+        project: project.to_owned(),
+        stack_file: project_dir.stack_file(),
+        docker_host: std::env::var("DOCKER_HOST").ok(),
+        // Resumed like a launched daemon, once the containers are in place.
+        start_held: true,
+    };
+    let settings = DaemonSettings::from_record(
+        project,
+        &record.daemon,
+        project_dir.control_socket(),
+        supervision,
+    );
     let daemon = Daemon::bind(settings).await?;
     process::write_pid_file(&project_dir.pid_file(), std::process::id())?;
     let shutdown = cancel.child_token();

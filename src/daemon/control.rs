@@ -4,7 +4,13 @@
 //! ```text
 //! → {"command":"status"}      ← {"result":"status","project":"default","pid":1234,...}
 //! → {"command":"shutdown"}    ← {"result":"shutting_down"}
+//! → {"command":"hold"}        ← {"result":"held","expires_in_seconds":120.0}
+//! → {"command":"resume"}      ← {"result":"resumed"}
 //! ```
+//!
+//! `hold` stops the supervisor's restarts (until `resume`, or by itself after two minutes) and
+//! answers once no restart is under way: `up` sends it before it changes containers, and
+//! `resume` after it wrote the final stack.json, which the supervisor then re-reads.
 //!
 //! The daemon serves it ([`ControlListener`]); `up`, `status` and `down` use [`request`].
 
@@ -20,6 +26,8 @@ use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
+use crate::supervise::{SupervisorHandle, SupervisorSnapshot};
+
 /// Longest request line accepted.
 const MAX_LINE_BYTES: u64 = 4096;
 /// How long a client may take to send its request line.
@@ -32,6 +40,8 @@ const MAX_CONNECTIONS: usize = 16;
 pub enum ControlRequest {
     Status,
     Shutdown,
+    Hold,
+    Resume,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -39,6 +49,8 @@ pub enum ControlRequest {
 pub enum ControlResponse {
     Status(DaemonStatus),
     ShuttingDown,
+    Held { expires_in_seconds: f64 },
+    Resumed,
     Error { message: String },
 }
 
@@ -58,6 +70,9 @@ pub struct DaemonStatus {
     /// Webhook notifications and the alerts in them received so far.
     pub notifications_total: u64,
     pub alerts_total: u64,
+    /// The supervisor of the project's containers (empty from a daemon without one).
+    #[serde(default)]
+    pub supervisor: SupervisorSnapshot,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -159,6 +174,7 @@ impl ControlListener {
     pub async fn run(
         self,
         status: Arc<dyn Fn() -> DaemonStatus + Send + Sync>,
+        supervisor: SupervisorHandle,
         shutdown: CancellationToken,
     ) {
         let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
@@ -181,9 +197,10 @@ impl ControlListener {
                     }
                 },
             };
-            let (status, shutdown) = (status.clone(), shutdown.clone());
+            let (status, supervisor, shutdown) =
+                (status.clone(), supervisor.clone(), shutdown.clone());
             tokio::spawn(async move {
-                answer(stream, status.as_ref(), &shutdown).await;
+                answer(stream, status.as_ref(), &supervisor, &shutdown).await;
                 drop(permit);
             });
         }
@@ -194,6 +211,7 @@ impl ControlListener {
 async fn answer(
     stream: UnixStream,
     status: &(dyn Fn() -> DaemonStatus + Send + Sync),
+    supervisor: &SupervisorHandle,
     shutdown: &CancellationToken,
 ) {
     let (reader, mut writer) = stream.into_split();
@@ -208,9 +226,17 @@ async fn answer(
                 shutdown.cancel();
                 ControlResponse::ShuttingDown
             }
+            Ok(ControlRequest::Hold) => ControlResponse::Held {
+                expires_in_seconds: supervisor.hold().await.as_secs_f64(),
+            },
+            Ok(ControlRequest::Resume) => {
+                supervisor.resume();
+                ControlResponse::Resumed
+            }
             Err(error) => ControlResponse::Error {
                 message: format!(
-                    "expected {{\"command\":\"status\"}} or {{\"command\":\"shutdown\"}}: {error}"
+                    "expected a command status, shutdown, hold or resume \
+                     (as {{\"command\":\"status\"}}): {error}"
                 ),
             },
         },

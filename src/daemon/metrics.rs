@@ -1,6 +1,7 @@
 //! The daemon's self-metrics, served by the ops listener on `/metrics` (Prometheus job
-//! `monibox`): `monibox_build_info`, `monibox_alerts_received_total` and the process and host
-//! metrics of the [`SystemCollector`]. Further daemon metrics register in the same registry.
+//! `monibox`): `monibox_build_info`, `monibox_alerts_received_total`, the supervisor's
+//! ([`SupervisorMetrics`]: container up, restarts, errors, Engine up) and the process and host
+//! metrics of the [`SystemCollector`].
 
 use std::collections::HashSet;
 use std::fmt;
@@ -14,6 +15,7 @@ use prometheus_client::registry::Registry;
 
 use super::alerts::{AlertStatus, ReceivedAlert};
 use crate::demo::{ExpositionFormat, SystemCollector};
+use crate::supervise::metrics::SupervisorMetrics;
 
 /// Distinct alert names counted under their own label value; more collapse into `other`, so a
 /// client posting random names cannot grow the series without bound.
@@ -36,6 +38,7 @@ pub struct SelfMetrics {
     registry: Registry,
     alerts_received: Family<AlertLabels, Counter>,
     alert_names: Mutex<HashSet<String>>,
+    supervisor: SupervisorMetrics,
 }
 
 impl SelfMetrics {
@@ -56,6 +59,7 @@ impl SelfMetrics {
             "Alerts received from Alertmanager on the webhook, by alert name and status",
             alerts_received.clone(),
         );
+        let supervisor = SupervisorMetrics::register(&mut registry);
         registry.register_collector(Box::new(SystemCollector::new()));
         let mut names = HashSet::new();
         for name in known_alerts {
@@ -72,7 +76,13 @@ impl SelfMetrics {
             registry,
             alerts_received,
             alert_names: Mutex::new(names),
+            supervisor,
         }
+    }
+
+    /// The supervisor's metrics, for the supervisor to update.
+    pub fn supervisor(&self) -> SupervisorMetrics {
+        self.supervisor.clone()
     }
 
     pub fn alerts_received(&self, alerts: &[ReceivedAlert]) {
@@ -121,6 +131,14 @@ mod tests {
         );
         assert!(text.contains("monibox_build_info{version="), "{text}");
         assert!(text.contains("process_resident_memory_bytes"), "{text}");
+        for expected in [
+            r#"monibox_container_up{component="grafana"} 0"#,
+            r#"monibox_container_restarts_total{component="prometheus",reason="oom"} 0"#,
+            "monibox_supervisor_errors_total 0",
+            "monibox_docker_engine_up 0",
+        ] {
+            assert!(text.contains(expected), "{expected} in {text}");
+        }
 
         metrics.alerts_received(&[ReceivedAlert::bare("HighErrorRate", AlertStatus::Firing)]);
         for n in 0..MAX_ALERT_NAMES + 10 {

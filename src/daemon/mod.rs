@@ -3,12 +3,16 @@
 //!
 //! - the demo service (what the stack monitors and `monibox load` drives);
 //! - the ops listener ([`ops`]): self-metrics, the Alertmanager webhook, the runbooks;
-//! - the control socket ([`control`]): `status` and `shutdown` for the other commands.
+//! - the control socket ([`control`]): `status`, `shutdown`, `hold` and `resume` for the other
+//!   commands;
+//!
+//! and runs the supervisor ([`crate::supervise`]), which keeps the project's containers running
+//! and needs no listener: it starts even when the Docker Engine is away, and waits for it.
 //!
 //! [`Daemon::bind`] binds everything or fails before serving anything; [`Daemon::run`] runs each
-//! part as one task of a task set under one shutdown token, until SIGTERM, a `shutdown` request
-//! or the caller cancels. Watching and restarting the containers is not done here yet: it will be
-//! one more task in that set. [`process`] is the outside view (launch, pid file, stop).
+//! part, the supervisor included, as one task of a task set under one shutdown token, until
+//! SIGTERM, a `shutdown` request or the caller cancels. [`process`] is the outside view (launch,
+//! pid file, stop).
 
 pub mod alerts;
 pub mod control;
@@ -29,6 +33,7 @@ use crate::config;
 use crate::demo::{DemoError, DemoService, DemoSettings};
 use crate::httpd::BindError;
 use crate::stack::record::DaemonRecord;
+use crate::supervise::{Supervisor, SupervisorSettings};
 use control::{ControlError, ControlListener, DaemonStatus};
 use ops::OpsListener;
 
@@ -58,11 +63,17 @@ pub struct DaemonSettings {
     pub control_socket: PathBuf,
     /// Reported on the control socket, so `up` can tell whether this daemon runs what it wants.
     pub settings_digest: String,
+    pub supervision: SupervisorSettings,
 }
 
 impl DaemonSettings {
     /// The settings `up` recorded for the project in `stack.json`.
-    pub fn from_record(project: &str, record: &DaemonRecord, control_socket: PathBuf) -> Self {
+    pub fn from_record(
+        project: &str,
+        record: &DaemonRecord,
+        control_socket: PathBuf,
+        supervision: SupervisorSettings,
+    ) -> Self {
         Self {
             project: project.to_owned(),
             app_listen: record.app_listen.clone(),
@@ -70,6 +81,7 @@ impl DaemonSettings {
             demo: demo_settings(&record.demo),
             control_socket,
             settings_digest: record.settings_digest.clone(),
+            supervision,
         }
     }
 }
@@ -92,6 +104,7 @@ pub struct Daemon {
     control: ControlListener,
     project: String,
     settings_digest: String,
+    supervision: SupervisorSettings,
 }
 
 impl Daemon {
@@ -109,6 +122,7 @@ impl Daemon {
             control,
             project: settings.project,
             settings_digest: settings.settings_digest,
+            supervision: settings.supervision,
         })
     }
 
@@ -129,6 +143,9 @@ impl Daemon {
         let app_listen = self.demo.local_addrs().to_vec();
         let ops_listen = self.ops.local_addrs().to_vec();
         let (project, settings_digest) = (self.project, self.settings_digest);
+        let supervisor = Supervisor::new(self.supervision, ops_state.supervisor_metrics());
+        let supervisor_handle = supervisor.handle();
+        let snapshot_handle = supervisor_handle.clone();
         let status = Arc::new(move || {
             let (notifications_total, alerts_total) = ops_state.alert_counts();
             DaemonStatus {
@@ -142,6 +159,7 @@ impl Daemon {
                 settings_digest: settings_digest.clone(),
                 notifications_total,
                 alerts_total,
+                supervisor: snapshot_handle.snapshot(),
             }
         });
 
@@ -153,7 +171,11 @@ impl Daemon {
             }
         });
         tasks.spawn(self.ops.run(shutdown.clone()));
-        tasks.spawn(self.control.run(status, shutdown.clone()));
+        tasks.spawn(
+            self.control
+                .run(status, supervisor_handle, shutdown.clone()),
+        );
+        tasks.spawn(supervisor.run(shutdown.clone()));
         tasks.close();
         tasks.wait().await;
     }

@@ -26,6 +26,7 @@ use super::metrics::SelfMetrics;
 use super::runbooks;
 use crate::demo::ExpositionFormat;
 use crate::httpd::{self, BindError, Bound, Handler, Limits};
+use crate::supervise::metrics::SupervisorMetrics;
 
 /// Largest webhook body accepted; Alertmanager's notifications are a few kilobytes.
 pub const MAX_WEBHOOK_BYTES: usize = 1024 * 1024;
@@ -64,6 +65,11 @@ impl OpsState {
 
     pub fn alerts(&self) -> AlertsView {
         self.alert_log().view()
+    }
+
+    /// The supervisor's metrics, served on `/metrics`.
+    pub fn supervisor_metrics(&self) -> SupervisorMetrics {
+        self.metrics.supervisor()
     }
 }
 

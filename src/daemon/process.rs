@@ -19,9 +19,11 @@ use crate::stack::state::{StateError, write_atomic};
 /// How often a stopping process is checked.
 const EXIT_POLL: Duration = Duration::from_millis(10);
 
-/// Starts `exe daemon --project P --state-dir ROOT` in its own process group (so a Ctrl-C in the
-/// terminal that ran `up` does not reach it), with no stdin and its output appended to
-/// `log_file`. The caller keeps the [`Child`] only to notice an early exit.
+/// Starts `exe daemon --project P --state-dir ROOT --held` in its own process group (so a Ctrl-C
+/// in the terminal that ran `up` does not reach it), with no stdin, its output appended to
+/// `log_file` and this process's environment (DOCKER_HOST included). It starts held: the caller
+/// sends `resume` once the containers are in place. The caller keeps the [`Child`] only to notice
+/// an early exit.
 pub fn launch(
     exe: &Path,
     project: &str,
@@ -39,6 +41,7 @@ pub fn launch(
         .arg(project)
         .arg("--state-dir")
         .arg(state_root)
+        .arg("--held")
         .process_group(0)
         .stdin(Stdio::null())
         .stdout(log.try_clone()?)

@@ -19,7 +19,7 @@ use bollard::query_parameters::{
     CreateContainerOptions, LogsOptions, RemoveContainerOptions, StopContainerOptions,
 };
 use futures_util::StreamExt;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::Docker;
@@ -29,7 +29,7 @@ use super::labels;
 /// How a component's container is to be created. Build one with [`ContainerSpec::new`], which
 /// starts from the hardened defaults (read-only root filesystem, all capabilities dropped, an init
 /// process, no restart policy), then adjust the fields.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ContainerSpec {
     pub name: String,
     pub project: String,
@@ -58,7 +58,7 @@ pub struct ContainerSpec {
 }
 
 /// A filesystem mount.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Mount {
     /// A host directory or file, mounted read-only (rendered configs).
     ReadOnlyBind { source: PathBuf, target: String },
@@ -69,7 +69,7 @@ pub enum Mount {
 }
 
 /// A container TCP port published on the host.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PortPublish {
     pub container_port: u16,
     pub host_ip: IpAddr,
@@ -78,21 +78,21 @@ pub struct PortPublish {
 }
 
 /// An `/etc/hosts` entry in the container.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ExtraHost {
     pub hostname: String,
     pub address: IpAddr,
 }
 
 /// Which network the container joins, and the names it answers to there.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NetworkAttachment {
     pub network_id: String,
     pub aliases: Vec<String>,
 }
 
 /// A Docker health check in exec form (no shell needed in the image).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HealthCheck {
     /// The program and its arguments.
     pub command: Vec<String>,

@@ -148,6 +148,31 @@ pub enum DockerError {
     },
 }
 
+impl DockerError {
+    /// Whether the Engine itself could not be reached (refused or reset connection, missing
+    /// socket, no answer in time), as opposed to the Engine answering with an error. A
+    /// supervisor waits for an unreachable Engine instead of counting each call as a failure.
+    pub fn is_unreachable(&self) -> bool {
+        matches!(
+            self,
+            DockerError::Unreachable { .. }
+                | DockerError::ConnectTimeout { .. }
+                | DockerError::Timeout { .. }
+        ) || matches!(
+            self,
+            DockerError::Api { source, .. } if is_connection_error(source)
+        )
+    }
+}
+
+/// A bollard error that broke the connection itself (the Engine went away mid-stream).
+fn is_connection_error(error: &bollard::errors::Error) -> bool {
+    matches!(
+        error,
+        bollard::errors::Error::HyperResponseError { .. } | bollard::errors::Error::IOError { .. }
+    )
+}
+
 /// The HTTP status of an Engine error response, if the error is one.
 pub(crate) fn status_code(error: &bollard::errors::Error) -> Option<u16> {
     match error {

@@ -8,6 +8,7 @@
 //!   referred to by id; containers are described as data ([`ContainerSpec`]).
 //! - [`logs`]: a container's output as timestamped lines, tailed or followed.
 //! - [`cleanup`]: listing and removing a project's resources by label.
+//! - [`events`]: the Engine's event stream for a project's containers, for the supervisor.
 //! - [`readiness`]: how a component is probed from the host, and waiting for it with a deadline.
 //! - [`images`]: which image each component uses, pulling, and building `FROM scratch` images
 //!   from the host's own Prometheus and Alertmanager binaries.
@@ -18,6 +19,7 @@ pub mod cleanup;
 pub mod client;
 pub mod container;
 pub mod error;
+pub mod events;
 pub mod images;
 pub mod labels;
 pub mod logs;
@@ -34,6 +36,7 @@ pub use container::{
     NetworkAttachment, PortPublish, PublishedPort,
 };
 pub use error::DockerError;
+pub use events::{ContainerEvent, ContainerEventKind};
 pub use logs::{ContainerLogLine, ContainerLogs, LogQuery, OutputStream};
 pub use network::ProjectNetwork;
 pub use readiness::{HttpReadiness, Readiness, ReadyReport};

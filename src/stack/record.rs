@@ -1,5 +1,6 @@
 //! `stack.json`: what `up` resolved for a project — the network, the daemon's listeners and demo
-//! settings, each component's image, container, published port and config digest, and the URLs.
+//! settings, each component's image, container spec, published port and config digest, and the
+//! URLs.
 //! `up` writes it (atomically) and reads the previous one to reconcile; the daemon starts from it;
 //! `status`, `load` and `down` read it. Docker stays the truth about containers: the record says
 //! what was intended and where to look.
@@ -11,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use super::state::{StateError, write_atomic};
 use crate::config::{Demo, Timing};
+use crate::docker::ContainerSpec;
 
 /// Bumped when the layout changes incompatibly; an unknown format is treated as no record.
 pub const FORMAT: u32 = 1;
@@ -85,6 +87,11 @@ pub struct ComponentRecord {
     /// back from the Engine).
     pub container_port: u16,
     pub host_port: Option<u16>,
+    /// How the container is created: the daemon's supervisor recreates it from this when it
+    /// exits or disappears. None when there is no image (and in records from before it was
+    /// kept, which read as "not supervised" until the next `up`).
+    #[serde(default)]
+    pub spec: Option<ContainerSpec>,
 }
 
 impl ComponentRecord {
@@ -200,6 +207,12 @@ mod tests {
                 config_digest: "c".to_owned(),
                 container_port: 9090,
                 host_port: Some(9090),
+                spec: Some(ContainerSpec::new(
+                    "p",
+                    "prometheus",
+                    "monibox-p-prometheus",
+                    "monibox-local/prometheus:2.42.0",
+                )),
             }],
         }
     }
@@ -219,6 +232,15 @@ mod tests {
             record().prometheus_url().as_deref(),
             Some("http://127.0.0.1:9090")
         );
+        // A record written before components carried their spec still reads, unsupervised.
+        let mut value = serde_json::to_value(record()).expect("to JSON");
+        value["components"][0]
+            .as_object_mut()
+            .expect("a component")
+            .remove("spec");
+        std::fs::write(&path, value.to_string()).expect("write");
+        let older = StackRecord::read(&path).expect("read").expect("a record");
+        assert_eq!(older.components[0].spec, None);
         std::fs::write(&path, r#"{"format": 99}"#).expect("write");
         assert_eq!(StackRecord::read(&path).expect("other format"), None);
         std::fs::write(&path, "{").expect("write");

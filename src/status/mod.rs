@@ -21,6 +21,7 @@ use crate::httpc::HttpClient;
 use crate::stack::plan::container_name;
 use crate::stack::record::StackRecord;
 use crate::stack::state::ProjectDir;
+use crate::supervise::SupervisorSnapshot;
 use probe::{ActiveAlert, GrafanaHealth, TargetStatus};
 
 /// Limit of each probe.
@@ -64,6 +65,10 @@ pub struct ComponentStatus {
     pub uptime_seconds: Option<f64>,
     /// Restarts counted by Docker.
     pub restarts: Option<u64>,
+    /// Restarts done by monibox's supervisor (containers only); None when the daemon is down.
+    pub supervisor_restarts: Option<u64>,
+    /// The supervisor restarted it repeatedly without it staying up (see `detail`).
+    pub crash_looping: bool,
     pub url: Option<String>,
     pub image: Option<String>,
     pub pid: Option<u32>,
@@ -86,6 +91,18 @@ pub struct StatusReport {
     pub alerts_received: Option<AlertsView>,
     /// Grafana's `/api/health`; None when it did not answer.
     pub grafana: Option<GrafanaHealth>,
+    /// The daemon's supervisor; None when the daemon is down.
+    pub supervisor: Option<SupervisorSummary>,
+}
+
+/// The supervisor as a whole (its components are in [`StatusReport::components`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct SupervisorSummary {
+    pub engine_reachable: bool,
+    /// Restarts are held while `up` changes the containers.
+    pub held: bool,
+    /// Docker operations of the supervisor that failed.
+    pub errors_total: u64,
 }
 
 impl StatusReport {
@@ -191,6 +208,10 @@ pub async fn collect(
         "grafana",
         grafana.clone().map(|result| result.map(|_| String::new())),
     );
+    let snapshot = daemon.as_ref().ok().map(|status| &status.supervisor);
+    for component in &mut components {
+        apply_supervision(component, snapshot);
+    }
     let pid_file_pid = process::read_pid_file(&project_dir.pid_file())
         .filter(|&pid| process::is_alive(pid) && process::is_project_daemon(pid, project));
     components.push(daemon_component(
@@ -209,7 +230,9 @@ pub async fn collect(
         && pid_file_pid.is_none();
     let state = if nothing_exists {
         Overall::NotRunning
-    } else if components.iter().all(|c| c.health == Health::Healthy)
+    } else if components
+        .iter()
+        .all(|c| c.health == Health::Healthy && !c.crash_looping)
         && targets
             .as_ref()
             .is_some_and(|targets| targets.iter().all(|t| t.health != "down"))
@@ -227,7 +250,38 @@ pub async fn collect(
         alerts: alerts.ok(),
         alerts_received: received.and_then(Result::ok),
         grafana: grafana.and_then(Result::ok),
+        supervisor: snapshot.map(|snapshot| SupervisorSummary {
+            engine_reachable: snapshot.engine_reachable,
+            held: snapshot.held,
+            errors_total: snapshot.errors_total,
+        }),
     })
+}
+
+/// The supervisor's view of a container component: its restart count and, when it is
+/// crash-looping, a detail saying so ahead of what the probes found.
+fn apply_supervision(component: &mut ComponentStatus, snapshot: Option<&SupervisorSnapshot>) {
+    let Some(snapshot) = snapshot else {
+        return;
+    };
+    let supervised = snapshot.component(component.name);
+    component.supervisor_restarts = Some(supervised.map_or(0, |s| s.restarts_total));
+    let Some(supervised) = supervised.filter(|s| s.crash_looping) else {
+        return;
+    };
+    component.crash_looping = true;
+    let mut detail = format!(
+        "crash-looping: restarted {} times (last: {})",
+        supervised.restarts_total,
+        supervised.last_reason.as_deref().unwrap_or("unknown")
+    );
+    if let Some(seconds) = supervised.next_attempt_in_seconds {
+        detail.push_str(&format!("; next attempt in {seconds:.1}s"));
+    }
+    if let Some(found) = &component.detail {
+        detail.push_str(&format!("; {found}"));
+    }
+    component.detail = Some(detail);
 }
 
 async fn daemon_status(project_dir: &ProjectDir) -> Result<DaemonStatus, String> {
@@ -289,6 +343,8 @@ fn container_component(
                 docker_health: status.health,
                 uptime_seconds: status.uptime().map(|uptime| uptime.as_secs_f64()),
                 restarts: Some(status.restart_count),
+                supervisor_restarts: None,
+                crash_looping: false,
                 url: status
                     .host_address(port)
                     .map(|address| format!("http://{address}")),
@@ -315,6 +371,8 @@ fn container_component(
                 docker_health: None,
                 uptime_seconds: None,
                 restarts: None,
+                supervisor_restarts: None,
+                crash_looping: false,
                 url: None,
                 image: recorded.map(|recorded| recorded.configured_image.clone()),
                 pid: None,
@@ -374,7 +432,11 @@ fn daemon_component(
         ),
         (None, _) => (
             Health::Unknown,
-            Some("not running; `monibox up` starts it (its log is daemon.log)".to_owned()),
+            Some(
+                "not running, so nothing restarts failed containers; `monibox up` starts a new \
+                 daemon, which adopts the running containers (the old one's log is daemon.log)"
+                    .to_owned(),
+            ),
         ),
     };
     ComponentStatus {
@@ -384,6 +446,8 @@ fn daemon_component(
         docker_health: None,
         uptime_seconds: status.map(|status| status.uptime_seconds),
         restarts: None,
+        supervisor_restarts: None,
+        crash_looping: false,
         url: ops_url.filter(|_| running),
         image: None,
         pid: status.map(|status| status.pid).or(pid_from_file),
@@ -414,6 +478,8 @@ fn demo_component(
         docker_health: None,
         uptime_seconds: status.map(|status| status.uptime_seconds),
         restarts: None,
+        supervisor_restarts: None,
+        crash_looping: false,
         url: app_url.filter(|_| status.is_some()),
         image: None,
         pid: status.map(|status| status.pid),

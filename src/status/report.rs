@@ -1,5 +1,6 @@
-//! The human form of a [`StatusReport`]: a short aligned table of components, then only what
-//! needs attention or answers a question (targets not up, active alerts, the latest alerts the
+//! The human form of a [`StatusReport`]: a short aligned table of components (RESTARTS is the
+//! supervisor's count while the daemon runs; a crash-looping component says so in STATE), then
+//! only what needs attention or answers a question (targets not up, active alerts, the latest alerts the
 //! webhook received).
 
 use std::fmt::Write as _;
@@ -28,7 +29,7 @@ pub fn render(report: &StatusReport) -> String {
     let _ = writeln!(out);
     let _ = writeln!(
         out,
-        "{:<13}{:<10}{:<11}{:>8}{:>10}  URL",
+        "{:<13}{:<15}{:<11}{:>8}{:>10}  URL",
         "COMPONENT", "STATE", "HEALTH", "UPTIME", "RESTARTS"
     );
     for component in &report.components {
@@ -37,7 +38,7 @@ pub fn render(report: &StatusReport) -> String {
     let troubled: Vec<&ComponentStatus> = report
         .components
         .iter()
-        .filter(|c| c.health != Health::Healthy && c.detail.is_some())
+        .filter(|c| (c.health != Health::Healthy || c.crash_looping) && c.detail.is_some())
         .collect();
     if !troubled.is_empty() {
         let _ = writeln!(out);
@@ -138,17 +139,25 @@ fn component_line(component: &ComponentStatus) -> String {
         .uptime_seconds
         .map(duration_text)
         .unwrap_or_else(|| "-".to_owned());
+    // The supervisor's count when the daemon reports one: it recreates containers, so Docker's
+    // own count starts again at 0 with each.
     let restarts = component
-        .restarts
+        .supervisor_restarts
+        .or(component.restarts)
         .map(|count| count.to_string())
         .unwrap_or_else(|| "-".to_owned());
+    let state = if component.crash_looping {
+        "crash-looping"
+    } else {
+        component.state.as_str()
+    };
     let mut url = component.url.clone().unwrap_or_else(|| "-".to_owned());
     if let Some(pid) = component.pid.filter(|_| component.name == "daemon") {
         url.push_str(&format!("  (pid {pid})"));
     }
     format!(
-        "{:<13}{:<10}{:<11}{uptime:>8}{restarts:>10}  {url}",
-        component.name, component.state, health
+        "{:<13}{state:<15}{health:<11}{uptime:>8}{restarts:>10}  {url}",
+        component.name
     )
 }
 
@@ -195,6 +204,7 @@ mod tests {
             alerts: None,
             alerts_received: None,
             grafana: None,
+            supervisor: None,
         };
         let text = render(&report);
         assert!(text.contains("not running"), "{text}");

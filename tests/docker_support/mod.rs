@@ -4,6 +4,9 @@
 
 #![allow(dead_code)] // each test binary uses a different part of this module
 
+pub mod faults;
+pub mod stack_report;
+
 use std::time::Duration;
 
 use monibox::docker::images::{self, HostImage, Rebuild};
@@ -334,4 +337,42 @@ impl Drop for TestStack {
             .stdin(std::process::Stdio::null())
             .output();
     }
+}
+
+/// Fails the test if anything of `project` is left: a container, network or volume carrying its
+/// label, or a monibox daemon process serving it. Run it after `down --volumes` and before
+/// [`TestStack::cleanup`], whose label cleanup would hide what `down` missed.
+pub async fn assert_nothing_left(project: &str) {
+    let resources = docker()
+        .await
+        .project_resources(project)
+        .await
+        .expect("listing the project's resources");
+    assert!(resources.is_empty(), "{project} left behind: {resources:?}");
+    let daemons = project_daemons(project);
+    assert!(
+        daemons.is_empty(),
+        "{project} left daemon processes behind: pids {daemons:?}"
+    );
+}
+
+/// The live processes running `monibox daemon --project <project>`, found in /proc.
+pub fn project_daemons(project: &str) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|&pid| monibox::daemon::process::is_alive(pid))
+        .filter(|pid| {
+            let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+                return false;
+            };
+            let args: Vec<&[u8]> = cmdline.split(|&byte| byte == 0).collect();
+            args.contains(&b"daemon".as_slice())
+                && args
+                    .windows(2)
+                    .any(|pair| pair[0] == b"--project" && pair[1] == project.as_bytes())
+        })
+        .collect()
 }
