@@ -486,3 +486,79 @@ fn demo_component(
         detail,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::supervise::SupervisedComponent;
+
+    fn running(name: &'static str) -> ComponentStatus {
+        ComponentStatus {
+            name,
+            state: "running".to_owned(),
+            health: Health::Unhealthy,
+            docker_health: None,
+            uptime_seconds: Some(1.0),
+            restarts: Some(0),
+            supervisor_restarts: None,
+            crash_looping: false,
+            url: None,
+            image: None,
+            pid: None,
+            detail: Some("http://127.0.0.1:9090/-/ready: connection refused".to_owned()),
+        }
+    }
+
+    #[test]
+    fn a_crash_looping_component_says_so_with_its_count_and_next_attempt() {
+        let snapshot = SupervisorSnapshot {
+            engine_reachable: true,
+            held: false,
+            errors_total: 0,
+            components: vec![SupervisedComponent {
+                name: "prometheus".to_owned(),
+                state: "crash_looping".to_owned(),
+                restarts_total: 5,
+                last_reason: Some("exited".to_owned()),
+                consecutive_failures: 5,
+                next_attempt_in_seconds: Some(8.0),
+                crash_looping: true,
+            }],
+        };
+        let mut prometheus = running("prometheus");
+        apply_supervision(&mut prometheus, Some(&snapshot));
+        assert!(prometheus.crash_looping);
+        assert_eq!(prometheus.supervisor_restarts, Some(5));
+        assert_eq!(
+            prometheus.detail.as_deref(),
+            Some(
+                "crash-looping: restarted 5 times (last: exited); next attempt in 8.0s; \
+                 http://127.0.0.1:9090/-/ready: connection refused"
+            )
+        );
+        let line = report::render(&StatusReport {
+            project: "p".to_owned(),
+            state: Overall::Degraded,
+            state_dir: "/s/p".to_owned(),
+            components: vec![prometheus],
+            targets: None,
+            alerts: None,
+            alerts_received: None,
+            grafana: None,
+            supervisor: None,
+        });
+        assert!(line.contains("crash-looping"), "{line}");
+
+        let mut alertmanager = running("alertmanager");
+        apply_supervision(&mut alertmanager, Some(&snapshot));
+        assert_eq!(
+            alertmanager.supervisor_restarts,
+            Some(0),
+            "supervised, never restarted"
+        );
+        assert!(!alertmanager.crash_looping);
+        let mut unknown = running("grafana");
+        apply_supervision(&mut unknown, None);
+        assert_eq!(unknown.supervisor_restarts, None, "no daemon, no count");
+    }
+}
