@@ -7,7 +7,7 @@
 #     Alertmanager and the Grafana stand-in (1 s health checks) polled until the same three
 #     endpoints answer (/-/ready, /-/ready, /api/health; every 25 ms, as monibox probes), and
 #     `docker-compose down`; wall times and the ratios;
-#  2. the idle daemon: RSS and CPU share from /proc over IDLE seconds, with the fast profile
+#  2. the idle daemon (supervisor included): RSS and CPU share from /proc over IDLE seconds, with the fast profile
 #     (Prometheus scrapes the daemon twice a second) and the standard one (every 15 s).
 #
 # Images: the host builds of Prometheus and Alertmanager (`monibox images build --from-host`)
@@ -152,6 +152,6 @@ mu=$(median "${MB_UP[@]}"); du=$(median "${DC_UP[@]}"); md=$(median "${MB_DOWN[@
 awk -v mu="$mu" -v du="$du" -v md="$md" -v dd="$dd" 'BEGIN {
     printf "  medians: up %.2f vs %.2f (monibox/compose %.2f); down %.2f vs %.2f (%.2f)\n",
         mu, du, mu / du, md, dd, md / dd }'
-echo "idle daemon (demo service + ops listener + control socket), ${IDLE} s from /proc"
+echo "idle daemon (demo service, ops listener, control socket, supervisor), ${IDLE} s from /proc"
 printf '  fast profile (scraped every 1 s):      RSS %s MB, CPU %s%%\n' "$FAST_RSS" "$FAST_CPU"
 printf '  standard profile (scraped every 15 s): RSS %s MB, CPU %s%%\n' "$STD_RSS" "$STD_CPU"
