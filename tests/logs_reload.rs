@@ -142,19 +142,16 @@ async fn logs_show_tail_merge_and_follow_each_component() {
         all.stdout
     );
 
-    // Following Prometheus through a restart: its start-up again, nothing shown twice.
+    // Following Prometheus through a restart (the supervisor recreates the stopped container):
+    // its start-up again, nothing shown twice.
     let (child, mut lines) = spawn(&stack, &["logs", "prometheus", "-f"]);
     let backlog = read_until(&mut lines, PROMETHEUS_READY).await;
     let container = format!("monibox-{}-prometheus", stack.name());
-    let engine = docker().await;
-    engine
+    docker()
+        .await
         .stop_container(&container, Duration::from_secs(5))
         .await
         .expect("stopping Prometheus");
-    engine
-        .start_container(&container)
-        .await
-        .expect("starting Prometheus");
     let after = read_until(&mut lines, PROMETHEUS_READY).await;
     assert!(
         after
@@ -201,9 +198,18 @@ async fn logs_show_tail_merge_and_follow_each_component() {
     assert_eq!(status.code(), Some(0), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
 
-    // A component without a container: exit 2 alone, a note among all.
+    // A component without a container (the daemon stopped first, so that its supervisor does
+    // not recreate it): exit 2 alone, a note among all.
+    let daemon = daemon_pid(&stack);
+    kill(daemon, Signal::SIGTERM).expect("SIGTERM to the daemon");
+    let daemon_pid_number = u32::try_from(daemon.as_raw()).expect("a pid");
+    assert!(
+        monibox::daemon::process::wait_for_exit(daemon_pid_number, Duration::from_secs(10)).await,
+        "the daemon stops on SIGTERM"
+    );
     let grafana = format!("monibox-{}-grafana", stack.name());
-    engine
+    docker()
+        .await
         .remove_container(&grafana)
         .await
         .expect("removing Grafana");

@@ -287,6 +287,10 @@ impl ContainerFollower {
         if !self.follow {
             return Ok(());
         }
+        // An error mid-stream is usually the container being stopped or replaced under the
+        // stream (the supervisor recreates it): read on from the container that runs now. The
+        // same error twice with no line between is reported.
+        let mut failed_before = false;
         loop {
             let mut skip_seen = cursor.shown_at_time;
             let mut logs = self.docker.container_logs(
@@ -300,6 +304,7 @@ impl ContainerFollower {
             loop {
                 match logs.next_line().await {
                     Ok(Some(line)) => {
+                        failed_before = false;
                         if cursor.advance(line.time, &mut skip_seen)
                             && live.send(LogEvent::Line(self.line(line))).await.is_err()
                         {
@@ -307,7 +312,12 @@ impl ContainerFollower {
                         }
                     }
                     Ok(None) | Err(DockerError::NoSuchContainer { .. }) => break,
-                    Err(error) => return Err(error.into()),
+                    Err(error) if failed_before => return Err(error.into()),
+                    Err(error) => {
+                        tracing::debug!(%error, container = %self.name, "log stream broke; re-attaching");
+                        failed_before = true;
+                        break;
+                    }
                 }
             }
             if let Some(gone) = self.wait_until_running().await? {
