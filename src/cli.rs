@@ -150,7 +150,7 @@ Examples:
   monibox logs alertmanager -t    with Docker's timestamps
 
 A followed container that restarts or is recreated is picked up again; following ends when
-every component stopped (a container that does not come back within 30 s, at once when no
+every component stopped (a container that does not come back within 75 s, at once when no
 daemon runs to bring it back; the daemon's log 5 s after the daemon stopped).";
 
 /// The components `monibox logs` can show.

@@ -23,8 +23,10 @@ pub use file::DaemonAlive;
 
 /// Lines a source may read ahead of the printer.
 const CHANNEL_CAPACITY: usize = 256;
-/// How long a followed container may be stopped or missing before following it ends.
-const REATTACH_GRACE: Duration = Duration::from_secs(30);
+/// How long a followed container may be stopped or missing before following it ends: longer
+/// than the supervisor's longest wait between restarts (standard timing), so following a
+/// crash-looping component goes on through its backoff.
+const REATTACH_GRACE: Duration = Duration::from_secs(75);
 /// How often a stopped followed container is checked.
 const REATTACH_POLL: Duration = Duration::from_millis(250);
 
