@@ -28,7 +28,9 @@ use std::time::{Duration, Instant, SystemTime};
 use docker_support::faults::{
     CreationWatch, EngineProxy, build_image, daemon_log, kill_container, ops_metric, wait_recovered,
 };
-use docker_support::stack_report::{component, container_ids, daemon_pid, query, wait_for_status};
+use docker_support::stack_report::{
+    component, container_ids, daemon_pid, query, self_sample_time, wait_for_status,
+};
 use docker_support::{TestStack, assert_nothing_left, docker, grafana_standin, run_command};
 use monibox::daemon::process;
 use monibox::httpc::HttpClient;
@@ -85,19 +87,7 @@ async fn prometheus_url(stack: &TestStack) -> String {
 
 /// The time of a sample Prometheus took of itself, once it has one.
 async fn sample_before_fault(stack: &TestStack, deadline: Instant) -> f64 {
-    let prometheus = prometheus_url(stack).await;
-    loop {
-        let result = query(&prometheus, "timestamp(up{job=\"prometheus\"})", None).await;
-        if let Some(at) = result
-            .first()
-            .and_then(|sample| sample["value"][1].as_str())
-            .and_then(|at| at.parse::<f64>().ok())
-        {
-            return at;
-        }
-        assert!(Instant::now() < deadline, "Prometheus never scraped itself");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    self_sample_time(&prometheus_url(stack).await, deadline).await
 }
 
 /// The sample taken at `at` (before the fault) is still in Prometheus.

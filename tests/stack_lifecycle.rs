@@ -14,7 +14,9 @@ mod docker_support;
 
 use std::time::{Duration, Instant};
 
-use docker_support::stack_report::{component, container_ids, daemon_pid, query, wait_for_status};
+use docker_support::stack_report::{
+    component, container_ids, daemon_pid, query, self_sample_time, wait_for_status,
+};
 use docker_support::{TestStack, docker};
 use monibox::daemon::process;
 use monibox::httpc::HttpClient;
@@ -181,18 +183,7 @@ async fn prometheus_data_survives_down_and_up_and_down_volumes_removes_it() {
         .expect("password");
 
     // A sample Prometheus took of itself, and when.
-    let sampled_at = loop {
-        let result = query(&prometheus, "timestamp(up{job=\"prometheus\"})", None).await;
-        if let Some(at) = result
-            .first()
-            .and_then(|sample| sample["value"][1].as_str())
-            .and_then(|at| at.parse::<f64>().ok())
-        {
-            break at;
-        }
-        assert!(Instant::now() < deadline, "Prometheus never scraped itself");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    let sampled_at = self_sample_time(&prometheus, deadline).await;
 
     let down = stack.run(&["down"]).await;
     assert_eq!(down.code, Some(0), "{down:?}");

@@ -83,3 +83,23 @@ pub async fn query(prometheus: &str, expr: &str, time: Option<f64>) -> Vec<Value
         .cloned()
         .unwrap_or_default()
 }
+
+/// The time (Unix seconds) of a sample Prometheus took of itself, once it has one; panics at
+/// `deadline`.
+pub async fn self_sample_time(prometheus: &str, deadline: std::time::Instant) -> f64 {
+    loop {
+        let result = query(prometheus, "timestamp(up{job=\"prometheus\"})", None).await;
+        if let Some(at) = result
+            .first()
+            .and_then(|sample| sample["value"][1].as_str())
+            .and_then(|at| at.parse::<f64>().ok())
+        {
+            return at;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "Prometheus never scraped itself"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
