@@ -198,11 +198,19 @@ impl LogSession {
     }
 
     /// Stops every source and waits for them (a blocking file reader notices within its poll
-    /// interval).
+    /// interval). The receivers go first: a file reader blocked on a full channel only notices
+    /// that nobody reads any more when its send fails.
     pub async fn close(self, cancel: &CancellationToken) {
         cancel.cancel();
-        drop(self.live);
-        for task in self.tasks {
+        let LogSession {
+            backlogs,
+            live,
+            tasks,
+            ..
+        } = self;
+        drop(backlogs);
+        drop(live);
+        for task in tasks {
             let _ = task.await;
         }
     }
@@ -365,6 +373,35 @@ impl ContainerFollower {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn closing_ends_a_source_blocked_on_a_backlog_nobody_reads() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("daemon.log");
+        let log: String = (0..CHANNEL_CAPACITY * 4)
+            .map(|n| format!("line {n}\n"))
+            .collect();
+        std::fs::write(&path, log).expect("write");
+        let alive: DaemonAlive = std::sync::Arc::new(|| false);
+        let cancel = CancellationToken::new();
+        let mut session = LogSession::open(
+            vec![SourceKind::DaemonLog { path }],
+            Reading {
+                tail: None,
+                follow: false,
+            },
+            &alive,
+            &cancel,
+        );
+        // The reader stops after one line (say, `| head -1`), with the backlog still full.
+        assert!(matches!(session.next().await, Some(LogEvent::Line(_))));
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let closed = tokio::time::timeout(Duration::from_secs(5), session.close(&cancel)).await;
+        assert!(
+            closed.is_ok(),
+            "close waited for a source that cannot go on"
+        );
+    }
 
     #[test]
     fn the_cursor_skips_what_was_shown_and_nothing_else() {
