@@ -62,10 +62,11 @@ pub enum LogEvent {
 pub enum LogsError {
     #[error(transparent)]
     Docker(#[from] DockerError),
-    #[error("cannot read {}: {source}", path.display())]
+    /// The cause is in the message only (not a `#[source]`), so `{:#}` says it once.
+    #[error("cannot read {}: {error}", path.display())]
     File {
         path: std::path::PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
 }
 
@@ -401,6 +402,16 @@ mod tests {
             closed.is_ok(),
             "close waited for a source that cannot go on"
         );
+    }
+
+    #[test]
+    fn a_file_error_names_its_cause_once() {
+        let error = anyhow::Error::new(LogsError::File {
+            path: "/state/daemon.log".into(),
+            error: std::io::Error::from(std::io::ErrorKind::PermissionDenied),
+        });
+        let shown = format!("{error:#}");
+        assert_eq!(shown.matches("permission denied").count(), 1, "{shown}");
     }
 
     #[test]
