@@ -9,7 +9,8 @@
 //! [`SupervisorHandle::snapshot`].
 //!
 //! - `hold` (sent by `up` before it reconciles the containers) stops all restarts until
-//!   `resume` or [`HOLD_EXPIRY`]; it answers once no restart is in flight. A daemon launched by
+//!   `resume` or [`HOLD_EXPIRY`], either of which re-reads stack.json; it answers once no
+//!   restart is in flight. A daemon launched by
 //!   `up` starts held, so it never races `up` creating the containers.
 //! - When the Engine is unreachable the supervisor logs one warning, retries with backoff (capped
 //!   at [`MAX_RECONNECT_WAIT`]) and, once the Engine answers again, checks every component at
@@ -549,6 +550,10 @@ impl Runner {
         self.held = held;
         if resumed {
             tracing::info!("resumed; re-reading stack.json");
+        }
+        // An `up` that held and then died may still have replaced containers: it wrote their
+        // specs to stack.json before holding, so an expired hold re-reads it like a resume.
+        if resumed || expired {
             self.load_record();
         }
         resumed || expired
@@ -853,4 +858,49 @@ async fn recreate(docker: &Docker, spec: &ContainerSpec) -> Result<ContainerStat
         docker.run_container(spec),
     )
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stack::record::tests::record;
+
+    #[test]
+    fn an_expired_hold_supervises_the_specs_up_recorded() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let stack_file = dir.path().join("stack.json");
+        let mut stack = record();
+        stack.write(&stack_file).expect("write");
+        let settings = SupervisorSettings {
+            project: stack.project.clone(),
+            stack_file: stack_file.clone(),
+            docker_host: None,
+            start_held: false,
+        };
+        let supervisor = Supervisor::new(settings.clone(), SupervisorMetrics::default());
+        let mut runner = Runner::new(settings, supervisor.shared.clone());
+        runner.load_record();
+
+        // `up` holds, records a changed spec, and dies before it resumes.
+        let handle = supervisor.handle();
+        lock(&handle.shared.control).held_until = Some(Instant::now() + HOLD_EXPIRY);
+        assert!(
+            !runner.apply_control(Instant::now()),
+            "held: nothing to look at"
+        );
+        let spec = stack.components[0].spec.as_mut().expect("a spec");
+        spec.image = "monibox-local/prometheus:changed".to_owned();
+        stack.write(&stack_file).expect("write");
+
+        let after_expiry = Instant::now() + HOLD_EXPIRY + Duration::from_secs(1);
+        assert!(
+            runner.apply_control(after_expiry),
+            "expired: look at everything"
+        );
+        assert!(!runner.held);
+        assert_eq!(
+            runner.components.first().map(|s| s.spec.image.as_str()),
+            Some("monibox-local/prometheus:changed")
+        );
+    }
 }
