@@ -133,6 +133,15 @@ pub enum DockerError {
     #[error("cancelled while {what}")]
     Cancelled { what: String },
 
+    #[error(
+        "container {container} was still being removed after {timeout:?}: is the daemon \
+         overloaded?"
+    )]
+    StillRemoving {
+        container: String,
+        timeout: Duration,
+    },
+
     #[error("Docker did not answer {operation} {target} in time: is the daemon overloaded?")]
     Timeout {
         operation: &'static str,

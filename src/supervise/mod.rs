@@ -822,6 +822,15 @@ async fn timed<T>(
     })
 }
 
+/// A removal that does not finish: the Engine answers (it is not unreachable), so supervision
+/// goes on and the restart is retried after its backoff.
+fn still_removing(name: &str) -> DockerError {
+    DockerError::StillRemoving {
+        container: name.to_owned(),
+        timeout: NAME_FREE_TIMEOUT,
+    }
+}
+
 /// Removes the component's container if there is one (waiting until a removal someone else
 /// started is done, so the name is free) and creates it afresh from its spec.
 async fn recreate(docker: &Docker, spec: &ContainerSpec) -> Result<ContainerStatus, DockerError> {
@@ -844,10 +853,7 @@ async fn recreate(docker: &Docker, spec: &ContainerSpec) -> Result<ContainerStat
     .is_some()
     {
         if Instant::now() >= deadline {
-            return Err(DockerError::Timeout {
-                operation: "finish removing container",
-                target: name.to_owned(),
-            });
+            return Err(still_removing(name));
         }
         tokio::time::sleep(NAME_FREE_POLL).await;
     }
@@ -864,6 +870,12 @@ async fn recreate(docker: &Docker, spec: &ContainerSpec) -> Result<ContainerStat
 mod tests {
     use super::*;
     use crate::stack::record::tests::record;
+
+    #[test]
+    fn a_removal_that_does_not_finish_is_not_an_engine_outage() {
+        let error = still_removing("monibox-p-prometheus");
+        assert!(!error.is_unreachable(), "{error}");
+    }
 
     #[test]
     fn an_expired_hold_supervises_the_specs_up_recorded() {
