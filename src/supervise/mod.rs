@@ -374,6 +374,7 @@ impl Runner {
             let supervised = match previous.iter().position(|s| s.component == component) {
                 Some(index) => {
                     let mut kept = previous.swap_remove(index);
+                    kept.tracker.set_policy(self.policy);
                     if kept.spec.spec_hash() != spec.spec_hash() {
                         kept.tracker.reset_failures(now);
                         kept.spec = spec;
@@ -870,6 +871,39 @@ async fn recreate(docker: &Docker, spec: &ContainerSpec) -> Result<ContainerStat
 mod tests {
     use super::*;
     use crate::stack::record::tests::record;
+
+    #[test]
+    fn a_resume_applies_a_changed_timing_to_the_components_kept() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let stack_file = dir.path().join("stack.json");
+        let mut stack = record();
+        stack.timing = Timing::Fast;
+        stack.write(&stack_file).expect("write");
+        let settings = SupervisorSettings {
+            project: stack.project.clone(),
+            stack_file: stack_file.clone(),
+            docker_host: None,
+            start_held: false,
+        };
+        let supervisor = Supervisor::new(settings.clone(), SupervisorMetrics::default());
+        let mut runner = Runner::new(settings, supervisor.shared.clone());
+        runner.load_record();
+
+        stack.timing = Timing::Standard;
+        stack.write(&stack_file).expect("write");
+        supervisor.handle().resume();
+        assert!(runner.apply_control(Instant::now()));
+        let standard = Policy::for_timing(Timing::Standard);
+        let tracker = &mut runner.components.first_mut().expect("prometheus").tracker;
+        let at = Instant::now();
+        tracker.observe_failure(Reason::Exited, at);
+        tracker.restarted(at);
+        assert_eq!(
+            tracker.observe_failure(Reason::Exited, at),
+            at + standard.first_wait,
+            "the second restart waits as the new timing says"
+        );
+    }
 
     #[test]
     fn a_removal_that_does_not_finish_is_not_an_engine_outage() {
