@@ -706,8 +706,8 @@ impl Runner {
     }
 
     /// Writes the host ports Docker picked for recreated containers into stack.json, so `status`,
-    /// `load` and the URLs `up` printed follow them. (While `up` runs the supervisor is held, so
-    /// the two never write the record at once.)
+    /// `load` and the URLs `up` printed follow them. (`up` holds the supervisor before it writes
+    /// the record, so the two never write it at once.)
     fn record_ports(&self, ports: &[(String, u16, u16)]) {
         let path = &self.settings.stack_file;
         let mut record = match StackRecord::read(path) {
