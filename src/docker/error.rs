@@ -130,6 +130,10 @@ pub enum DockerError {
     #[error("no such container: {container}")]
     NoSuchContainer { container: String },
 
+    /// The Engine refuses to read the log of a container that is being removed (or is dead).
+    #[error("container {container} is being removed")]
+    ContainerRemoving { container: String },
+
     #[error("cancelled while {what}")]
     Cancelled { what: String },
 

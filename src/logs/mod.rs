@@ -315,7 +315,11 @@ impl ContainerFollower {
                             return Ok(());
                         }
                     }
-                    Ok(None) | Err(DockerError::NoSuchContainer { .. }) => break,
+                    // Gone or going: wait for the container that replaces it.
+                    Ok(None)
+                    | Err(
+                        DockerError::NoSuchContainer { .. } | DockerError::ContainerRemoving { .. },
+                    ) => break,
                     Err(error) => return Err(error.into()),
                 }
             }
