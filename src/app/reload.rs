@@ -137,7 +137,11 @@ pub async fn run(args: ReloadArgs) -> anyhow::Result<ExitCode> {
     let results: BTreeMap<&'static str, Result<(), (Outcome, String)>> =
         join_all(reloads).await.into_iter().collect();
 
-    let mut record = record;
+    // Read again: the daemon's supervisor may have recorded a recreated container's port
+    // meanwhile, which the record read at the start would write over.
+    let mut record = StackRecord::read(&project_dir.stack_file())?
+        .filter(|current| current.project == project)
+        .unwrap_or(record);
     let mut components = Vec::new();
     for component in &plan.components {
         let name = component.component.as_str();

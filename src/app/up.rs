@@ -3,11 +3,11 @@
 //!
 //! Order: configuration (errors: exit 2, nothing created) → fixed ports free (exit 2, nothing
 //! created) → Docker (exit 2 if unreachable) → images and network → the daemon's ports → the
-//! rendered bundle, volumes and stack.json → a running daemon's supervisor held → containers and
-//! the daemon (a new one starts held) at once → readiness of everything at once → the final
+//! rendered bundle and volumes → a running daemon's supervisor held → stack.json → containers
+//! and the daemon (a new one starts held) at once → readiness of everything at once → the final
 //! stack.json, and the supervisor resumed → reloads of kept components whose files changed →
-//! the summary. A
-//! component without an image is reported with its fix while the rest runs (exit 1, degraded).
+//! the summary. A component without an image is reported with its fix while the rest runs
+//! (exit 1, degraded).
 //! With `--foreground` the daemon runs in this process until Ctrl-C, which takes the stack down.
 
 use std::collections::BTreeMap;
@@ -232,15 +232,16 @@ async fn bring_up(up: BringUp<'_>) -> anyhow::Result<Outcome> {
     for result in join_all(volumes).await {
         result?;
     }
-    let mut record = new_record(config, &network, &plan, previous);
-    record.write(&project_dir.stack_file())?;
-    tracing::debug!(elapsed = ?started.elapsed(), "bundle, volumes and stack.json written");
-
-    // A running daemon's supervisor must not restart what is being replaced: hold it (a daemon
+    // A running daemon's supervisor must not restart what is being replaced, nor write
+    // stack.json (the ports of a container it recreated) while this does: hold it (a daemon
     // launched below starts held). Both are resumed once the final stack.json is written.
     if live.is_some() {
         hold_supervisor(project_dir).await;
     }
+    let mut record = new_record(config, &network, &plan, previous);
+    record.write(&project_dir.stack_file())?;
+    tracing::debug!(elapsed = ?started.elapsed(), "bundle, volumes and stack.json written");
+
     // The containers and the daemon at once; each is probed as soon as it runs.
     let deadline = started + READY_DEADLINE;
     let daemon_side = async {

@@ -130,8 +130,21 @@ pub enum DockerError {
     #[error("no such container: {container}")]
     NoSuchContainer { container: String },
 
+    /// The Engine refuses to read the log of a container that is being removed (or is dead).
+    #[error("container {container} is being removed")]
+    ContainerRemoving { container: String },
+
     #[error("cancelled while {what}")]
     Cancelled { what: String },
+
+    #[error(
+        "container {container} was still being removed after {timeout:?}: is the daemon \
+         overloaded?"
+    )]
+    StillRemoving {
+        container: String,
+        timeout: Duration,
+    },
 
     #[error("Docker did not answer {operation} {target} in time: is the daemon overloaded?")]
     Timeout {

@@ -112,12 +112,13 @@ impl ContainerLogs {
                 }
                 Some(Ok(LogOutput::StdIn { .. })) => {}
                 Some(Err(error)) => {
-                    return Err(if status_code(&error) == Some(404) {
-                        DockerError::NoSuchContainer {
-                            container: self.container.clone(),
-                        }
-                    } else {
-                        classify(&self.endpoint, "read logs of", &self.container, error)
+                    let container = self.container.clone();
+                    return Err(match status_code(&error) {
+                        Some(404) => DockerError::NoSuchContainer { container },
+                        // "can not get logs from container which is dead or marked for removal":
+                        // a restart by the supervisor or `up` is replacing it.
+                        Some(409) => DockerError::ContainerRemoving { container },
+                        _ => classify(&self.endpoint, "read logs of", &self.container, error),
                     });
                 }
                 None => {
@@ -218,6 +219,22 @@ mod tests {
         );
         assert!(lines[0].time.is_some());
         assert!(lines[0].time < lines[2].time);
+    }
+
+    #[tokio::test]
+    async fn a_container_being_removed_is_told_apart_from_other_errors() {
+        let mut logs = reader();
+        logs.frames = Box::pin(futures_util::stream::iter([Err(
+            bollard::errors::Error::DockerResponseServerError {
+                status_code: 409,
+                message: "can not get logs from container which is dead or marked for removal"
+                    .to_owned(),
+            },
+        )]));
+        assert!(matches!(
+            logs.next_line().await,
+            Err(DockerError::ContainerRemoving { .. })
+        ));
     }
 
     #[tokio::test]

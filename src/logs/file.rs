@@ -38,7 +38,7 @@ pub(super) fn run(
 ) -> Result<(), LogsError> {
     let io_error = |error| LogsError::File {
         path: path.to_owned(),
-        source: error,
+        error,
     };
     let mut file = File::open(path).map_err(io_error)?;
     let mut inode = file.metadata().map_err(io_error)?.ino();

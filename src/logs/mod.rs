@@ -64,10 +64,11 @@ pub enum LogEvent {
 pub enum LogsError {
     #[error(transparent)]
     Docker(#[from] DockerError),
-    #[error("cannot read {}: {source}", path.display())]
+    /// The cause is in the message only (not a `#[source]`), so `{:#}` says it once.
+    #[error("cannot read {}: {error}", path.display())]
     File {
         path: std::path::PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
 }
 
@@ -200,11 +201,19 @@ impl LogSession {
     }
 
     /// Stops every source and waits for them (a blocking file reader notices within its poll
-    /// interval).
+    /// interval). The receivers go first: a file reader blocked on a full channel only notices
+    /// that nobody reads any more when its send fails.
     pub async fn close(self, cancel: &CancellationToken) {
         cancel.cancel();
-        drop(self.live);
-        for task in self.tasks {
+        let LogSession {
+            backlogs,
+            live,
+            tasks,
+            ..
+        } = self;
+        drop(backlogs);
+        drop(live);
+        for task in tasks {
             let _ = task.await;
         }
     }
@@ -313,7 +322,11 @@ impl ContainerFollower {
                             return Ok(());
                         }
                     }
-                    Ok(None) | Err(DockerError::NoSuchContainer { .. }) => break,
+                    // Gone or going: wait for the container that replaces it.
+                    Ok(None)
+                    | Err(
+                        DockerError::NoSuchContainer { .. } | DockerError::ContainerRemoving { .. },
+                    ) => break,
                     Err(error) if failed_before => return Err(error.into()),
                     Err(error) => {
                         tracing::debug!(%error, container = %self.name, "log stream broke; re-attaching");
@@ -377,6 +390,45 @@ impl ContainerFollower {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn closing_ends_a_source_blocked_on_a_backlog_nobody_reads() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("daemon.log");
+        let log: String = (0..CHANNEL_CAPACITY * 4)
+            .map(|n| format!("line {n}\n"))
+            .collect();
+        std::fs::write(&path, log).expect("write");
+        let alive: DaemonAlive = std::sync::Arc::new(|| false);
+        let cancel = CancellationToken::new();
+        let mut session = LogSession::open(
+            vec![SourceKind::DaemonLog { path }],
+            Reading {
+                tail: None,
+                follow: false,
+            },
+            &alive,
+            &cancel,
+        );
+        // The reader stops after one line (say, `| head -1`), with the backlog still full.
+        assert!(matches!(session.next().await, Some(LogEvent::Line(_))));
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let closed = tokio::time::timeout(Duration::from_secs(5), session.close(&cancel)).await;
+        assert!(
+            closed.is_ok(),
+            "close waited for a source that cannot go on"
+        );
+    }
+
+    #[test]
+    fn a_file_error_names_its_cause_once() {
+        let error = anyhow::Error::new(LogsError::File {
+            path: "/state/daemon.log".into(),
+            error: std::io::Error::from(std::io::ErrorKind::PermissionDenied),
+        });
+        let shown = format!("{error:#}");
+        assert_eq!(shown.matches("permission denied").count(), 1, "{shown}");
+    }
 
     #[test]
     fn the_cursor_skips_what_was_shown_and_nothing_else() {

@@ -178,10 +178,11 @@ pub enum RecordError {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn record() -> StackRecord {
+    /// A record of project `p` with Prometheus and its spec, for tests.
+    pub(crate) fn record() -> StackRecord {
         StackRecord {
             format: FORMAT,
             project: "p".to_owned(),

@@ -98,9 +98,9 @@ impl SupervisorMetrics {
             .inc();
     }
 
-    /// Counts a failed Docker operation; returns the new total.
-    pub fn count_error(&self) -> u64 {
-        self.errors.inc() + 1
+    /// Counts a failed Docker operation.
+    pub fn count_error(&self) {
+        self.errors.inc();
     }
 
     pub fn errors_total(&self) -> u64 {

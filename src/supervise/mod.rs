@@ -9,7 +9,8 @@
 //! [`SupervisorHandle::snapshot`].
 //!
 //! - `hold` (sent by `up` before it reconciles the containers) stops all restarts until
-//!   `resume` or [`HOLD_EXPIRY`]; it answers once no restart is in flight. A daemon launched by
+//!   `resume` or [`HOLD_EXPIRY`], either of which re-reads stack.json; it answers once no
+//!   restart is in flight. A daemon launched by
 //!   `up` starts held, so it never races `up` creating the containers.
 //! - When the Engine is unreachable the supervisor logs one warning, retries with backoff (capped
 //!   at [`MAX_RECONNECT_WAIT`]) and, once the Engine answers again, checks every component at
@@ -373,6 +374,7 @@ impl Runner {
             let supervised = match previous.iter().position(|s| s.component == component) {
                 Some(index) => {
                     let mut kept = previous.swap_remove(index);
+                    kept.tracker.set_policy(self.policy);
                     if kept.spec.spec_hash() != spec.spec_hash() {
                         kept.tracker.reset_failures(now);
                         kept.spec = spec;
@@ -549,6 +551,10 @@ impl Runner {
         self.held = held;
         if resumed {
             tracing::info!("resumed; re-reading stack.json");
+        }
+        // An `up` that held and then died may still have replaced containers: it wrote their
+        // specs to stack.json before holding, so an expired hold re-reads it like a resume.
+        if resumed || expired {
             self.load_record();
         }
         resumed || expired
@@ -700,8 +706,8 @@ impl Runner {
     }
 
     /// Writes the host ports Docker picked for recreated containers into stack.json, so `status`,
-    /// `load` and the URLs `up` printed follow them. (While `up` runs the supervisor is held, so
-    /// the two never write the record at once.)
+    /// `load` and the URLs `up` printed follow them. (`up` holds the supervisor before it writes
+    /// the record, so the two never write it at once.)
     fn record_ports(&self, ports: &[(String, u16, u16)]) {
         let path = &self.settings.stack_file;
         let mut record = match StackRecord::read(path) {
@@ -817,6 +823,15 @@ async fn timed<T>(
     })
 }
 
+/// A removal that does not finish: the Engine answers (it is not unreachable), so supervision
+/// goes on and the restart is retried after its backoff.
+fn still_removing(name: &str) -> DockerError {
+    DockerError::StillRemoving {
+        container: name.to_owned(),
+        timeout: NAME_FREE_TIMEOUT,
+    }
+}
+
 /// Removes the component's container if there is one (waiting until a removal someone else
 /// started is done, so the name is free) and creates it afresh from its spec.
 async fn recreate(docker: &Docker, spec: &ContainerSpec) -> Result<ContainerStatus, DockerError> {
@@ -839,10 +854,7 @@ async fn recreate(docker: &Docker, spec: &ContainerSpec) -> Result<ContainerStat
     .is_some()
     {
         if Instant::now() >= deadline {
-            return Err(DockerError::Timeout {
-                operation: "finish removing container",
-                target: name.to_owned(),
-            });
+            return Err(still_removing(name));
         }
         tokio::time::sleep(NAME_FREE_POLL).await;
     }
@@ -853,4 +865,88 @@ async fn recreate(docker: &Docker, spec: &ContainerSpec) -> Result<ContainerStat
         docker.run_container(spec),
     )
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stack::record::tests::record;
+
+    #[test]
+    fn a_resume_applies_a_changed_timing_to_the_components_kept() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let stack_file = dir.path().join("stack.json");
+        let mut stack = record();
+        stack.timing = Timing::Fast;
+        stack.write(&stack_file).expect("write");
+        let settings = SupervisorSettings {
+            project: stack.project.clone(),
+            stack_file: stack_file.clone(),
+            docker_host: None,
+            start_held: false,
+        };
+        let supervisor = Supervisor::new(settings.clone(), SupervisorMetrics::default());
+        let mut runner = Runner::new(settings, supervisor.shared.clone());
+        runner.load_record();
+
+        stack.timing = Timing::Standard;
+        stack.write(&stack_file).expect("write");
+        supervisor.handle().resume();
+        assert!(runner.apply_control(Instant::now()));
+        let standard = Policy::for_timing(Timing::Standard);
+        let tracker = &mut runner.components.first_mut().expect("prometheus").tracker;
+        let at = Instant::now();
+        tracker.observe_failure(Reason::Exited, at);
+        tracker.restarted(at);
+        assert_eq!(
+            tracker.observe_failure(Reason::Exited, at),
+            at + standard.first_wait,
+            "the second restart waits as the new timing says"
+        );
+    }
+
+    #[test]
+    fn a_removal_that_does_not_finish_is_not_an_engine_outage() {
+        let error = still_removing("monibox-p-prometheus");
+        assert!(!error.is_unreachable(), "{error}");
+    }
+
+    #[test]
+    fn an_expired_hold_supervises_the_specs_up_recorded() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let stack_file = dir.path().join("stack.json");
+        let mut stack = record();
+        stack.write(&stack_file).expect("write");
+        let settings = SupervisorSettings {
+            project: stack.project.clone(),
+            stack_file: stack_file.clone(),
+            docker_host: None,
+            start_held: false,
+        };
+        let supervisor = Supervisor::new(settings.clone(), SupervisorMetrics::default());
+        let mut runner = Runner::new(settings, supervisor.shared.clone());
+        runner.load_record();
+
+        // `up` holds, records a changed spec, and dies before it resumes.
+        let handle = supervisor.handle();
+        lock(&handle.shared.control).held_until = Some(Instant::now() + HOLD_EXPIRY);
+        assert!(
+            !runner.apply_control(Instant::now()),
+            "held: nothing to look at"
+        );
+        let spec = stack.components[0].spec.as_mut().expect("a spec");
+        spec.image = "monibox-local/prometheus:changed".to_owned();
+        stack.write(&stack_file).expect("write");
+
+        let after_expiry = Instant::now() + HOLD_EXPIRY + Duration::from_secs(1);
+        assert!(
+            runner.apply_control(after_expiry),
+            "expired: look at everything"
+        );
+        assert!(!runner.held);
+        assert_eq!(
+            runner.components.first().map(|s| s.spec.image.as_str()),
+            Some("monibox-local/prometheus:changed")
+        );
+    }
 }

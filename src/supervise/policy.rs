@@ -196,6 +196,11 @@ impl Tracker {
         }
     }
 
+    /// Uses `policy` from now on (the timing in stack.json changed); the history is kept.
+    pub fn set_policy(&mut self, policy: Policy) {
+        self.policy = policy;
+    }
+
     /// Forgets a scheduled restart (the component was held while `up` changed it).
     pub fn cancel_pending(&mut self) {
         self.pending = None;
