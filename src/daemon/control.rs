@@ -88,10 +88,10 @@ pub enum ControlError {
         path.display()
     )]
     AlreadyRunning { path: PathBuf },
-    #[error("cannot listen on the control socket {}: {source}", path.display())]
+    #[error("cannot listen on the control socket {}: {error}", path.display())]
     Bind {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
 }
 
@@ -156,9 +156,9 @@ impl ControlListener {
             }
             let _ = std::fs::remove_file(path);
         }
-        let bind_error = |source| ControlError::Bind {
+        let bind_error = |error| ControlError::Bind {
             path: path.to_owned(),
-            source,
+            error,
         };
         let listener = UnixListener::bind(path).map_err(bind_error)?;
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))

@@ -89,7 +89,7 @@ impl DaemonSettings {
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
     #[error("the demo service cannot start: {0}")]
-    Demo(#[from] DemoError),
+    Demo(DemoError),
     #[error("the ops listener cannot start: {0}")]
     Ops(BindError),
     #[error(transparent)]
@@ -112,7 +112,9 @@ impl Daemon {
     /// such, not as a taken port), then the demo service and the ops listener.
     pub async fn bind(settings: DaemonSettings) -> Result<Self, DaemonError> {
         let control = ControlListener::bind(&settings.control_socket).await?;
-        let demo = DemoService::bind(&settings.app_listen, settings.demo).await?;
+        let demo = DemoService::bind(&settings.app_listen, settings.demo)
+            .await
+            .map_err(DaemonError::Demo)?;
         let ops = OpsListener::bind(&settings.ops_listen)
             .await
             .map_err(DaemonError::Ops)?;

@@ -152,12 +152,11 @@ pub enum DockerError {
         target: String,
     },
 
-    #[error("Docker {operation} {target} failed: {source}")]
+    #[error("Docker {operation} {target} failed: {error}")]
     Api {
         operation: &'static str,
         target: String,
-        #[source]
-        source: bollard::errors::Error,
+        error: bollard::errors::Error,
     },
 }
 
@@ -173,7 +172,7 @@ impl DockerError {
                 | DockerError::Timeout { .. }
         ) || matches!(
             self,
-            DockerError::Api { source, .. } if is_connection_error(source)
+            DockerError::Api { error, .. } if is_connection_error(error)
         )
     }
 }
@@ -249,7 +248,7 @@ pub(crate) fn classify(
     DockerError::Api {
         operation,
         target: target.into(),
-        source: error,
+        error,
     }
 }
 
