@@ -31,7 +31,9 @@ use docker_support::faults::{
 use docker_support::stack_report::{
     component, container_ids, daemon_pid, query, self_sample_time, wait_for_status,
 };
-use docker_support::{TestStack, assert_nothing_left, docker, grafana_standin, run_command};
+use docker_support::{
+    TestStack, assert_nothing_left, assert_only_volumes_left, docker, grafana_standin, run_command,
+};
 use monibox::daemon::process;
 use monibox::httpc::HttpClient;
 use serde_json::Value;
@@ -485,16 +487,7 @@ async fn a_killed_daemon_is_reported_and_up_adopts_the_running_containers() {
 
     let down = stack.run(&["down"]).await;
     assert_eq!(down.code, Some(0), "{down:?}");
-    let resources = docker()
-        .await
-        .project_resources(stack.name())
-        .await
-        .expect("listing");
-    assert!(
-        resources.containers.is_empty() && resources.networks.is_empty(),
-        "{resources:?}"
-    );
-    assert_eq!(resources.volumes.len(), 3, "data is kept: {resources:?}");
+    assert_only_volumes_left(stack.name()).await;
     assert!(
         !process::is_alive(new_pid),
         "the new daemon {new_pid} is gone"

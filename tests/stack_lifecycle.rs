@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use docker_support::stack_report::{
     component, container_ids, daemon_pid, query, self_sample_time, wait_for_status,
 };
-use docker_support::{TestStack, docker};
+use docker_support::{TestStack, assert_only_volumes_left, docker};
 use monibox::daemon::process;
 use monibox::httpc::HttpClient;
 use serde_json::Value;
@@ -258,16 +258,7 @@ async fn up_in_the_foreground_serves_until_interrupted_then_takes_the_stack_down
         .expect("up --foreground stops within 30 s of Ctrl-C")
         .expect("waiting");
     assert!(status.success(), "{status:?}");
-    let resources = docker()
-        .await
-        .project_resources(stack.name())
-        .await
-        .expect("listing");
-    assert!(
-        resources.containers.is_empty() && resources.networks.is_empty(),
-        "{resources:?}"
-    );
-    assert_eq!(resources.volumes.len(), 3, "data is kept: {resources:?}");
+    assert_only_volumes_left(stack.name()).await;
     stack.cleanup().await;
 }
 

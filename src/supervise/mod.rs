@@ -872,6 +872,20 @@ mod tests {
     use super::*;
     use crate::stack::record::tests::record;
 
+    /// A supervisor (not running) and its runner, having read `stack_file` (holding `stack`).
+    fn supervising(stack: &StackRecord, stack_file: &std::path::Path) -> (Supervisor, Runner) {
+        let settings = SupervisorSettings {
+            project: stack.project.clone(),
+            stack_file: stack_file.to_owned(),
+            docker_host: None,
+            start_held: false,
+        };
+        let supervisor = Supervisor::new(settings.clone(), SupervisorMetrics::default());
+        let mut runner = Runner::new(settings, supervisor.shared.clone());
+        runner.load_record();
+        (supervisor, runner)
+    }
+
     #[test]
     fn a_resume_applies_a_changed_timing_to_the_components_kept() {
         let dir = tempfile::tempdir().expect("temp dir");
@@ -879,15 +893,7 @@ mod tests {
         let mut stack = record();
         stack.timing = Timing::Fast;
         stack.write(&stack_file).expect("write");
-        let settings = SupervisorSettings {
-            project: stack.project.clone(),
-            stack_file: stack_file.clone(),
-            docker_host: None,
-            start_held: false,
-        };
-        let supervisor = Supervisor::new(settings.clone(), SupervisorMetrics::default());
-        let mut runner = Runner::new(settings, supervisor.shared.clone());
-        runner.load_record();
+        let (supervisor, mut runner) = supervising(&stack, &stack_file);
 
         stack.timing = Timing::Standard;
         stack.write(&stack_file).expect("write");
@@ -917,15 +923,7 @@ mod tests {
         let stack_file = dir.path().join("stack.json");
         let mut stack = record();
         stack.write(&stack_file).expect("write");
-        let settings = SupervisorSettings {
-            project: stack.project.clone(),
-            stack_file: stack_file.clone(),
-            docker_host: None,
-            start_held: false,
-        };
-        let supervisor = Supervisor::new(settings.clone(), SupervisorMetrics::default());
-        let mut runner = Runner::new(settings, supervisor.shared.clone());
-        runner.load_record();
+        let (supervisor, mut runner) = supervising(&stack, &stack_file);
 
         // `up` holds, records a changed spec, and dies before it resumes.
         let handle = supervisor.handle();

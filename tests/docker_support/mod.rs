@@ -356,6 +356,21 @@ pub async fn assert_nothing_left(project: &str) {
     );
 }
 
+/// Fails the test unless `down` (without `--volumes`) left exactly the project's three data
+/// volumes: no container, no network.
+pub async fn assert_only_volumes_left(project: &str) {
+    let resources = docker()
+        .await
+        .project_resources(project)
+        .await
+        .expect("listing the project's resources");
+    assert!(
+        resources.containers.is_empty() && resources.networks.is_empty(),
+        "{resources:?}"
+    );
+    assert_eq!(resources.volumes.len(), 3, "data is kept: {resources:?}");
+}
+
 /// The live processes running `monibox daemon --project <project>`, found in /proc.
 pub fn project_daemons(project: &str) -> Vec<u32> {
     let Ok(entries) = std::fs::read_dir("/proc") else {
