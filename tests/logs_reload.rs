@@ -295,14 +295,9 @@ async fn reload_applies_files_in_place_and_refuses_what_needs_up() {
         .config_digest
         .clone();
     let prometheus = stack.record().prometheus_url().expect("Prometheus URL");
-    let original = std::fs::read_to_string(&stack.config_path).expect("config");
 
     // A threshold: Prometheus reloads its rules; no container restarts.
-    std::fs::write(
-        &stack.config_path,
-        format!("{original}\n[alerts]\nerror_rate_per_second = 0.75\n"),
-    )
-    .expect("config");
+    stack.append_config("[alerts]\nerror_rate_per_second = 0.75\n");
     let reload = stack.run(&["reload"]).await;
     assert_eq!(reload.code, Some(0), "{reload:?}");
     assert!(

@@ -271,14 +271,9 @@ async fn a_changed_configuration_is_reloaded_or_replaced_never_duplicated() {
     let (_, report) = stack.status().await;
     let pid = daemon_pid(&report);
     let ops_port = stack.record().daemon.ops_port();
-    let config = std::fs::read_to_string(&stack.config_path).expect("config");
 
     // Rules and the demo service change: Prometheus reloads, the daemon restarts on its ports.
-    std::fs::write(
-        &stack.config_path,
-        format!("{config}\n[alerts]\nerror_rate_per_second = 0.5\n\n[demo]\nerror_rate = 0.5\n"),
-    )
-    .expect("config");
+    stack.append_config("[alerts]\nerror_rate_per_second = 0.5\n\n[demo]\nerror_rate = 0.5\n");
     let again = stack.run(&["up"]).await;
     assert_eq!(again.code, Some(0), "{again:?}");
     assert!(
@@ -317,12 +312,7 @@ async fn a_changed_configuration_is_reloaded_or_replaced_never_duplicated() {
     );
 
     // A changed flag (retention) cannot be reloaded: Prometheus alone is replaced.
-    let config = std::fs::read_to_string(&stack.config_path).expect("config");
-    std::fs::write(
-        &stack.config_path,
-        format!("{config}\n[retention]\ntime = \"2d\"\n"),
-    )
-    .expect("config");
+    stack.append_config("[retention]\ntime = \"2d\"\n");
     let third = stack.run(&["up"]).await;
     assert_eq!(third.code, Some(0), "{third:?}");
     assert!(

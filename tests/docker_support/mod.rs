@@ -261,6 +261,13 @@ impl TestStack {
         self.state_dir.path().join(self.name())
     }
 
+    /// Appends TOML to the stack's configuration file (a later `up` or `reload` reads it).
+    pub fn append_config(&self, toml: &str) {
+        let config = std::fs::read_to_string(&self.config_path).expect("reading the test config");
+        std::fs::write(&self.config_path, format!("{config}\n{toml}"))
+            .expect("writing the test config");
+    }
+
     /// `monibox <args> --config <file> --state-dir <dir>`, ready to run.
     pub fn command(&self, args: &[&str]) -> tokio::process::Command {
         let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_monibox"));
