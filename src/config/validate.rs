@@ -1,0 +1,105 @@
+//! Checks that span several keys of the configuration; single values were checked while they
+//! were parsed.
+
+use super::{Config, ConfigError, DEMO_SLOW_MAX_MS};
+
+impl Config {
+    /// Checks that span several keys; single values were checked while parsing.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |key: &str, message: String| ConfigError::Invalid {
+            key: key.to_owned(),
+            message,
+        };
+        let mut seen: Vec<(&str, u16)> = Vec::new();
+        for (name, port, _) in self.ports.entries() {
+            if let Some(number) = port.number() {
+                if let Some((other, _)) = seen.iter().find(|(_, taken)| *taken == number) {
+                    return Err(invalid(
+                        &format!("ports.{name}"),
+                        format!(
+                            "port {number} is also used by ports.{other}; give each component \
+                             its own port or \"auto\""
+                        ),
+                    ));
+                }
+                seen.push((name, number));
+            }
+        }
+        if self.demo.slow_min_ms > self.demo.slow_max_ms {
+            return Err(invalid(
+                "demo.slow_min_ms",
+                format!(
+                    "{} is above demo.slow_max_ms ({})",
+                    self.demo.slow_min_ms, self.demo.slow_max_ms
+                ),
+            ));
+        }
+        if self.demo.slow_max_ms > DEMO_SLOW_MAX_MS {
+            return Err(invalid(
+                "demo.slow_max_ms",
+                format!(
+                    "{} is above the demo service's limit of {DEMO_SLOW_MAX_MS} ms",
+                    self.demo.slow_max_ms
+                ),
+            ));
+        }
+        if self.alerts.error_ratio.get() <= 0.0 {
+            return Err(invalid(
+                "alerts.error_ratio",
+                "it must be above 0, or the alert would always fire".to_owned(),
+            ));
+        }
+        if let Some(email) = &self.receivers.email {
+            for (key, address) in [("to", &email.to), ("from", &email.from)] {
+                if !address.as_str().contains('@') {
+                    return Err(invalid(
+                        &format!("receivers.email.{key}"),
+                        format!("{:?} is not an e-mail address", address.as_str()),
+                    ));
+                }
+            }
+            let has_port = email
+                .smarthost
+                .as_str()
+                .rsplit_once(':')
+                .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
+            if !has_port {
+                return Err(invalid(
+                    "receivers.email.smarthost",
+                    format!(
+                        "{:?} must be host:port, e.g. smtp.example.com:587",
+                        email.smarthost.as_str()
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Port;
+    use std::path::Path;
+
+    #[test]
+    fn cross_key_checks() {
+        let mut config = Config::default();
+        config.ports.grafana = Port::fixed(5000);
+        assert!(
+            matches!(config.validate(), Err(ConfigError::Invalid { key, .. }) if key == "ports.grafana")
+        );
+        let mut config = Config::default();
+        config.demo.slow_min_ms = 900;
+        assert!(config.validate().is_err());
+        let config = Config::from_toml(
+            "[receivers.email]\nto = \"ops@example.com\"\nfrom = \"monibox@example.com\"\nsmarthost = \"smtp.example.com\"\n",
+            Path::new("t"),
+        )
+        .expect("parses");
+        assert!(
+            matches!(config.validate(), Err(ConfigError::Invalid { key, .. }) if key == "receivers.email.smarthost")
+        );
+    }
+}
