@@ -4,8 +4,10 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use clap::builder::{PossibleValue, PossibleValuesParser};
 use clap::{Args, Parser, Subcommand};
 
+use crate::catalog;
 use crate::load::plan::{Mix, Scenario, Target, ThinkTime, parse_duration};
 use crate::load::threshold::Threshold;
 
@@ -103,12 +105,33 @@ pub struct StateArgs {
     pub state_dir: Option<PathBuf>,
 }
 
+/// How long a command that changes the project waits for another one to finish.
+#[derive(Debug, Clone, Args)]
+pub struct LockArgs {
+    /// Wait at most this long (e.g. 30s, 5m) for another `up`, `down` or `reload` of the same
+    /// project to finish, then exit 2.
+    #[arg(long, value_name = "TIME", default_value = "2m", value_parser = parse_duration)]
+    pub lock_timeout: Duration,
+}
+
+/// `--json` for commands that report something.
+#[derive(Debug, Clone, Copy, Args)]
+pub struct OutputArgs {
+    /// Print the report as JSON (fields documented in the README) instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
 #[derive(Debug, Args)]
 pub struct UpArgs {
     #[command(flatten)]
     pub config: ConfigArgs,
     #[command(flatten)]
     pub state: StateArgs,
+    #[command(flatten)]
+    pub lock: LockArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
     /// When images may be pulled: never, missing (default) or always.
     #[arg(long, value_enum, default_value_t = PullArg::Missing)]
     pub pull: PullArg,
@@ -119,9 +142,8 @@ pub struct UpArgs {
 
 #[derive(Debug, Args)]
 pub struct StatusArgs {
-    /// Print JSON (fields documented in the README) instead of a table.
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub output: OutputArgs,
     #[command(flatten)]
     pub config: ConfigArgs,
     #[command(flatten)]
@@ -138,6 +160,10 @@ pub struct DownArgs {
     pub config: ConfigArgs,
     #[command(flatten)]
     pub state: StateArgs,
+    #[command(flatten)]
+    pub lock: LockArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 const LOGS_EXAMPLES: &str = "\
@@ -153,14 +179,31 @@ A followed container that restarts or is recreated is picked up again; following
 every component stopped (a container that does not come back within 75 s, at once when no
 daemon runs to bring it back; the daemon's log 5 s after the daemon stopped).";
 
-/// The components `monibox logs` can show.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum LogComponent {
-    Prometheus,
-    Alertmanager,
-    Grafana,
-    /// The daemon's log file (demo service, ops listener, webhook).
-    Daemon,
+/// The name `monibox logs` gives the daemon's log file (demo service, ops listener, webhook).
+pub const DAEMON_LOG: &str = "daemon";
+
+/// What `monibox logs` can show: every catalog component and the daemon.
+fn log_components() -> PossibleValuesParser {
+    PossibleValuesParser::new(
+        catalog::names()
+            .map(PossibleValue::new)
+            .chain([PossibleValue::new(DAEMON_LOG).help("the daemon's log file")]),
+    )
+}
+
+/// The hidden name of the Grafana stand-in in `images build --component`.
+pub const GRAFANA_STANDIN: &str = "grafana-standin";
+
+/// What `images build --from-host --component` can build: the catalog components with a host
+/// recipe, and (hidden) the Grafana stand-in.
+fn host_buildable() -> PossibleValuesParser {
+    PossibleValuesParser::new(
+        catalog::CATALOG
+            .iter()
+            .filter(|def| def.host_image.is_some())
+            .map(|def| PossibleValue::new(def.name))
+            .chain([PossibleValue::new(GRAFANA_STANDIN).hide(true)]),
+    )
 }
 
 /// How many lines `monibox logs` shows from the end of each log.
@@ -186,8 +229,8 @@ impl std::str::FromStr for Tail {
 #[derive(Debug, Args)]
 pub struct LogsArgs {
     /// The component to show [default: all of them, interleaved]
-    #[arg(value_enum)]
-    pub component: Option<LogComponent>,
+    #[arg(value_parser = log_components())]
+    pub component: Option<String>,
     /// Keep showing new lines until Ctrl-C (or until the components stop).
     #[arg(short, long)]
     pub follow: bool,
@@ -212,13 +255,14 @@ Examples:
 
 #[derive(Debug, Args)]
 pub struct ReloadArgs {
-    /// Print JSON (fields documented in the README) instead of a summary.
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub output: OutputArgs,
     #[command(flatten)]
     pub config: ConfigArgs,
     #[command(flatten)]
     pub state: StateArgs,
+    #[command(flatten)]
+    pub lock: LockArgs,
 }
 
 #[derive(Debug, Args)]
@@ -425,34 +469,24 @@ pub struct ImagesBuildArgs {
     #[arg(long, required = true)]
     pub from_host: bool,
     /// Build only this component (default: all that can be built from the host).
-    #[arg(long, value_enum)]
-    pub component: Option<HostComponentArg>,
+    #[arg(long, value_parser = host_buildable())]
+    pub component: Option<String>,
     /// Rebuild even if an image built from the same host files exists.
     #[arg(long)]
     pub force: bool,
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 #[derive(Debug, Args)]
 pub struct ImagesListArgs {
-    /// Print JSON instead of a table.
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub output: OutputArgs,
     /// The pull policy to evaluate, as `up --pull` would use it.
     #[arg(long, value_enum, default_value_t = PullArg::Missing)]
     pub pull: PullArg,
     #[command(flatten)]
     pub config: ConfigArgs,
-}
-
-/// Components whose image can be built from host packages.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum HostComponentArg {
-    Prometheus,
-    Alertmanager,
-    /// A stand-in for Grafana (busybox httpd answering /api/health), not Grafana: for tests
-    /// and benchmarks only.
-    #[value(hide = true)]
-    GrafanaStandin,
 }
 
 /// When images may be pulled from a registry.

@@ -11,6 +11,7 @@ use hyper::{Method, Request, StatusCode, Uri};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
 /// Largest response body read; the APIs monibox reads answer in kilobytes.
 const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
@@ -157,18 +158,17 @@ fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
     current.to_string()
 }
 
-/// Percent-encodes a query parameter value: everything but RFC 3986 unreserved characters
-/// (letters, digits, `-._~`), e.g. a PromQL expression for `/api/v1/query?query=`.
+/// RFC 3986 unreserved characters (letters, digits, `-._~`): what percent-encoding leaves as is.
+pub const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// Percent-encodes a query parameter value: everything but [`UNRESERVED`] characters, e.g. a
+/// PromQL expression for `/api/v1/query?query=`.
 pub fn encode_query_value(value: &str) -> String {
-    let mut out = String::with_capacity(value.len() * 3);
-    for byte in value.bytes() {
-        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
-            out.push(char::from(byte));
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
+    utf8_percent_encode(value, UNRESERVED).to_string()
 }
 
 #[cfg(test)]

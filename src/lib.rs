@@ -10,6 +10,7 @@
 
 pub mod app;
 pub mod assets;
+pub mod catalog;
 pub mod cli;
 pub mod config;
 pub mod daemon;
@@ -20,6 +21,8 @@ pub mod httpd;
 pub mod load;
 pub mod logging;
 pub mod logs;
+pub mod output;
+pub mod promapi;
 pub mod stack;
 pub mod status;
 pub mod supervise;

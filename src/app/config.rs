@@ -6,7 +6,8 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 
-use crate::assets::{Bundle, RenderContext, paths};
+use crate::assets::{Bundle, paths};
+use crate::catalog;
 use crate::cli::{ConfigArgs, ConfigCommand, ConfigExportArgs, ConfigShowArgs};
 use crate::config::{Config, ConfigError, ENV_KEYS, FlagValue, Loaded, Sources, unknown_env_vars};
 
@@ -55,7 +56,7 @@ fn warn_about_unknown_env_vars(env: &[(String, String)]) {
     WARNED.call_once(|| {
         let known: Vec<&str> = ENV_KEYS
             .iter()
-            .map(|(name, _, _)| *name)
+            .map(|&(name, _, _)| name)
             .chain(COMMAND_LINE_ENV_VARS)
             .collect();
         tracing::warn!(
@@ -99,7 +100,8 @@ fn export(args: &ConfigExportArgs) -> anyhow::Result<ExitCode> {
     // without leaving an empty one behind.
     let dir =
         std::path::absolute(dir).with_context(|| format!("cannot resolve {}", dir.display()))?;
-    let bundle = Bundle::render(&loaded.config, &RenderContext::export(&loaded.config, &dir))
+    let context = catalog::render::for_export(&loaded.config, &dir);
+    let bundle = Bundle::render(&loaded.config, &context)
         .with_context(|| format!("cannot export to {}", dir.display()))?;
     std::fs::create_dir_all(&dir).with_context(|| {
         format!(

@@ -13,15 +13,15 @@ use tokio_util::sync::CancellationToken;
 use crate::cli::DaemonArgs;
 use crate::config::ProjectName;
 use crate::daemon::{Daemon, DaemonSettings, process};
-use crate::stack::record::StackRecord;
 use crate::stack::state::{StateRoot, remove_file_if_present};
+use crate::stack::store::StackStore;
 use crate::supervise::SupervisorSettings;
 
 pub async fn run(args: DaemonArgs) -> anyhow::Result<ExitCode> {
     let project = ProjectName::try_from(args.project).map_err(anyhow::Error::msg)?;
     let root = StateRoot::resolve(Some(&args.state_dir), None, None)?;
     let project_dir = root.project(project.as_str());
-    let record = StackRecord::read(&project_dir.stack_file())?.with_context(|| {
+    let record = StackStore::new(&project_dir, project.as_str()).read()?.with_context(|| {
         format!(
             "{} is missing: the daemon is started by `monibox up`",
             project_dir.stack_file().display()
@@ -29,7 +29,7 @@ pub async fn run(args: DaemonArgs) -> anyhow::Result<ExitCode> {
     })?;
     let supervision = SupervisorSettings {
         project: project.as_str().to_owned(),
-        stack_file: project_dir.stack_file(),
+        project_dir: project_dir.clone(),
         docker_host: std::env::var("DOCKER_HOST").ok(),
         start_held: args.held,
     };

@@ -1,127 +1,152 @@
 //! `monibox images build --from-host` and `monibox images list`: the air-gapped path to the
-//! container images, and what `up` will use.
+//! container images, and what `up` will use. Both report as text or `--json`.
 
 use std::process::ExitCode;
-use std::time::Duration;
 
-use super::Spinner;
-use anyhow::Context;
 use serde::Serialize;
 
-use crate::cli::{HostComponentArg, ImagesBuildArgs, ImagesCommand, ImagesListArgs, PullArg};
+use super::{BuildProgress, config};
+use crate::catalog::{self, standin};
+use crate::cli::{GRAFANA_STANDIN, ImagesBuildArgs, ImagesCommand, ImagesListArgs};
 use crate::docker::Docker;
-use crate::docker::images::{
-    self, HostImage, ImageDecision, ImagePlan, ImageProgress, ImageRefs, ImageSource, PullPolicy,
-    Rebuild,
-};
-
-/// The image references the configuration names (`[images]`).
-fn configured_refs(images: &crate::config::Images) -> ImageRefs {
-    ImageRefs {
-        prometheus: images.prometheus.as_str().to_owned(),
-        alertmanager: images.alertmanager.as_str().to_owned(),
-        grafana: images.grafana.as_str().to_owned(),
-    }
-}
+use crate::docker::images::{self, HostRecipe, Rebuild};
+use crate::output::{Format, Render, emit, table};
+use crate::stack::images::{ImageDecision, ImagePlan, ImageSource, PullPolicy, plan};
 
 pub async fn run(command: ImagesCommand) -> anyhow::Result<ExitCode> {
     match command {
-        ImagesCommand::Build(args) => build(&connect().await?, args).await,
+        ImagesCommand::Build(args) => build(&super::connect_docker().await?, args).await,
         ImagesCommand::List(args) => {
             // A bad config is reported before Docker is asked anything.
-            let loaded = super::config::load(&args.config)?;
-            let refs = configured_refs(&loaded.config.images);
-            list(&connect().await?, args, &refs).await
+            let loaded = config::load(&args.config)?;
+            list(&super::connect_docker().await?, args, &loaded.config).await
         }
     }
 }
 
-async fn connect() -> anyhow::Result<Docker> {
-    Ok(super::connect_docker().await?)
+/// `images build`: one line per image.
+#[derive(Debug, Serialize)]
+struct BuildReport {
+    images: Vec<BuiltImage>,
+}
+
+#[derive(Debug, Serialize)]
+struct BuiltImage {
+    component: &'static str,
+    /// The tag built; None when the build failed.
+    image: Option<String>,
+    size_bytes: Option<u64>,
+    /// The version the host's binary reported.
+    host_version: Option<String>,
+    /// An image built from the same host files was reused.
+    reused: bool,
+    elapsed_seconds: f64,
+    error: Option<String>,
+}
+
+impl Render for BuildReport {
+    fn render_text(&self) -> String {
+        let rows: Vec<Vec<String>> = self
+            .images
+            .iter()
+            .map(|image| match &image.error {
+                Some(error) => vec![
+                    image.component.to_owned(),
+                    "-".to_owned(),
+                    String::new(),
+                    format!("failed: {error}"),
+                ],
+                None => vec![
+                    image.component.to_owned(),
+                    image.image.clone().unwrap_or_default(),
+                    image.size_bytes.map(megabytes).unwrap_or_default(),
+                    if image.reused {
+                        "up to date, reused".to_owned()
+                    } else {
+                        format!("built in {:.1} s", image.elapsed_seconds)
+                    },
+                ],
+            })
+            .collect();
+        table(&["COMPONENT", "IMAGE", "SIZE", "RESULT"], &rows, &[2])
+    }
 }
 
 async fn build(docker: &Docker, args: ImagesBuildArgs) -> anyhow::Result<ExitCode> {
-    let which: Vec<HostImage> = match args.component {
-        Some(HostComponentArg::Prometheus) => vec![HostImage::Prometheus],
-        Some(HostComponentArg::Alertmanager) => vec![HostImage::Alertmanager],
-        Some(HostComponentArg::GrafanaStandin) => return build_grafana_standin(docker).await,
-        None => HostImage::ALL.to_vec(),
+    let recipes: Vec<(&'static str, &'static HostRecipe)> = match args.component.as_deref() {
+        Some(GRAFANA_STANDIN) => vec![(GRAFANA_STANDIN, &standin::RECIPE)],
+        Some(name) => catalog::get(name)
+            .and_then(|def| def.host_image.map(|recipe| (def.name, recipe)))
+            .into_iter()
+            .collect(),
+        None => catalog::CATALOG
+            .iter()
+            .filter_map(|def| def.host_image.map(|recipe| (def.name, recipe)))
+            .collect(),
     };
     let rebuild = if args.force {
         Rebuild::Always
     } else {
         Rebuild::IfChanged
     };
-    let mut failures = Vec::new();
-    for host_image in which {
-        let name = host_image.component().as_str();
+    let mut report = BuildReport { images: Vec::new() };
+    for (name, recipe) in recipes {
         let spinner = BuildProgress::start(name);
-        let mut on_progress = |event: ImageProgress| spinner.show(&event);
-        let outcome = images::build_from_host(docker, host_image, rebuild, &mut on_progress).await;
+        let started = std::time::Instant::now();
+        let mut on_progress = |event| spinner.show(&event);
+        let outcome = images::build_from_host(docker, recipe, rebuild, &mut on_progress).await;
         spinner.finish();
-        match outcome {
-            Ok(outcome) => {
-                let what = if outcome.reused {
-                    "up to date, reused".to_owned()
-                } else {
-                    format!("built in {}", seconds(outcome.elapsed))
-                };
-                outln!(
-                    "{name:<13} {:<36} {:>9}  {what}",
-                    outcome.tag,
-                    megabytes(outcome.size_bytes)
-                )?;
-            }
-            Err(error) => {
-                outln!("{name:<13} failed: {error}")?;
-                failures.push(name);
-            }
-        }
+        report.images.push(match outcome {
+            Ok(outcome) => BuiltImage {
+                component: name,
+                image: Some(outcome.tag),
+                size_bytes: Some(outcome.size_bytes),
+                host_version: Some(outcome.host_version),
+                reused: outcome.reused,
+                elapsed_seconds: outcome.elapsed.as_secs_f64(),
+                error: None,
+            },
+            Err(error) => BuiltImage {
+                component: name,
+                image: None,
+                size_bytes: None,
+                host_version: None,
+                reused: false,
+                elapsed_seconds: started.elapsed().as_secs_f64(),
+                error: Some(error.to_string()),
+            },
+        });
     }
-    if failures.is_empty() {
+    emit(&report, Format::from_json_flag(args.output.json))?;
+    let failed: Vec<&str> = report
+        .images
+        .iter()
+        .filter(|image| image.error.is_some())
+        .map(|image| image.component)
+        .collect();
+    if failed.is_empty() {
         Ok(ExitCode::SUCCESS)
     } else {
-        anyhow::bail!("could not build: {}", failures.join(", "))
+        anyhow::bail!("could not build: {}", failed.join(", "))
     }
 }
 
-/// The test and benchmark stand-in for Grafana; it is named as such wherever it shows.
-async fn build_grafana_standin(docker: &Docker) -> anyhow::Result<ExitCode> {
-    let outcome =
-        images::build_grafana_standin(docker, images::GRAFANA_STANDIN_TAG, &mut |_| {}).await?;
-    outln!(
-        "{:<13} {:<36} {:>9}  Grafana stand-in (busybox httpd, not Grafana){}",
-        "grafana",
-        outcome.tag,
-        megabytes(outcome.size_bytes),
-        if outcome.reused { ", reused" } else { "" }
-    )?;
-    Ok(ExitCode::SUCCESS)
-}
-
-async fn list(docker: &Docker, args: ImagesListArgs, refs: &ImageRefs) -> anyhow::Result<ExitCode> {
-    let policy = match args.pull {
-        PullArg::Never => PullPolicy::Never,
-        PullArg::Missing => PullPolicy::Missing,
-        PullArg::Always => PullPolicy::Always,
+async fn list(
+    docker: &Docker,
+    args: ImagesListArgs,
+    config: &crate::config::Config,
+) -> anyhow::Result<ExitCode> {
+    let policy = super::pull_policy(args.pull);
+    let plans = plan(docker, config, policy).await?;
+    let report = ImageListReport {
+        pull_policy: policy,
+        components: plans.iter().map(ImageRow::from_plan).collect(),
     };
-    let plans = images::plan_images(docker, refs, policy)
-        .await
-        .context("deciding which images to use")?;
-    let rows: Vec<ImageRow> = plans.iter().map(ImageRow::from_plan).collect();
-    if args.json {
-        let report = ImageListReport {
-            pull_policy: policy,
-            components: rows,
-        };
-        outln!("{}", serde_json::to_string_pretty(&report)?)?;
-    } else {
-        print_table(&rows)?;
-    }
+    emit(&report, Format::from_json_flag(args.output.json))?;
     Ok(ExitCode::SUCCESS)
 }
 
-/// `images list --json`.
+/// `images list`.
 #[derive(Debug, Serialize)]
 struct ImageListReport {
     pull_policy: PullPolicy,
@@ -135,7 +160,7 @@ struct ImageRow {
     configured: String,
     /// The image that will run; None when missing.
     image: Option<String>,
-    /// `configured`, `host-build`, `pull` or `missing`.
+    /// `configured`, `host-build`, `pull`, `build` or `missing`.
     source: &'static str,
     size_bytes: Option<u64>,
     reason: String,
@@ -144,114 +169,97 @@ struct ImageRow {
 
 impl ImageRow {
     fn from_plan(plan: &ImagePlan) -> Self {
-        let component = plan.component.as_str();
-        let configured = plan.configured.clone();
+        let row = |source, image: Option<String>, size_bytes, reason: String, fix| Self {
+            component: plan.def.name,
+            configured: plan.configured.clone(),
+            image,
+            source,
+            size_bytes,
+            reason,
+            fix,
+        };
+        let configured = &plan.configured;
         match &plan.decision {
             ImageDecision::Use {
                 image,
                 source,
                 size_bytes,
-            } => Self {
-                component,
-                image: Some(image.clone()),
-                source: match source {
-                    ImageSource::Configured => "configured",
-                    ImageSource::HostBuild => "host-build",
+            } => match source {
+                ImageSource::Configured => row(
+                    "configured",
+                    Some(image.clone()),
+                    Some(*size_bytes),
+                    "present locally".to_owned(),
+                    None,
+                ),
+                ImageSource::HostBuild => row(
+                    "host-build",
+                    Some(image.clone()),
+                    Some(*size_bytes),
+                    format!("{configured} is not present locally; using the host build"),
+                    None,
+                ),
+            },
+            ImageDecision::Pull {
+                image,
+                fallback_build,
+            } => row(
+                "pull",
+                Some(image.clone()),
+                None,
+                if *fallback_build {
+                    "will be pulled by `up`, or built from the host's package if that fails"
+                        .to_owned()
+                } else {
+                    "will be pulled by `up`".to_owned()
                 },
-                size_bytes: Some(*size_bytes),
-                reason: match source {
-                    ImageSource::Configured => "present locally".to_owned(),
-                    ImageSource::HostBuild => {
-                        format!("{configured} is not present locally; using the host build")
-                    }
-                },
-                fix: None,
-                configured,
-            },
-            ImageDecision::Pull { image } => Self {
-                component,
-                image: Some(image.clone()),
-                source: "pull",
-                size_bytes: None,
-                reason: "will be pulled by `up`".to_owned(),
-                fix: None,
-                configured,
-            },
-            ImageDecision::Missing { reason, fix } => Self {
-                component,
-                image: None,
-                source: "missing",
-                size_bytes: None,
-                reason: reason.clone(),
-                fix: Some(fix.clone()),
-                configured,
-            },
-        }
-    }
-}
-
-fn print_table(rows: &[ImageRow]) -> std::io::Result<()> {
-    outln!("{:<13} {:<36} {:>9}  SOURCE", "COMPONENT", "IMAGE", "SIZE")?;
-    for row in rows {
-        let size = row.size_bytes.map(megabytes).unwrap_or_default();
-        let image = row.image.as_deref().unwrap_or(&row.configured);
-        let source = match row.source {
-            "configured" => "local".to_owned(),
-            "host-build" => format!("host build ({} not present)", row.configured),
-            "pull" => "pull (not present locally)".to_owned(),
-            _ => "MISSING".to_owned(),
-        };
-        outln!("{:<13} {image:<36} {size:>9}  {source}", row.component)?;
-    }
-    for row in rows.iter().filter(|row| row.fix.is_some()) {
-        outln!()?;
-        outln!("{}: {}", row.component, row.reason)?;
-        if let Some(fix) = &row.fix {
-            outln!("  fix: {fix}")?;
-        }
-    }
-    Ok(())
-}
-
-fn megabytes(bytes: u64) -> String {
-    format!("{:.1} MB", bytes as f64 / 1e6)
-}
-
-fn seconds(duration: Duration) -> String {
-    format!("{:.1} s", duration.as_secs_f64())
-}
-
-/// A spinner with the build's progress while an image builds.
-struct BuildProgress {
-    spinner: Spinner,
-    name: &'static str,
-}
-
-impl BuildProgress {
-    fn start(name: &'static str) -> Self {
-        Self {
-            spinner: Spinner::start(format!("{name}: collecting host files")),
-            name,
-        }
-    }
-
-    fn show(&self, event: &ImageProgress) {
-        if !self.spinner.is_shown() {
-            return;
-        }
-        let message = match event {
-            ImageProgress::Preparing { .. } => "collecting host files".to_owned(),
-            ImageProgress::Sending { bytes, .. } => {
-                format!("sending {} to Docker", megabytes(*bytes))
+                None,
+            ),
+            ImageDecision::Build { package } => row(
+                "build",
+                None,
+                None,
+                format!("will be built by `up` from the host's {package} package"),
+                None,
+            ),
+            ImageDecision::Missing { reason, fix } => {
+                row("missing", None, None, reason.clone(), Some(fix.clone()))
             }
-            ImageProgress::Building { step, .. } => step.clone(),
-            ImageProgress::Pulling { status, .. } => status.clone(),
-        };
-        self.spinner
-            .set_message(format!("{}: {message}", self.name));
+        }
     }
+}
 
-    fn finish(&self) {
-        self.spinner.finish();
+impl Render for ImageListReport {
+    fn render_text(&self) -> String {
+        let rows: Vec<Vec<String>> = self
+            .components
+            .iter()
+            .map(|row| {
+                let source = match row.source {
+                    "configured" => "local".to_owned(),
+                    "host-build" => format!("host build ({} not present)", row.configured),
+                    "pull" => "pull (not present locally)".to_owned(),
+                    "build" => "host build (made by `up`)".to_owned(),
+                    _ => "MISSING".to_owned(),
+                };
+                vec![
+                    row.component.to_owned(),
+                    row.image.clone().unwrap_or_else(|| row.configured.clone()),
+                    row.size_bytes.map(megabytes).unwrap_or_default(),
+                    source,
+                ]
+            })
+            .collect();
+        let mut out = table(&["COMPONENT", "IMAGE", "SIZE", "SOURCE"], &rows, &[2]);
+        for row in &self.components {
+            if let Some(fix) = &row.fix {
+                out.push_str(&format!("\n{}: {}\n  fix: {fix}\n", row.component, row.reason));
+            }
+        }
+        out
     }
+}
+
+pub(super) fn megabytes(bytes: u64) -> String {
+    format!("{:.1} MB", bytes as f64 / 1e6)
 }

@@ -15,6 +15,7 @@ use crate::load::plan::{LoadPlan, LoadSettings, OpenFileLimit, Target, format_du
 use crate::load::report::{LoadReport, latency_text};
 use crate::load::{self, Progress, prometheus};
 use crate::stack::record::StackRecord;
+use crate::stack::store::StackStore;
 
 /// How often the progress line is redrawn.
 const PROGRESS_INTERVAL: Duration = Duration::from_millis(250);
@@ -150,10 +151,7 @@ fn running_stack(args: &LoadArgs) -> anyhow::Result<StackDefaults> {
     })?
     .config;
     let project_dir = super::state_root(&args.state)?.project(config.project.as_str());
-    let record = StackRecord::read(&project_dir.stack_file()).unwrap_or_else(|error| {
-        tracing::warn!(%error, "ignoring the stack's record");
-        None
-    });
+    let record = StackStore::new(&project_dir, config.project.as_str()).read_or_warn();
     let parse = |url: String| url.parse::<Target>().ok();
     let target = record
         .as_ref()

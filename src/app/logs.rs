@@ -16,19 +16,19 @@ use std::sync::Arc;
 use futures_util::FutureExt as _;
 use tokio_util::sync::CancellationToken;
 
-use super::{EXIT_ENVIRONMENT, state_root};
-use crate::cli::{LogComponent, LogsArgs, Tail};
-use crate::daemon::process;
-use crate::docker::images::Component;
+use super::EXIT_ENVIRONMENT;
+use super::context::ProjectContext;
+use crate::catalog;
+use crate::cli::{DAEMON_LOG, LogsArgs, Tail};
 use crate::logs::{DaemonAlive, LogEvent, LogLine, LogSession, Reading, SourceKind};
-use crate::stack::plan::container_name;
-use crate::stack::record::StackRecord;
-use crate::stack::state::ProjectDir;
 
 /// Lines per component in the all-components view unless `--tail` says otherwise.
 const DEFAULT_TAIL_ALL: u64 = 50;
 /// Output is written in pieces of about this size while more lines are ready.
 const WRITE_BATCH: usize = 64 * 1024;
+
+/// The colour of the daemon's prefix.
+const DAEMON_COLOUR: &str = "\x1b[36m";
 
 /// One source as shown: its name and prefix colour.
 struct Shown {
@@ -37,34 +37,35 @@ struct Shown {
 }
 
 pub async fn run(args: LogsArgs) -> anyhow::Result<ExitCode> {
-    let config = super::config::load(&args.config)?.config;
-    let project = config.project.as_str().to_owned();
-    let project_dir = state_root(&args.state)?.project(&project);
+    let context = ProjectContext::load(&args.config, &args.state)?;
+    let project = context.project().to_owned();
+    let project_dir = &context.dir;
     let up_hint = super::up_command(&args.config);
-    let wanted: Vec<LogComponent> = match args.component {
-        Some(component) => vec![component],
-        None => vec![
-            LogComponent::Prometheus,
-            LogComponent::Alertmanager,
-            LogComponent::Grafana,
-            LogComponent::Daemon,
-        ],
+    // Without a component: every component the configuration runs, and the daemon.
+    let wanted: Vec<Option<&'static catalog::ComponentDef>> = match args.component.as_deref() {
+        Some(DAEMON_LOG) => vec![None],
+        Some(name) => vec![catalog::get(name)],
+        None => catalog::enabled(&context.config)
+            .map(Some)
+            .chain([None])
+            .collect(),
     };
     let single = args.component.is_some();
 
     let mut sources = Vec::new();
     let mut shown = Vec::new();
     let mut notes = Vec::new();
-    let needs_docker = wanted.iter().any(|c| *c != LogComponent::Daemon);
-    let docker = if needs_docker {
+    let docker = if wanted.iter().any(Option::is_some) {
         Some(super::connect_docker().await?)
     } else {
         None
     };
     for component in wanted {
-        let (name, colour) = look(component);
-        let source = match (component, container_component(component), &docker) {
-            (LogComponent::Daemon, _, _) => {
+        let (name, colour) = component.map_or((DAEMON_LOG, DAEMON_COLOUR), |def| {
+            (def.name, def.log_colour)
+        });
+        let source = match (component, &docker) {
+            (None, _) => {
                 let path = project_dir.log_file();
                 if path.exists() {
                     Ok(SourceKind::DaemonLog { path })
@@ -76,18 +77,24 @@ pub async fn run(args: LogsArgs) -> anyhow::Result<ExitCode> {
                     ))
                 }
             }
-            (_, Some(component), Some(docker)) => {
-                let container = container_name(&project, component);
+            (Some(def), Some(docker)) => {
+                let container = def.container_name(&project);
                 match docker.inspect_container(&container).await? {
-                    Some(status) => Ok(SourceKind::Container {
-                        docker: docker.clone(),
-                        name: container,
-                        running: status.is_running(),
-                    }),
-                    None => Err(why_no_container(&project_dir, name, &container, &up_hint)),
+                    Some(status) if status.project() == Some(project.as_str()) => {
+                        Ok(SourceKind::Container {
+                            docker: docker.clone(),
+                            name: container,
+                            running: status.is_running(),
+                        })
+                    }
+                    Some(_) => Err(format!(
+                        "{name}: the container {container} is not this project's (monibox did \
+                         not create it), so its logs are not shown"
+                    )),
+                    None => Err(why_no_container(&context, name, &container, &up_hint)),
                 }
             }
-            _ => continue,
+            (Some(_), None) => continue,
         };
         match source {
             Ok(source) => {
@@ -118,11 +125,8 @@ pub async fn run(args: LogsArgs) -> anyhow::Result<ExitCode> {
         None if single => None,
         None => Some(DEFAULT_TAIL_ALL),
     };
-    let pid_file = project_dir.pid_file();
-    let daemon_alive: DaemonAlive = Arc::new(move || {
-        process::read_pid_file(&pid_file)
-            .is_some_and(|pid| process::is_alive(pid) && process::is_project_daemon(pid, &project))
-    });
+    let daemon = context.daemon();
+    let daemon_alive: DaemonAlive = Arc::new(move || daemon.running_pid().is_some());
     let cancel = CancellationToken::new();
     let signals = super::cancel_on_signal(cancel.clone());
     let mut session = LogSession::open(
@@ -150,39 +154,26 @@ pub async fn run(args: LogsArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
-fn look(component: LogComponent) -> (&'static str, &'static str) {
-    match component {
-        LogComponent::Prometheus => ("prometheus", "\x1b[33m"),
-        LogComponent::Alertmanager => ("alertmanager", "\x1b[31m"),
-        LogComponent::Grafana => ("grafana", "\x1b[32m"),
-        LogComponent::Daemon => ("daemon", "\x1b[36m"),
-    }
-}
-
-fn container_component(component: LogComponent) -> Option<Component> {
-    match component {
-        LogComponent::Prometheus => Some(Component::Prometheus),
-        LogComponent::Alertmanager => Some(Component::Alertmanager),
-        LogComponent::Grafana => Some(Component::Grafana),
-        LogComponent::Daemon => None,
-    }
-}
-
-/// Why a component has no container: no image (from stack.json), or the stack does not run.
+/// Why a component has no container: switched off or no image (from stack.json), or the stack
+/// does not run.
 fn why_no_container(
-    project_dir: &ProjectDir,
+    context: &ProjectContext,
     name: &str,
     container: &str,
     up_hint: &str,
 ) -> String {
-    let record = StackRecord::read(&project_dir.stack_file()).ok().flatten();
-    match record
-        .as_ref()
-        .and_then(|record| record.component(name))
-        .and_then(|component| component.missing.as_ref())
-    {
-        Some(missing) => format!("{name} does not run: {} ({})", missing.reason, missing.fix),
-        None => format!(
+    let record = context.record();
+    let recorded = record.as_ref().map(|record| record.component(name));
+    match recorded {
+        Some(None) => format!(
+            "{name} does not run: the stack runs without it ({})",
+            catalog::get(name).map_or_else(String::new, |def| def.off_switch())
+        ),
+        Some(Some(crate::stack::record::ComponentRecord {
+            missing: Some(missing),
+            ..
+        })) => format!("{name} does not run: {} ({})", missing.reason, missing.fix),
+        _ => format!(
             "{name} has no container ({container}): the stack is not running or it was removed; \
              {up_hint} starts it, `monibox status` shows what runs"
         ),

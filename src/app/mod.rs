@@ -19,28 +19,29 @@ macro_rules! out {
 }
 
 mod config;
+mod context;
 mod daemon;
 mod down;
 mod images;
 mod load;
 mod logs;
+mod progress;
 mod reload;
 mod serve;
 mod status;
 mod up;
 
-use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
 
-use indicatif::{ProgressBar, ProgressStyle};
 use tokio_util::sync::CancellationToken;
 
-use crate::cli::{Cli, Command, StateArgs};
+use crate::cli::{Cli, Command, PullArg, StateArgs};
 use crate::docker::Docker;
 use crate::docker::client::DEFAULT_CONNECT_TIMEOUT;
+use crate::stack::images::PullPolicy;
 use crate::stack::state::{StateError, StateRoot};
+use progress::BuildProgress;
 
 /// Exit code for "ran, but the result is bad": unhealthy stack, failed threshold.
 pub const EXIT_UNHEALTHY: u8 = 1;
@@ -150,37 +151,11 @@ fn state_root(args: &StateArgs) -> Result<StateRoot, StateError> {
     )
 }
 
-/// A one-line spinner with a message on stderr, drawn only when stderr is a terminal.
-struct Spinner(Option<ProgressBar>);
-
-impl Spinner {
-    fn start(message: String) -> Self {
-        Self(std::io::stderr().is_terminal().then(|| {
-            let bar = ProgressBar::new_spinner();
-            bar.set_style(
-                ProgressStyle::with_template("{spinner} {msg} ({elapsed})")
-                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-            );
-            bar.enable_steady_tick(Duration::from_millis(120));
-            bar.set_message(message);
-            bar
-        }))
-    }
-
-    /// Whether anything is drawn, so callers can skip formatting messages nobody sees.
-    fn is_shown(&self) -> bool {
-        self.0.is_some()
-    }
-
-    fn set_message(&self, message: String) {
-        if let Some(bar) = &self.0 {
-            bar.set_message(message);
-        }
-    }
-
-    fn finish(&self) {
-        if let Some(bar) = &self.0 {
-            bar.finish_and_clear();
-        }
+/// The pull policy a `--pull` flag asks for.
+fn pull_policy(pull: PullArg) -> PullPolicy {
+    match pull {
+        PullArg::Never => PullPolicy::Never,
+        PullArg::Missing => PullPolicy::Missing,
+        PullArg::Always => PullPolicy::Always,
     }
 }

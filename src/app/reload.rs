@@ -1,13 +1,15 @@
 //! `monibox reload [--json]`: applies the current configuration to the running stack without
 //! restarting anything. Renders the bundle as `up` would (same configuration layering, same
 //! plan), and if nothing but configuration files changed, writes it to the state directory and
-//! asks Prometheus and Alertmanager to reload (`POST /-/reload`), then records the new config
-//! digests in stack.json.
+//! asks each component with a reload endpoint to reload, then records the new config digests
+//! (and timing) in stack.json.
 //!
-//! Order: configuration (an error: exit 2, nothing changed) → stack.json and the containers (not
-//! running: exit 2) → the plan; changes a reload cannot apply are named with `monibox up` as the
-//! fix (exit 2, nothing changed) → the bundle written → both reloads at once → a component that
-//! rejects its new files gets the previous ones back (exit 1, with its error) → stack.json.
+//! Order: configuration (an error: exit 2, nothing changed) → the project's lock → stack.json and
+//! the containers (not running: exit 2) → the plan; changes a reload cannot apply are named with
+//! `monibox up` as the fix (exit 2, nothing changed) → the daemon's supervisor held → the bundle
+//! written → every reload at once → a component that rejects its new files gets the previous
+//! ones back (exit 1, with its error) → stack.json updated → the supervisor resumed, which
+//! re-reads it (a new timing applies to its checks and backoff from then on).
 
 use std::collections::BTreeMap;
 use std::process::ExitCode;
@@ -15,10 +17,12 @@ use std::process::ExitCode;
 use futures_util::future::join_all;
 use serde::Serialize;
 
-use super::{EXIT_ENVIRONMENT, EXIT_UNHEALTHY, state_root};
+use super::context::ProjectContext;
+use super::{EXIT_ENVIRONMENT, EXIT_UNHEALTHY};
+use crate::catalog;
 use crate::cli::ReloadArgs;
-use crate::docker::images::Component;
 use crate::docker::{ContainerStatus, Docker};
+use crate::output::{Format, Render, emit};
 use crate::stack::plan::ComponentPlan;
 use crate::stack::reconcile;
 use crate::stack::record::StackRecord;
@@ -66,87 +70,115 @@ struct Report {
 }
 
 pub async fn run(args: ReloadArgs) -> anyhow::Result<ExitCode> {
-    let config = super::config::load(&args.config)?.config;
-    let project = config.project.as_str();
-    let project_dir = state_root(&args.state)?.project(project);
+    let project = ProjectContext::load(&args.config, &args.state)?;
+    let format = Format::from_json_flag(args.output.json);
+    let name = project.project().to_owned();
     let up_hint = super::up_command(&args.config);
-    let Some(record) =
-        StackRecord::read(&project_dir.stack_file())?.filter(|record| record.project == project)
-    else {
+    let _lock = project.lock("reload", &args.lock).await?;
+    let Some(record) = project.store.read()? else {
         anyhow::bail!(
-            "project {project:?} is not running (no stack.json in {}): {up_hint} starts it",
-            project_dir.path().display()
+            "project {name:?} is not running (no stack.json in {}): {up_hint} starts it",
+            project.dir.path().display()
         );
     };
     let docker = super::connect_docker().await?;
     let running = inspect_all(&docker, &record).await?;
     if running.values().all(Option::is_none) {
-        anyhow::bail!(
-            "project {project:?} is not running (it has no containers): {up_hint} starts it"
-        );
+        anyhow::bail!("project {name:?} is not running (it has no containers): {up_hint} starts it");
     }
-    let ReloadPlan { plan, needs_up } = ReloadPlan::new(&config, &project_dir, &record, &running)?;
+    let ReloadPlan { plan, needs_up } =
+        ReloadPlan::new(&project.config, &project.dir, &record, &running)?;
     if !needs_up.is_empty() {
-        let report = Report {
-            project: project.to_owned(),
-            state: State::NeedsUp,
-            components: Vec::new(),
-            needs_up,
-        };
-        if args.json {
-            outln!("{}", serde_json::to_string_pretty(&report)?)?;
+        if format == Format::Json {
+            let report = Report {
+                project: name,
+                state: State::NeedsUp,
+                components: Vec::new(),
+                needs_up,
+            };
+            emit(&report, format)?;
             return Ok(ExitCode::from(EXIT_ENVIRONMENT));
         }
         anyhow::bail!(
             "nothing reloaded: {} needs more than a reload; run {up_hint}, which recreates only \
              what changed:\n  - {}",
-            if report.needs_up.len() == 1 {
+            if needs_up.len() == 1 {
                 "this change"
             } else {
                 "these changes"
             },
-            report.needs_up.join("\n  - ")
+            needs_up.join("\n  - ")
         );
     }
 
+    // The supervisor must not recreate a container from the old record, nor write the record,
+    // while this changes both (see `stack::store`).
+    let daemon = project.daemon();
+    if let Err(error) = daemon.hold().await {
+        tracing::debug!(%error, "no supervisor to hold");
+    }
+    let outcome = apply(&project, &plan, &running).await;
+    if let Err(error) = daemon.resume().await {
+        tracing::debug!(%error, "no supervisor to resume");
+    }
+    let components = outcome?;
+    let failed = components
+        .iter()
+        .any(|component| matches!(component.result, Outcome::Failed | Outcome::NotRunning));
+    let report = Report {
+        project: name,
+        state: if failed {
+            State::Failed
+        } else {
+            State::Reloaded
+        },
+        components,
+        needs_up: Vec::new(),
+    };
+    emit(&report, format)?;
+    Ok(if failed {
+        ExitCode::from(EXIT_UNHEALTHY)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// Writes the bundle, reloads every component that can, puts back the files of one that
+/// rejected them, and records what now runs.
+async fn apply(
+    project: &ProjectContext,
+    plan: &crate::stack::plan::StackPlan,
+    running: &BTreeMap<&'static str, Option<ContainerStatus>>,
+) -> anyhow::Result<Vec<ComponentReport>> {
     let reloadable: Vec<&ComponentPlan> = plan
         .components
         .iter()
-        .filter(|component| component.reload_path.is_some())
+        .filter(|component| component.def.reload_path.is_some())
         .collect();
-    let bundle_dir = project_dir.bundle_dir();
+    let bundle_dir = project.dir.bundle_dir();
     let dirs: Vec<&str> = reloadable
         .iter()
-        .map(|component| component.component.as_str())
+        .filter_map(|component| component.def.bundle.map(|mount| mount.dir))
         .collect();
     let backup = BundleBackup::take(&bundle_dir, &plan.bundle, &dirs)?;
     plan.bundle.write_to(&bundle_dir)?;
-    project_dir.open_bundle_permissions()?;
+    project.dir.open_bundle_permissions()?;
 
-    let reloads = reloadable.iter().map(|component| {
-        let status = running
-            .get(component.component.as_str())
-            .and_then(Option::as_ref);
-        async move {
-            (
-                component.component.as_str(),
-                reload_one(component, status).await,
-            )
-        }
+    let reloads = reloadable.iter().map(|component| async move {
+        let status = running.get(component.def.name).and_then(Option::as_ref);
+        (component.def.name, reload_one(component, status).await)
     });
     let results: BTreeMap<&'static str, Result<(), (Outcome, String)>> =
         join_all(reloads).await.into_iter().collect();
 
-    // Read again: the daemon's supervisor may have recorded a recreated container's port
-    // meanwhile, which the record read at the start would write over.
-    let mut record = StackRecord::read(&project_dir.stack_file())?
-        .filter(|current| current.project == project)
-        .unwrap_or(record);
+    let recorded = project.store.read()?;
     let mut components = Vec::new();
+    let mut applied = Vec::new();
     for component in &plan.components {
-        let name = component.component.as_str();
-        let changed = record
-            .component(name)
+        let name = component.def.name;
+        let changed = recorded
+            .as_ref()
+            .and_then(|record| record.component(name))
             .is_none_or(|recorded| recorded.config_digest != component.config_digest);
         let (result, detail) = match results.get(name) {
             Some(Ok(())) => (Outcome::Reloaded, None),
@@ -154,17 +186,15 @@ pub async fn run(args: ReloadArgs) -> anyhow::Result<ExitCode> {
             None => (Outcome::Unchanged, None),
         };
         match result {
-            Outcome::Failed => backup.restore(name)?,
+            Outcome::Failed => {
+                if let Some(mount) = component.def.bundle {
+                    backup.restore(mount.dir)?;
+                }
+            }
             // A stopped component reads the new files when it starts, as does one without a
             // reload endpoint whose files did not change.
             Outcome::Reloaded | Outcome::NotRunning | Outcome::Unchanged => {
-                if let Some(recorded) = record
-                    .components
-                    .iter_mut()
-                    .find(|recorded| recorded.name == name)
-                {
-                    recorded.config_digest = component.config_digest.clone();
-                }
+                applied.push((name, component.config_digest.clone()));
             }
         }
         components.push(ComponentReport {
@@ -174,54 +204,40 @@ pub async fn run(args: ReloadArgs) -> anyhow::Result<ExitCode> {
             detail,
         });
     }
-    let failed = components
+    let all_applied = components
         .iter()
-        .any(|component| matches!(component.result, Outcome::Failed | Outcome::NotRunning));
-    if !failed {
-        record.timing = config.timing;
-    }
-    record.write(&project_dir.stack_file())?;
-
-    let report = Report {
-        project: project.to_owned(),
-        state: if failed {
-            State::Failed
-        } else {
-            State::Reloaded
-        },
-        components,
-        needs_up: Vec::new(),
-    };
-    if args.json {
-        outln!("{}", serde_json::to_string_pretty(&report)?)?;
-    } else {
-        out!("{}", render(&report))?;
-    }
-    Ok(if failed {
-        ExitCode::from(EXIT_UNHEALTHY)
-    } else {
-        ExitCode::SUCCESS
-    })
+        .all(|component| !matches!(component.result, Outcome::Failed | Outcome::NotRunning));
+    let timing = project.config.timing;
+    project.store.update(|record| {
+        for (name, digest) in &applied {
+            if let Some(recorded) = record.components.iter_mut().find(|r| r.name == *name) {
+                recorded.config_digest = digest.clone();
+            }
+        }
+        if all_applied {
+            record.timing = timing;
+        }
+    })?;
+    Ok(components)
 }
 
-/// Every component's container, by name (None when it has none), all at once.
+/// Every recorded component's container, by name (None when it has none), all at once; a
+/// same-named container that is not the project's counts as none.
 async fn inspect_all(
     docker: &Docker,
     record: &StackRecord,
 ) -> anyhow::Result<BTreeMap<&'static str, Option<ContainerStatus>>> {
-    let inspections = Component::ALL.map(|component| async move {
-        let container = record
-            .component(component.as_str())
-            .map(|recorded| recorded.container.clone());
-        let status = match container {
-            Some(container) => docker.inspect_container(&container).await,
+    let inspections = catalog::CATALOG.iter().map(|def| async move {
+        let status = match record.component(def.name) {
+            Some(recorded) => docker.inspect_container(&recorded.container).await,
             None => Ok(None),
         };
-        (component.as_str(), status)
+        (def.name, status)
     });
     let mut running = BTreeMap::new();
     for (name, status) in join_all(inspections).await {
-        running.insert(name, status?);
+        let status = status?.filter(|status| status.project() == Some(record.project.as_str()));
+        running.insert(name, status);
     }
     Ok(running)
 }
@@ -231,7 +247,7 @@ async fn reload_one(
     component: &ComponentPlan,
     status: Option<&ContainerStatus>,
 ) -> Result<(), (Outcome, String)> {
-    let path = component.reload_path.unwrap_or("/-/reload");
+    let path = component.def.reload_path.unwrap_or("/-/reload");
     let Some(status) = status.filter(|status| status.is_running()) else {
         return Err((
             Outcome::NotRunning,
@@ -240,7 +256,7 @@ async fn reload_one(
                 .to_owned(),
         ));
     };
-    let Some(address) = status.host_address(component.container_port) else {
+    let Some(address) = status.host_address(component.def.container_port) else {
         return Err((
             Outcome::Failed,
             format!("{} publishes no port to reach it on", status.name),
@@ -251,39 +267,50 @@ async fn reload_one(
         .map_err(|error| {
             (
                 Outcome::Failed,
-                format!("rejected the new configuration (it keeps running the previous one, whose files were put back): {error}"),
+                format!(
+                    "rejected the new configuration (it keeps running the previous one, whose \
+                     files were put back): {error}"
+                ),
             )
         })
 }
 
-fn render(report: &Report) -> String {
-    use std::fmt::Write as _;
-    let mut out = String::new();
-    for component in &report.components {
-        let changed = if component.configuration_changed {
-            "configuration changed"
-        } else {
-            "configuration unchanged"
-        };
-        let what = match component.result {
-            Outcome::Reloaded => format!("reloaded ({changed})"),
-            Outcome::Unchanged => "unchanged (nothing to reload)".to_owned(),
-            Outcome::NotRunning => "not reloaded".to_owned(),
-            Outcome::Failed => "FAILED".to_owned(),
-        };
-        let _ = write!(out, "{:<13} {what}", component.name);
-        if let Some(detail) = &component.detail {
-            let _ = write!(out, ": {detail}");
+impl Render for Report {
+    fn render_text(&self) -> String {
+        use std::fmt::Write as _;
+        let mut out = String::new();
+        let width = self
+            .components
+            .iter()
+            .map(|component| component.name.len())
+            .max()
+            .unwrap_or(0);
+        for component in &self.components {
+            let changed = if component.configuration_changed {
+                "configuration changed"
+            } else {
+                "configuration unchanged"
+            };
+            let what = match component.result {
+                Outcome::Reloaded => format!("reloaded ({changed})"),
+                Outcome::Unchanged => "unchanged (nothing to reload)".to_owned(),
+                Outcome::NotRunning => "not reloaded".to_owned(),
+                Outcome::Failed => "FAILED".to_owned(),
+            };
+            let _ = write!(out, "{:<width$}  {what}", component.name);
+            if let Some(detail) = &component.detail {
+                let _ = write!(out, ": {detail}");
+            }
+            let _ = writeln!(out);
         }
-        let _ = writeln!(out);
+        let _ = writeln!(
+            out,
+            "{}",
+            match self.state {
+                State::Reloaded => "no container was restarted",
+                _ => "no container was restarted; see above for what did not reload",
+            }
+        );
+        out
     }
-    let _ = writeln!(
-        out,
-        "{}",
-        match report.state {
-            State::Reloaded => "no container was restarted",
-            _ => "no container was restarted; see above for what did not reload",
-        }
-    );
-    out
 }

@@ -1,31 +1,21 @@
-//! `monibox status [--json]`: the project's [`StatusReport`], as a table or as JSON; the exit
-//! code is the verdict (0 healthy, 1 degraded, 2 not running or Docker unreachable).
+//! `monibox status [--json]`: the project's [`crate::status::StatusReport`], as a table or as
+//! JSON; the exit code is the verdict (0 healthy, 1 degraded, 2 not running or Docker
+//! unreachable).
 
 use std::process::ExitCode;
 
-use super::{EXIT_ENVIRONMENT, EXIT_UNHEALTHY, state_root};
+use super::context::ProjectContext;
+use super::{EXIT_ENVIRONMENT, EXIT_UNHEALTHY};
 use crate::cli::StatusArgs;
-use crate::stack::record::StackRecord;
+use crate::output::{Format, emit};
 use crate::status::{self, Overall};
 
 pub async fn run(args: StatusArgs) -> anyhow::Result<ExitCode> {
-    let config = super::config::load(&args.config)?.config;
-    let project = config.project.as_str();
-    let project_dir = state_root(&args.state)?.project(project);
-    let record = match StackRecord::read(&project_dir.stack_file()) {
-        Ok(record) => record,
-        Err(error) => {
-            tracing::warn!(%error, "ignoring stack.json");
-            None
-        }
-    };
+    let project = ProjectContext::load(&args.config, &args.state)?;
+    let record = project.record();
     let docker = super::connect_docker().await?;
-    let report = status::collect(&docker, project, &project_dir, record.as_ref()).await?;
-    if args.json {
-        outln!("{}", serde_json::to_string_pretty(&report)?)?;
-    } else {
-        out!("{}", status::report::render(&report))?;
-    }
+    let report = status::collect(&docker, project.project(), &project.dir, record.as_ref()).await?;
+    emit(&report, Format::from_json_flag(args.output.json))?;
     Ok(ExitCode::from(match report.state {
         Overall::Healthy => 0,
         Overall::Degraded => EXIT_UNHEALTHY,

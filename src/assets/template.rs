@@ -1,8 +1,7 @@
-//! `${name}` substitution over the embedded text files, with every value escaped for the format
-//! of the file it lands in. Templates stay readable as the files they become; there are no
-//! conditionals or loops here: anything with structure arrives as a ready [`Value::Block`].
-
-use std::fmt::Write as _;
+//! `${name}` substitution over the embedded text files whose structure is fixed, with every value
+//! escaped for the format of the file it lands in. Templates stay readable as the files they
+//! become; there are no conditionals, loops or blocks: files whose structure depends on the
+//! configuration are typed structs instead (see the module docs of `assets`).
 
 /// A value for one placeholder.
 #[derive(Debug, Clone, PartialEq)]
@@ -13,9 +12,6 @@ pub enum Value {
     /// A number, duration or size monibox formatted itself: inserted as it is, so it can also
     /// sit inside a quoted string or a PromQL expression. Only `[A-Za-z0-9._:-]` is allowed.
     Token(String),
-    /// Several YAML lines built by [`Yaml`]; the placeholder must stand alone on its line and
-    /// the block takes its indentation.
-    Block(String),
 }
 
 /// How text values are escaped.
@@ -50,8 +46,6 @@ pub enum TemplateError {
     Unknown { line: usize, name: String },
     #[error("line {line}: `${{` without a closing `}}`")]
     Unterminated { line: usize },
-    #[error("line {line}: block placeholder `${{{name}}}` must stand alone on its line")]
-    BlockNotAlone { line: usize, name: String },
     #[error("line {line}: value of `${{{name}}}` cannot be written here: {reason}")]
     BadValue {
         line: usize,
@@ -103,23 +97,6 @@ pub fn render(
                     out.push_str(before);
                     out.push_str(&token);
                 }
-                Value::Block(block) => {
-                    if !before.trim().is_empty() || !tail.trim().is_empty() {
-                        return Err(TemplateError::BlockNotAlone {
-                            line: line_number,
-                            name: name.to_owned(),
-                        });
-                    }
-                    for block_line in block.lines() {
-                        if !block_line.is_empty() {
-                            out.push_str(before);
-                            out.push_str(block_line);
-                        }
-                        out.push('\n');
-                    }
-                    rest = "";
-                    break;
-                }
             }
             rest = tail;
         }
@@ -144,94 +121,8 @@ fn escape(text: &str, format: Format) -> Result<String, &'static str> {
 
 /// A YAML double-quoted scalar. JSON string escaping is a subset of YAML's, so the result reads
 /// back as exactly `text` whatever it contains.
-pub fn yaml_string(text: &str) -> String {
+fn yaml_string(text: &str) -> String {
     serde_json::Value::String(text.to_owned()).to_string()
-}
-
-/// A small YAML document tree, written in block style with every string quoted.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Yaml {
-    Map(Vec<(&'static str, Yaml)>),
-    List(Vec<Yaml>),
-    Str(String),
-    Bool(bool),
-}
-
-impl Yaml {
-    /// The block-style text of this node at indentation 0.
-    pub fn to_block(&self) -> String {
-        let mut out = String::new();
-        self.write_block(0, &mut out);
-        out
-    }
-
-    fn write_block(&self, indent: usize, out: &mut String) {
-        match self {
-            Yaml::Map(entries) if !entries.is_empty() => {
-                for (index, (key, value)) in entries.iter().enumerate() {
-                    // The first entry of a list item continues the `- ` line.
-                    if index > 0 || !out.ends_with("- ") {
-                        pad(indent, out);
-                    }
-                    out.push_str(key);
-                    out.push(':');
-                    value.write_value(indent, out);
-                }
-            }
-            Yaml::List(items) if !items.is_empty() => {
-                for item in items {
-                    pad(indent, out);
-                    out.push_str("- ");
-                    match item {
-                        Yaml::Map(_) | Yaml::List(_) => item.write_block(indent + 2, out),
-                        scalar => {
-                            scalar.write_scalar(out);
-                            out.push('\n');
-                        }
-                    }
-                }
-            }
-            other => {
-                pad(indent, out);
-                other.write_scalar(out);
-                out.push('\n');
-            }
-        }
-    }
-
-    /// After `key:`: a scalar on the same line, a collection on the following lines.
-    fn write_value(&self, indent: usize, out: &mut String) {
-        match self {
-            Yaml::Map(entries) if !entries.is_empty() => {
-                out.push('\n');
-                self.write_block(indent + 2, out);
-            }
-            Yaml::List(items) if !items.is_empty() => {
-                out.push('\n');
-                self.write_block(indent + 2, out);
-            }
-            scalar => {
-                out.push(' ');
-                scalar.write_scalar(out);
-                out.push('\n');
-            }
-        }
-    }
-
-    fn write_scalar(&self, out: &mut String) {
-        match self {
-            Yaml::Str(text) => out.push_str(&yaml_string(text)),
-            Yaml::Bool(value) => {
-                let _ = write!(out, "{value}");
-            }
-            Yaml::Map(_) => out.push_str("{}"),
-            Yaml::List(_) => out.push_str("[]"),
-        }
-    }
-}
-
-fn pad(indent: usize, out: &mut String) {
-    out.extend(std::iter::repeat_n(' ', indent));
 }
 
 #[cfg(test)]
@@ -242,7 +133,6 @@ mod tests {
         match name {
             "text" => Some(Value::Text("a \"quoted\"\nline: {x}".to_owned())),
             "token" => Some(Value::Token("2m".to_owned())),
-            "block" => Some(Value::Block("- a: 1\n  b: 2\n".to_owned())),
             "evil" => Some(Value::Token("1 or vector(1)".to_owned())),
             _ => None,
         }
@@ -254,16 +144,6 @@ mod tests {
         let parsed: serde_json::Value = serde_norway::from_str(&out).expect("valid YAML");
         assert_eq!(parsed["key"], "a \"quoted\"\nline: {x}");
         assert_eq!(parsed["for"], "2m");
-    }
-
-    #[test]
-    fn blocks_take_the_placeholder_indentation() {
-        let out = render("list:\n  ${block}\nend: 1\n", Format::Yaml, values).expect("renders");
-        assert_eq!(out, "list:\n  - a: 1\n    b: 2\nend: 1\n");
-        assert!(matches!(
-            render("x: ${block}\n", Format::Yaml, values),
-            Err(TemplateError::BlockNotAlone { line: 1, .. })
-        ));
     }
 
     #[test]
@@ -286,25 +166,4 @@ mod tests {
         ));
     }
 
-    #[test]
-    fn yaml_tree_is_written_in_block_style() {
-        let tree = Yaml::List(vec![Yaml::Map(vec![
-            ("name", Yaml::Str("critical".to_owned())),
-            (
-                "webhook_configs",
-                Yaml::List(vec![Yaml::Map(vec![
-                    ("url", Yaml::Str("http://x/alerts".to_owned())),
-                    ("send_resolved", Yaml::Bool(true)),
-                ])]),
-            ),
-            ("email_configs", Yaml::List(Vec::new())),
-        ])]);
-        let text = tree.to_block();
-        assert_eq!(
-            text,
-            "- name: \"critical\"\n  webhook_configs:\n    - url: \"http://x/alerts\"\n      send_resolved: true\n  email_configs: []\n"
-        );
-        let parsed: serde_json::Value = serde_norway::from_str(&text).expect("valid YAML");
-        assert_eq!(parsed[0]["webhook_configs"][0]["send_resolved"], true);
-    }
 }

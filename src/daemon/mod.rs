@@ -11,10 +11,11 @@
 //!
 //! [`Daemon::bind`] binds everything or fails before serving anything; [`Daemon::run`] runs each
 //! part, the supervisor included, as one task of a task set under one shutdown token, until
-//! SIGTERM, a `shutdown` request or the caller cancels. [`process`] is the outside view (launch,
-//! pid file, stop).
+//! SIGTERM, a `shutdown` request or the caller cancels. [`client`] is how other commands talk to
+//! it; [`process`] the operating-system side (launch, pid file, signals).
 
 pub mod alerts;
+pub mod client;
 pub mod control;
 mod metrics;
 pub mod ops;

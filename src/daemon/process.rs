@@ -1,6 +1,6 @@
-//! The daemon as an operating-system process, seen from outside: launching it detached, its pid
-//! file, telling whether a pid is still this project's monibox daemon, and stopping it with
-//! SIGTERM, then SIGKILL after a deadline.
+//! The daemon as an operating-system process: launching it detached, its pid file, telling
+//! whether a pid is still this project's monibox daemon, and signalling it (SIGTERM, then SIGKILL
+//! after a deadline). Other commands use these through [`super::client::DaemonClient`].
 
 use std::fs::OpenOptions;
 use std::os::unix::fs::OpenOptionsExt;
@@ -13,7 +13,6 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use tokio::time::Instant;
 
-use super::control::{self, ControlRequest, ControlResponse};
 use crate::stack::state::{StateError, write_atomic};
 
 /// How often a stopping process is checked.
@@ -105,55 +104,6 @@ fn cmdline_is_project_daemon(args: &[String], project: &str) -> bool {
         }
     });
     is_monibox && runs_daemon && named_project.is_none_or(|named| named == project)
-}
-
-/// How stopping a project's daemon went.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Stopped {
-    /// No daemon of the project was running.
-    NotRunning,
-    /// It shut down when asked on the control socket.
-    ShutDown { pid: Option<u32> },
-    /// It did not answer on the control socket and was stopped by signal.
-    Signalled { pid: u32, how: Termination },
-}
-
-/// Stops the project's daemon: asks it on the control socket and waits up to `grace` for it to
-/// exit; if it does not answer (or does not exit), signals the pid from the pid file — only
-/// if that pid is still this project's monibox.
-pub async fn stop(
-    control_socket: &Path,
-    pid_file: &Path,
-    project: &str,
-    grace: Duration,
-) -> Stopped {
-    let ask = Duration::from_secs(1);
-    let pid = match control::request(control_socket, ControlRequest::Status, ask).await {
-        Ok(ControlResponse::Status(status)) => Some(status.pid),
-        _ => read_pid_file(pid_file),
-    };
-    let asked = matches!(
-        control::request(control_socket, ControlRequest::Shutdown, ask).await,
-        Ok(ControlResponse::ShuttingDown)
-    );
-    match pid {
-        Some(pid) if asked => {
-            if wait_for_exit(pid, grace).await || !is_project_daemon(pid, project) {
-                Stopped::ShutDown { pid: Some(pid) }
-            } else {
-                Stopped::Signalled {
-                    pid,
-                    how: terminate(pid, Duration::from_secs(2)).await,
-                }
-            }
-        }
-        None if asked => Stopped::ShutDown { pid: None },
-        Some(pid) if is_alive(pid) && is_project_daemon(pid, project) => Stopped::Signalled {
-            pid,
-            how: terminate(pid, Duration::from_secs(2)).await,
-        },
-        _ => Stopped::NotRunning,
-    }
 }
 
 /// How a [`terminate`] went.

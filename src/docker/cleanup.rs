@@ -13,7 +13,7 @@ use bollard::query_parameters::{
 use futures_util::future::join_all;
 
 use super::Docker;
-use super::container::parse_engine_time;
+use super::inspect::parse_engine_time;
 use super::error::{DockerError, status_code};
 use super::labels;
 

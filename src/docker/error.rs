@@ -83,13 +83,16 @@ pub enum DockerError {
     PortTaken { container: String, ports: String },
 
     #[error(
-        "a {kind} named {name} already exists and is not this project's: remove it \
-         (`{remove_with}`) or use another project name"
+        "a {kind} named {name} already exists that monibox did not create for project \
+         {project} (it lacks the label io.monibox.project={project}), so monibox leaves it \
+         alone: {fix}, or use another project name (--project)"
     )]
     NameConflict {
         kind: &'static str,
         name: String,
-        remove_with: String,
+        project: String,
+        /// What the user can do with it, e.g. rename or remove it (commands included).
+        fix: String,
     },
 
     #[error(
@@ -97,6 +100,18 @@ pub enum DockerError {
          (`docker network prune`) and try again"
     )]
     AddressPoolsExhausted { network: String },
+
+    #[error(
+        "{count} networks named {name} belong to project {project} and more than one has \
+         containers (left by two `monibox up`s of an older version that ran at once): run \
+         `monibox down --project {project}`, then `monibox up --project {project}` (data volumes \
+         are kept)"
+    )]
+    DuplicateNetworks {
+        name: String,
+        count: usize,
+        project: String,
+    },
 
     #[error("network {network} has no IPv4 gateway in its IPAM config")]
     NoGateway { network: String },
@@ -117,16 +132,6 @@ pub enum DockerError {
         container_port: u16,
     },
 
-    #[error(
-        "container {container} was not ready within {timeout:?}: last probe of {url} said: {last}"
-    )]
-    NotReady {
-        container: String,
-        url: String,
-        timeout: Duration,
-        last: String,
-    },
-
     #[error("no such container: {container}")]
     NoSuchContainer { container: String },
 
@@ -134,8 +139,8 @@ pub enum DockerError {
     #[error("container {container} is being removed")]
     ContainerRemoving { container: String },
 
-    #[error("cancelled while {what}")]
-    Cancelled { what: String },
+    #[error("interrupted while {what}")]
+    Interrupted { what: String },
 
     #[error(
         "container {container} was still being removed after {timeout:?}: is the daemon \
@@ -161,6 +166,39 @@ pub enum DockerError {
 }
 
 impl DockerError {
+    /// A container named like one of `project`'s that does not carry the project's label.
+    pub(crate) fn foreign_container(name: &str, project: &str) -> Self {
+        DockerError::NameConflict {
+            kind: "container",
+            name: name.to_owned(),
+            project: project.to_owned(),
+            fix: format!(
+                "rename it (`docker rename {name} {name}-own`) or, if it is disposable, remove \
+                 it (`docker rm -f {name}`)"
+            ),
+        }
+    }
+
+    /// A volume named like one of `project`'s that does not carry the project's label.
+    pub(crate) fn foreign_volume(name: &str, project: &str) -> Self {
+        DockerError::NameConflict {
+            kind: "volume",
+            name: name.to_owned(),
+            project: project.to_owned(),
+            fix: format!("if its data is disposable, remove it (`docker volume rm {name}`)"),
+        }
+    }
+
+    /// A network named like `project`'s that does not carry the project's label.
+    pub(crate) fn foreign_network(name: &str, project: &str) -> Self {
+        DockerError::NameConflict {
+            kind: "network",
+            name: name.to_owned(),
+            project: project.to_owned(),
+            fix: format!("if nothing uses it, remove it (`docker network rm {name}`)"),
+        }
+    }
+
     /// Whether the Engine itself could not be reached (refused or reset connection, missing
     /// socket, no answer in time), as opposed to the Engine answering with an error. A
     /// supervisor waits for an unreachable Engine instead of counting each call as a failure.

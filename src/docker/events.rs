@@ -11,7 +11,7 @@ use bollard::query_parameters::EventsOptions;
 use futures_util::{Stream, StreamExt};
 
 use super::Docker;
-use super::container::HealthState;
+use super::inspect::HealthState;
 use super::error::DockerError;
 use super::labels;
 

@@ -16,7 +16,7 @@ use bollard::query_parameters::LogsOptions;
 use futures_util::{Stream, StreamExt};
 
 use super::Docker;
-use super::container::parse_engine_time;
+use super::inspect::parse_engine_time;
 use super::error::{DockerError, classify, status_code};
 
 /// What to read of a container's log.

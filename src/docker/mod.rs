@@ -5,15 +5,17 @@
 //! - [`error`]: [`DockerError`], one variant per thing that can go wrong, each saying what to do.
 //! - [`labels`]: the `io.monibox.*` labels that mark what monibox created.
 //! - [`network`], [`volume`], [`container`]: the project's resources, created idempotently and
-//!   referred to by id; containers are described as data ([`ContainerSpec`]).
+//!   referred to by id; a container is described as data ([`spec`]: [`ContainerSpec`]) and
+//!   read back as data ([`inspect`]: [`ContainerStatus`]). Nothing without the project's label
+//!   is ever stopped or removed.
 //! - [`logs`]: a container's output as timestamped lines, tailed or followed.
 //! - [`cleanup`]: listing and removing a project's resources by label.
 //! - [`events`]: the Engine's event stream for a project's containers, for the supervisor.
-//! - [`readiness`]: how a component is probed from the host, and waiting for it with a deadline.
-//! - [`images`]: which image each component uses, pulling, and building `FROM scratch` images
-//!   from the host's own Prometheus and Alertmanager binaries.
+//! - [`images`]: local images, pulling, and building `FROM scratch` images from host files as a
+//!   [`images::HostRecipe`] describes.
 //!
-//! Nothing here prints: long operations report progress through callbacks, results are values.
+//! This module knows no component: it receives plain values (specs, recipes, names) and returns
+//! plain values. Nothing here prints: long operations report progress through callbacks.
 
 pub mod cleanup;
 pub mod client;
@@ -23,20 +25,18 @@ pub mod events;
 pub mod images;
 pub mod labels;
 pub mod logs;
+pub mod inspect;
 pub mod network;
-pub mod readiness;
+pub mod spec;
 pub mod volume;
 
 mod build;
 
 pub use cleanup::{ProjectResources, RemovalReport, RemoveVolumes};
 pub use client::Docker;
-pub use container::{
-    ContainerSpec, ContainerState, ContainerStatus, ExtraHost, HealthCheck, HealthState, Mount,
-    NetworkAttachment, PortPublish, PublishedPort,
-};
+pub use inspect::{ContainerState, ContainerStatus, HealthState, PublishedPort};
+pub use spec::{ContainerSpec, ExtraHost, HealthCheck, Mount, NetworkAttachment, PortPublish};
 pub use error::DockerError;
 pub use events::{ContainerEvent, ContainerEventKind};
 pub use logs::{ContainerLogLine, ContainerLogs, LogQuery, OutputStream};
 pub use network::ProjectNetwork;
-pub use readiness::{HttpReadiness, Readiness, ReadyReport};

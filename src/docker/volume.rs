@@ -7,11 +7,6 @@ use super::Docker;
 use super::error::{DockerError, status_code};
 use super::labels;
 
-/// The name of a project's data volume for a component.
-pub fn volume_name(project: &str, component: &str) -> String {
-    format!("monibox-{project}-{component}-data")
-}
-
 impl Docker {
     /// Makes sure the named volume exists; returns whether this call created it. A same-named
     /// volume of another project (or not made by monibox) is a conflict, not silently shared.
@@ -26,11 +21,7 @@ impl Docker {
                 return if volume.labels.get(labels::PROJECT).map(String::as_str) == Some(project) {
                     Ok(false)
                 } else {
-                    Err(DockerError::NameConflict {
-                        kind: "volume",
-                        name: name.to_owned(),
-                        remove_with: format!("docker volume rm {name}"),
-                    })
+                    Err(DockerError::foreign_volume(name, project))
                 };
             }
             Err(error) if status_code(&error) == Some(404) => {}
@@ -50,5 +41,31 @@ impl Docker {
             .await
             .map_err(|error| self.fail("create volume", name, error))?;
         Ok(true)
+    }
+
+    /// Whether a volume of that name exists that is not `project`'s: checked before anything is
+    /// created, so `up` stops with nothing to undo.
+    pub async fn check_volume(&self, name: &str, project: &str) -> Result<(), DockerError> {
+        match self.engine.inspect_volume(name).await {
+            Ok(volume) if volume.labels.get(labels::PROJECT).map(String::as_str) == Some(project) => {
+                Ok(())
+            }
+            Ok(_) => Err(DockerError::foreign_volume(name, project)),
+            Err(error) if status_code(&error) == Some(404) => Ok(()),
+            Err(error) => Err(self.fail("inspect volume", name, error)),
+        }
+    }
+
+    /// Removes a volume this project created (by name); false when it was already gone.
+    pub async fn remove_volume(&self, name: &str) -> Result<bool, DockerError> {
+        match self
+            .engine
+            .remove_volume(name, None::<bollard::query_parameters::RemoveVolumeOptions>)
+            .await
+        {
+            Ok(()) => Ok(true),
+            Err(error) if status_code(&error) == Some(404) => Ok(false),
+            Err(error) => Err(self.fail("remove volume", name, error)),
+        }
     }
 }

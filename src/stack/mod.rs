@@ -1,17 +1,23 @@
-//! The stack as a whole: where its state lives ([`state`], [`record`]), which host ports it uses
-//! ([`ports`]), what it runs ([`plan`]: configuration + resolved ports + network → container
-//! specs, readiness probes and the daemon's settings), bringing Docker in line with the plan
+//! The stack as a whole: where its state lives ([`state`]), who may change it ([`lock`]: one
+//! mutating command at a time) and the one owner of `stack.json` ([`store`], [`record`]), which
+//! host ports it uses ([`ports`]), which image each component runs ([`images`]), what it runs
+//! ([`plan`]: configuration + catalog + resolved ports + network → container specs and the
+//! daemon's settings), probing readiness ([`readiness`]), bringing Docker in line with the plan
 //! ([`reconcile`]), deciding whether a configuration change can be reloaded in place
 //! ([`reload`]) and taking it down again ([`teardown`]).
 //!
 //! The commands in `app` sequence these steps; nothing here prints.
 
+pub mod images;
+pub mod lock;
 pub mod plan;
 pub mod ports;
+pub mod readiness;
 pub mod reconcile;
 pub mod record;
 pub mod reload;
 pub mod state;
+pub mod store;
 
 use std::time::Duration;
 

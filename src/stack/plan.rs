@@ -1,6 +1,7 @@
 //! The plan: from the configuration, the resolved ports, the project network and the images,
-//! everything `up` will run — the rendered bundle, each component's [`ContainerSpec`] and how it
-//! is probed, and the daemon's settings. Pure: nothing here touches Docker or the disk.
+//! everything `up` will run — the rendered bundle, each running component's [`ContainerSpec`]
+//! (built from its catalog entry), and the daemon's settings. Pure: nothing here touches Docker
+//! or the disk.
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -8,52 +9,32 @@ use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
+use super::images::{ImageChoice, MissingImage};
 use super::ports::DaemonPorts;
-use super::record::{DaemonRecord, MissingImage};
+use super::record::DaemonRecord;
 use super::state::ProjectDir;
-use crate::assets::{AssetError, Bundle, RenderContext, container_paths, paths};
+use crate::assets::{AssetError, Bundle};
+use crate::catalog::{self, ComponentDef};
 use crate::config::{Config, Port};
-use crate::docker::images::Component;
-use crate::docker::volume::volume_name;
 use crate::docker::{
-    ContainerSpec, ExtraHost, HealthCheck, HttpReadiness, Mount, NetworkAttachment, PortPublish,
-    ProjectNetwork, Readiness,
+    ContainerSpec, ExtraHost, HealthCheck, Mount, NetworkAttachment, PortPublish, ProjectNetwork,
 };
 
 /// Label holding the digest of a component's configuration files, for components that cannot
 /// reload them: a changed digest changes the spec hash, so the container is recreated.
 pub const CONFIG_DIGEST_LABEL: &str = "io.monibox.config-digest";
-/// Where Grafana reads its admin password (`GF_SECURITY_ADMIN_PASSWORD__FILE`).
-pub const GRAFANA_PASSWORD_PATH: &str = "/run/secrets/grafana-admin-password";
-/// The Grafana admin user.
-pub const GRAFANA_ADMIN_USER: &str = "admin";
-/// How often readiness is probed while `up` waits.
-pub const READINESS_INTERVAL: Duration = Duration::from_millis(25);
-/// Limit of one readiness probe.
-const READINESS_TIMEOUT: Duration = Duration::from_secs(1);
-
-/// Where a component's image comes from, as decided before planning.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ImageChoice {
-    Use(String),
-    Missing(MissingImage),
-}
 
 /// Everything one component needs.
 #[derive(Debug, Clone)]
 pub struct ComponentPlan {
-    pub component: Component,
+    pub def: &'static ComponentDef,
     pub container: String,
     pub configured_image: String,
     pub image: ImageChoice,
     /// None when there is no image to run.
     pub spec: Option<ContainerSpec>,
-    pub readiness: Readiness,
-    pub container_port: u16,
     /// Digest of the component's files in the bundle.
     pub config_digest: String,
-    /// The lifecycle endpoint that reloads the configuration in place (POST), if it has one.
-    pub reload_path: Option<&'static str>,
 }
 
 /// What `up` will run.
@@ -61,16 +42,14 @@ pub struct ComponentPlan {
 pub struct StackPlan {
     pub bundle: Bundle,
     pub daemon: DaemonRecord,
+    /// The components the configuration runs, in catalog order.
     pub components: Vec<ComponentPlan>,
-}
-
-/// The name of a component's container.
-pub fn container_name(project: &str, component: Component) -> String {
-    format!("monibox-{project}-{}", component.as_str())
+    /// The catalog's other components: switched off, so not run (and removed if they ran).
+    pub disabled: Vec<&'static ComponentDef>,
 }
 
 impl StackPlan {
-    /// Plans the stack. `images` holds a choice for every component.
+    /// Plans the stack. `images` holds a choice for every component that runs.
     pub fn new(
         config: &Config,
         project_dir: &ProjectDir,
@@ -78,26 +57,34 @@ impl StackPlan {
         daemon_ports: DaemonPorts,
         images: &BTreeMap<&'static str, ImageChoice>,
     ) -> Result<StackPlan, AssetError> {
-        let context = RenderContext::stack(daemon_ports.app, daemon_ports.ops);
+        let context = catalog::render::for_stack(config, daemon_ports.app, daemon_ports.ops);
         let bundle = Bundle::render(config, &context)?;
         let daemon = daemon_record(config, network.gateway, daemon_ports);
-        let components = Component::ALL
-            .iter()
-            .map(|&component| {
-                let image = images.get(component.as_str()).cloned().unwrap_or_else(|| {
+        let components = catalog::enabled(config)
+            .map(|def| {
+                let image = images.get(def.name).cloned().unwrap_or_else(|| {
                     ImageChoice::Missing(MissingImage {
                         reason: "no image was chosen".to_owned(),
                         fix: "run `monibox images list` to see why".to_owned(),
                     })
                 });
-                component_plan(config, project_dir, network, &bundle, component, image)
+                component_plan(config, project_dir, network, &bundle, def, image)
             })
             .collect();
         Ok(StackPlan {
             bundle,
             daemon,
             components,
+            disabled: catalog::CATALOG
+                .iter()
+                .copied()
+                .filter(|def| !def.is_enabled(config))
+                .collect(),
         })
+    }
+
+    pub fn component(&self, name: &str) -> Option<&ComponentPlan> {
+        self.components.iter().find(|plan| plan.def.name == name)
     }
 }
 
@@ -129,187 +116,108 @@ fn component_plan(
     project_dir: &ProjectDir,
     network: &ProjectNetwork,
     bundle: &Bundle,
-    component: Component,
+    def: &'static ComponentDef,
     image: ImageChoice,
 ) -> ComponentPlan {
-    let project = config.project.as_str();
-    let container = container_name(project, component);
-    let config_digest = bundle_digest(bundle, component_dir(component));
-    let (container_port, readiness_path, expect_body, reload_path) = match component {
-        Component::Prometheus => (9090, "/-/ready", None, Some("/-/reload")),
-        Component::Alertmanager => (9093, "/-/ready", None, Some("/-/reload")),
-        Component::Grafana => (3000, "/api/health", Some("\"database\""), None),
-    };
-    let readiness = Readiness::Http(HttpReadiness {
-        container_port,
-        path: readiness_path.to_owned(),
-        expect_body: expect_body.map(str::to_owned),
-        interval: READINESS_INTERVAL,
-        timeout: READINESS_TIMEOUT,
-    });
+    let config_digest = def
+        .bundle
+        .map(|mount| bundle_digest(bundle, mount.dir))
+        .unwrap_or_default();
     let spec = match &image {
-        ImageChoice::Use(image) => {
-            let mut spec = ContainerSpec::new(project, component.as_str(), &container, image);
-            spec.network = Some(NetworkAttachment {
-                network_id: network.id.clone(),
-                aliases: vec![component.as_str().to_owned()],
-            });
-            spec.extra_hosts.push(ExtraHost {
-                hostname: "host.docker.internal".to_owned(),
-                address: IpAddr::V4(network.gateway),
-            });
-            spec.ports.push(PortPublish {
-                container_port,
-                host_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
-                host_port: host_port(config, component),
-            });
-            spec.mounts.push(Mount::ReadOnlyBind {
-                source: project_dir.bundle_dir().join(component_dir(component)),
-                target: mount_target(component).to_owned(),
-            });
-            spec.mounts.push(Mount::Volume {
-                name: volume_name(project, component.as_str()),
-                target: data_dir(component).to_owned(),
-            });
-            let seconds = Duration::from_secs;
-            let health = |command: &[&str]| HealthCheck {
-                command: command.iter().map(|part| (*part).to_owned()).collect(),
-                interval: seconds(10),
-                timeout: seconds(5),
-                retries: 3,
-                start_period: Duration::ZERO,
-            };
-            match component {
-                Component::Prometheus => {
-                    let mut cmd = vec![
-                        "--config.file=/etc/prometheus/prometheus.yml".to_owned(),
-                        "--storage.tsdb.path=/prometheus".to_owned(),
-                        "--web.enable-lifecycle".to_owned(),
-                    ];
-                    cmd.extend(config.retention.prometheus_flags());
-                    spec.cmd = Some(cmd);
-                    spec.memory_limit_bytes = Some(1 << 30);
-                    spec.health_check = Some(health(&[
-                        "/bin/promtool",
-                        "query",
-                        "instant",
-                        "http://127.0.0.1:9090",
-                        "vector(1)",
-                    ]));
-                }
-                Component::Alertmanager => {
-                    spec.cmd = Some(
-                        [
-                            "--config.file=/etc/alertmanager/alertmanager.yml",
-                            "--storage.path=/alertmanager",
-                            // A single instance: no gossip to wait for.
-                            "--cluster.listen-address=",
-                        ]
-                        .map(str::to_owned)
-                        .to_vec(),
-                    );
-                    spec.memory_limit_bytes = Some(256 << 20);
-                    spec.health_check = Some(health(&[
-                        "/bin/amtool",
-                        "config",
-                        "show",
-                        "--alertmanager.url=http://127.0.0.1:9093",
-                    ]));
-                }
-                Component::Grafana => {
-                    for (key, value) in [
-                        ("GF_PATHS_CONFIG", "/etc/grafana/grafana.ini"),
-                        ("GF_PATHS_PROVISIONING", "/etc/grafana/provisioning"),
-                        ("GF_SECURITY_ADMIN_USER", GRAFANA_ADMIN_USER),
-                        ("GF_SECURITY_ADMIN_PASSWORD__FILE", GRAFANA_PASSWORD_PATH),
-                        // The root filesystem is read-only: log to the console only.
-                        ("GF_LOG_MODE", "console"),
-                    ] {
-                        spec.env.insert(key.to_owned(), value.to_owned());
-                    }
-                    spec.mounts.push(Mount::ReadOnlyBind {
-                        source: project_dir.mounted_password_file(),
-                        target: GRAFANA_PASSWORD_PATH.to_owned(),
-                    });
-                    spec.mounts.push(Mount::Tmpfs {
-                        target: "/tmp".to_owned(),
-                        size_bytes: 64 << 20,
-                    });
-                    spec.memory_limit_bytes = Some(512 << 20);
-                    spec.health_check = Some(health(&[
-                        "wget",
-                        "-q",
-                        "-O",
-                        "/dev/null",
-                        "http://127.0.0.1:3000/api/health",
-                    ]));
-                }
-            }
-            if reload_path.is_none() {
-                spec.labels
-                    .insert(CONFIG_DIGEST_LABEL.to_owned(), config_digest.clone());
-            }
-            Some(spec)
-        }
+        ImageChoice::Use(image) => Some(container_spec(
+            config,
+            project_dir,
+            network,
+            def,
+            image,
+            &config_digest,
+        )),
         ImageChoice::Missing(_) => None,
     };
     ComponentPlan {
-        component,
-        container,
-        configured_image: configured_image(config, component),
+        def,
+        container: def.container_name(config.project.as_str()),
+        configured_image: def.configured_image(config).to_owned(),
         image,
         spec,
-        readiness,
-        container_port,
         config_digest,
-        reload_path,
     }
 }
 
-fn configured_image(config: &Config, component: Component) -> String {
-    match component {
-        Component::Prometheus => config.images.prometheus.as_str(),
-        Component::Alertmanager => config.images.alertmanager.as_str(),
-        Component::Grafana => config.images.grafana.as_str(),
+/// The container of `def`: hardened (see [`ContainerSpec::new`]), on the project network under
+/// its name, reaching the host as `host.docker.internal`, published on 127.0.0.1, with its
+/// bundle directory read-only, its data volume, secrets, scratch space, command, environment,
+/// memory limit and health check.
+fn container_spec(
+    config: &Config,
+    project_dir: &ProjectDir,
+    network: &ProjectNetwork,
+    def: &ComponentDef,
+    image: &str,
+    config_digest: &str,
+) -> ContainerSpec {
+    let project = config.project.as_str();
+    let mut spec = ContainerSpec::new(project, def.name, &def.container_name(project), image);
+    spec.network = Some(NetworkAttachment {
+        network_id: network.id.clone(),
+        aliases: vec![def.name.to_owned()],
+    });
+    spec.extra_hosts.push(ExtraHost {
+        hostname: "host.docker.internal".to_owned(),
+        address: IpAddr::V4(network.gateway),
+    });
+    spec.ports.push(PortPublish {
+        container_port: def.container_port,
+        host_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
+        host_port: match def.configured_port(config) {
+            Port::Fixed(port) => port.get(),
+            // Docker picks a free port.
+            Port::Auto => 0,
+        },
+    });
+    if let Some(mount) = def.bundle {
+        spec.mounts.push(Mount::ReadOnlyBind {
+            source: project_dir.bundle_dir().join(mount.dir),
+            target: mount.target.to_owned(),
+        });
     }
-    .to_owned()
-}
-
-/// The configured host port, or 0 (Docker picks one) for `auto`.
-fn host_port(config: &Config, component: Component) -> u16 {
-    let port = match component {
-        Component::Prometheus => config.ports.prometheus,
-        Component::Alertmanager => config.ports.alertmanager,
-        Component::Grafana => config.ports.grafana,
-    };
-    match port {
-        Port::Fixed(port) => port.get(),
-        Port::Auto => 0,
+    if let Some(data_dir) = def.data_dir {
+        spec.mounts.push(Mount::Volume {
+            name: def.volume_name(project),
+            target: data_dir.to_owned(),
+        });
     }
-}
-
-fn component_dir(component: Component) -> &'static str {
-    match component {
-        Component::Prometheus => paths::PROMETHEUS_DIR,
-        Component::Alertmanager => paths::ALERTMANAGER_DIR,
-        Component::Grafana => paths::GRAFANA_DIR,
+    for secret in def.secrets {
+        spec.mounts.push(Mount::ReadOnlyBind {
+            source: project_dir.secret_file(secret.name),
+            target: secret.target.to_owned(),
+        });
     }
-}
-
-fn mount_target(component: Component) -> &'static str {
-    match component {
-        Component::Prometheus => container_paths::PROMETHEUS_DIR,
-        Component::Alertmanager => container_paths::ALERTMANAGER_DIR,
-        Component::Grafana => container_paths::GRAFANA_DIR,
+    for tmpfs in def.tmpfs {
+        spec.mounts.push(Mount::Tmpfs {
+            target: tmpfs.target.to_owned(),
+            size_bytes: tmpfs.size_bytes,
+        });
     }
-}
-
-fn data_dir(component: Component) -> &'static str {
-    match component {
-        Component::Prometheus => "/prometheus",
-        Component::Alertmanager => "/alertmanager",
-        Component::Grafana => "/var/lib/grafana",
+    spec.cmd = (def.command)(config);
+    spec.env = def
+        .env
+        .iter()
+        .map(|(key, value)| ((*key).to_owned(), (*value).to_owned()))
+        .collect();
+    spec.memory_limit_bytes = Some(def.memory_limit_bytes);
+    spec.health_check = Some(HealthCheck {
+        command: def.health_check.iter().map(|part| (*part).to_owned()).collect(),
+        interval: Duration::from_secs(10),
+        timeout: Duration::from_secs(5),
+        retries: 3,
+        start_period: Duration::ZERO,
+    });
+    if def.reload_path.is_none() {
+        spec.labels
+            .insert(CONFIG_DIGEST_LABEL.to_owned(), config_digest.to_owned());
     }
+    spec
 }
 
 /// The digest of every bundle file under `dir/`, names and contents.
@@ -338,6 +246,7 @@ fn hex(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::catalog::grafana;
     use crate::stack::state::StateRoot;
 
     fn inputs() -> (Config, ProjectDir, ProjectNetwork) {
@@ -351,6 +260,7 @@ mod tests {
             name: "monibox-default".to_owned(),
             gateway: Ipv4Addr::new(172, 20, 0, 1),
             created: false,
+            duplicates_removed: 0,
         };
         (config, dir, network)
     }
@@ -369,18 +279,15 @@ mod tests {
         ])
     }
 
-    fn plan(config: &Config, dir: &ProjectDir, network: &ProjectNetwork) -> StackPlan {
-        let ports = DaemonPorts {
-            app: 5000,
-            ops: 5001,
-        };
-        StackPlan::new(config, dir, network, ports, &images()).expect("plans")
-    }
+    const PORTS: DaemonPorts = DaemonPorts {
+        app: 5000,
+        ops: 5001,
+    };
 
     #[test]
     fn containers_are_hardened_published_on_loopback_and_reach_the_gateway() {
         let (config, dir, network) = inputs();
-        let plan = plan(&config, &dir, &network);
+        let plan = StackPlan::new(&config, &dir, &network, PORTS, &images()).expect("plans");
         let prometheus = plan.components[0].spec.as_ref().expect("prometheus runs");
         assert_eq!(prometheus.name, "monibox-default-prometheus");
         assert!(prometheus.read_only_rootfs && prometheus.cap_drop_all && prometheus.init);
@@ -409,8 +316,9 @@ mod tests {
             source: "/state/default/bundle/prometheus".into(),
             target: "/etc/prometheus".to_owned(),
         }));
-        assert_eq!(plan.components[1].reload_path, Some("/-/reload"));
+        assert_eq!(plan.components[1].def.reload_path, Some("/-/reload"));
         assert!(plan.components[2].spec.is_none(), "grafana has no image");
+        assert!(plan.disabled.is_empty());
         assert_eq!(
             plan.daemon.app_listen,
             [
@@ -425,20 +333,16 @@ mod tests {
         let (config, dir, network) = inputs();
         let mut images = images();
         images.insert("grafana", ImageChoice::Use("g:1".to_owned()));
-        let ports = DaemonPorts {
-            app: 5000,
-            ops: 5001,
-        };
-        let plan = StackPlan::new(&config, &dir, &network, ports, &images).expect("plans");
+        let plan = StackPlan::new(&config, &dir, &network, PORTS, &images).expect("plans");
         let grafana = plan.components[2].spec.as_ref().expect("grafana runs");
         assert_eq!(grafana.ports[0].host_port, 0, "auto: Docker picks the port");
         assert_eq!(
             grafana.env["GF_SECURITY_ADMIN_PASSWORD__FILE"],
-            GRAFANA_PASSWORD_PATH
+            grafana::PASSWORD_SECRET.target
         );
         assert!(grafana.mounts.contains(&Mount::ReadOnlyBind {
-            source: dir.mounted_password_file(),
-            target: GRAFANA_PASSWORD_PATH.to_owned(),
+            source: dir.secret_file(grafana::PASSWORD_SECRET.name),
+            target: grafana::PASSWORD_SECRET.target.to_owned(),
         }));
         assert_eq!(
             grafana.labels[CONFIG_DIGEST_LABEL],
@@ -466,5 +370,26 @@ mod tests {
             "Prometheus reloads instead of being recreated"
         );
         assert_ne!(moved.daemon.settings_digest, plan.daemon.settings_digest);
+    }
+
+    #[test]
+    fn a_component_switched_off_is_not_planned_nor_scraped() {
+        let (mut config, dir, network) = inputs();
+        config.components.grafana = false;
+        let plan = StackPlan::new(&config, &dir, &network, PORTS, &images()).expect("plans");
+        let names: Vec<&str> = plan.components.iter().map(|c| c.def.name).collect();
+        assert_eq!(names, ["prometheus", "alertmanager"]);
+        assert_eq!(plan.disabled.len(), 1);
+        let prometheus_yml = String::from_utf8_lossy(
+            plan.bundle
+                .get(crate::assets::paths::PROMETHEUS_CONFIG)
+                .expect("prometheus.yml"),
+        )
+        .into_owned();
+        assert!(!prometheus_yml.contains("grafana"), "{prometheus_yml}");
+        assert!(
+            plan.bundle.files().iter().all(|f| !f.path.starts_with("grafana/")),
+            "no grafana files"
+        );
     }
 }

@@ -4,7 +4,8 @@
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener};
 
-use crate::config::{Port, Ports};
+use crate::catalog::{self, DEMO, OPS};
+use crate::config::{Config, Port};
 
 /// Attempts at finding a port free on both addresses before giving up.
 const PICK_ATTEMPTS: usize = 50;
@@ -37,10 +38,22 @@ pub struct DaemonPorts {
     pub ops: u16,
 }
 
-/// Checks every fixed port of the configuration on 127.0.0.1, except those in `ours` (held by
-/// this project's own running stack, which `up` reconciles rather than replaces).
-pub fn check_fixed_ports(ports: &Ports, ours: &[u16]) -> Result<(), PortError> {
-    for (key, port, _) in ports.entries() {
+/// The host ports the configuration asks for, with their keys: the daemon's two and those of
+/// the components that run (a component switched off holds no port).
+pub fn wanted_ports(config: &Config) -> Vec<(&'static str, Port)> {
+    let mut wanted = vec![
+        (DEMO.key, (DEMO.port)(&config.ports)),
+        (OPS.key, (OPS.port)(&config.ports)),
+    ];
+    wanted.extend(catalog::enabled(config).map(|def| (def.name, def.configured_port(config))));
+    wanted
+}
+
+/// Checks every fixed port of the configuration that will be used on 127.0.0.1, except those
+/// in `ours` (held by this project's own running stack, which `up` reconciles rather than
+/// replaces).
+pub fn check_fixed_ports(config: &Config, ours: &[u16]) -> Result<(), PortError> {
+    for (key, port) in wanted_ports(config) {
         let Some(number) = port.number() else {
             continue;
         };
@@ -121,14 +134,15 @@ mod tests {
     fn a_taken_fixed_port_is_named_with_its_key_unless_it_is_ours() {
         let holder = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind");
         let taken = holder.local_addr().expect("addr").port();
-        let ports = Ports {
+        let mut config = Config::default();
+        config.ports = crate::config::Ports {
             app: Port::Auto,
             ops: Port::Auto,
             prometheus: Port::Auto,
             alertmanager: Port::fixed(taken),
             grafana: Port::Auto,
         };
-        let error = check_fixed_ports(&ports, &[]).expect_err("taken");
+        let error = check_fixed_ports(&config, &[]).expect_err("taken");
         assert_eq!(
             error,
             PortError::Taken {
@@ -137,7 +151,9 @@ mod tests {
             }
         );
         assert!(error.to_string().contains("ports.alertmanager"), "{error}");
-        check_fixed_ports(&ports, &[taken]).expect("our own port is not checked");
+        check_fixed_ports(&config, &[taken]).expect("our own port is not checked");
+        config.components.alertmanager = false;
+        check_fixed_ports(&config, &[]).expect("a component switched off holds no port");
     }
 
     #[test]

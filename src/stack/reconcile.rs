@@ -1,7 +1,12 @@
 //! Bringing the containers in line with the plan, all components at once: a container that runs
 //! with the planned spec hash is kept; one with another hash (or stopped) is replaced; a missing
-//! one is created; each is then probed until it is ready. Kept components whose configuration
-//! files changed are reloaded through their lifecycle endpoints.
+//! one is created; each is then probed until it is ready. A component switched off loses its
+//! container. Kept components whose configuration files changed are reloaded through their
+//! lifecycle endpoints.
+//!
+//! Only the project's own containers (carrying its label) are ever stopped or removed: a
+//! same-named container of someone else's is a [`DockerError::NameConflict`], left untouched.
+//! [`recreate`] is also how the supervisor brings a component back.
 
 use std::time::Duration;
 
@@ -10,14 +15,19 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::plan::ComponentPlan;
-use crate::docker::images::Component;
-use crate::docker::{ContainerStatus, Docker, DockerError, ReadyReport};
+use super::readiness::{self, Endpoint, Ready, ReadinessError};
+use crate::catalog::ComponentDef;
+use crate::docker::{ContainerSpec, ContainerStatus, Docker, DockerError};
 use crate::httpc::HttpClient;
 
 /// How long a replaced container may take to stop on SIGTERM before it is killed.
 const REPLACE_GRACE: Duration = Duration::from_secs(5);
 /// Limit of one reload request.
 const RELOAD_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a removal someone else started may take before the name is free again.
+const NAME_FREE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How often a container being removed is looked at.
+const NAME_FREE_POLL: Duration = Duration::from_millis(25);
 
 /// What reconciling did to one container.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,10 +61,10 @@ pub struct Reconciled {
 /// One component after [`bring_up`].
 #[derive(Debug)]
 pub struct ComponentRun {
-    pub component: Component,
+    pub def: &'static ComponentDef,
     pub reconciled: Result<Reconciled, DockerError>,
     /// How waiting for readiness went; None when reconciling failed.
-    pub ready: Option<Result<ReadyReport, DockerError>>,
+    pub ready: Option<Result<Ready, ReadinessError>>,
 }
 
 /// Reconciles every component that has a spec and waits for each to answer its readiness
@@ -72,15 +82,18 @@ pub async fn bring_up(
         Some(async move {
             let reconciled = reconcile_one(docker, spec).await;
             let ready = match &reconciled {
-                Ok(_) => Some(
-                    docker
-                        .wait_ready(&plan.container, &plan.readiness, deadline, cancel)
-                        .await,
-                ),
+                Ok(_) => {
+                    let endpoint = Endpoint::Container {
+                        docker,
+                        name: &plan.container,
+                        container_port: plan.def.container_port,
+                    };
+                    Some(readiness::wait(endpoint, &plan.def.readiness, deadline, cancel).await)
+                }
                 Err(_) => None,
             };
             ComponentRun {
-                component: plan.component,
+                def: plan.def,
                 reconciled,
                 ready,
             }
@@ -89,38 +102,76 @@ pub async fn bring_up(
     join_all(work).await
 }
 
-async fn reconcile_one(
-    docker: &Docker,
-    spec: &crate::docker::ContainerSpec,
-) -> Result<Reconciled, DockerError> {
+async fn reconcile_one(docker: &Docker, spec: &ContainerSpec) -> Result<Reconciled, DockerError> {
     let wanted = spec.spec_hash();
-    let action = match docker.inspect_container(&spec.name).await? {
+    let existing = docker.owned_container(&spec.name, &spec.project).await?;
+    let action = match &existing {
         Some(existing)
             if existing.spec_hash() == Some(wanted.as_str()) && existing.is_running() =>
         {
             return Ok(Reconciled {
                 action: Action::Kept,
-                status: existing,
+                status: existing.clone(),
             });
         }
-        Some(existing) => {
-            let action = if existing.spec_hash() == Some(wanted.as_str()) {
-                Action::Restarted
-            } else {
-                Action::Replaced
-            };
-            if existing.is_running() {
-                docker.stop_container(&spec.name, REPLACE_GRACE).await?;
-            }
-            docker.remove_container(&spec.name).await?;
-            action
-        }
+        Some(existing) if existing.spec_hash() == Some(wanted.as_str()) => Action::Restarted,
+        Some(_) => Action::Replaced,
         None => Action::Created,
     };
     let started = std::time::Instant::now();
-    let status = docker.run_container(spec).await?;
-    tracing::debug!(container = %spec.name, elapsed = ?started.elapsed(), "container created and started");
+    let status = recreate(docker, spec, REPLACE_GRACE).await?;
+    tracing::debug!(container = %spec.name, elapsed = ?started.elapsed(), ?action, "container up");
     Ok(Reconciled { action, status })
+}
+
+/// Removes the project's container of `spec`'s name if there is one (stopping it with `grace`
+/// first; zero kills it), waits until a removal someone else started is done so the name is
+/// free, and creates and starts it afresh from `spec`. A same-named container that is not the
+/// project's is refused, untouched.
+pub async fn recreate(
+    docker: &Docker,
+    spec: &ContainerSpec,
+    grace: Duration,
+) -> Result<ContainerStatus, DockerError> {
+    let name = spec.name.as_str();
+    docker
+        .remove_owned_container(name, &spec.project, grace)
+        .await?;
+    let deadline = std::time::Instant::now() + NAME_FREE_TIMEOUT;
+    while docker.owned_container(name, &spec.project).await?.is_some() {
+        if std::time::Instant::now() >= deadline {
+            return Err(DockerError::StillRemoving {
+                container: name.to_owned(),
+                timeout: NAME_FREE_TIMEOUT,
+            });
+        }
+        tokio::time::sleep(NAME_FREE_POLL).await;
+    }
+    docker.run_container(spec).await
+}
+
+/// Removes the containers of components switched off; returns the names of those it removed.
+/// Someone else's container of such a name is left alone.
+pub async fn remove_disabled(
+    docker: &Docker,
+    project: &str,
+    disabled: &[&'static ComponentDef],
+) -> Result<Vec<&'static str>, DockerError> {
+    let mut removed = Vec::new();
+    for def in disabled {
+        let name = def.container_name(project);
+        match docker.owned_container(&name, project).await {
+            Ok(Some(_)) => {
+                docker
+                    .remove_owned_container(&name, project, REPLACE_GRACE)
+                    .await?;
+                removed.push(def.name);
+            }
+            Ok(None) | Err(DockerError::NameConflict { .. }) => {}
+            Err(error) => return Err(error),
+        }
+    }
+    Ok(removed)
 }
 
 /// Asks a running component to reload its configuration files (`POST <base_url><path>`).

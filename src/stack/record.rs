@@ -1,15 +1,18 @@
 //! `stack.json`: what `up` resolved for a project — the network, the daemon's listeners and demo
 //! settings, each component's image, container spec, published port and config digest, and the
 //! URLs.
-//! `up` writes it (atomically) and reads the previous one to reconcile; the daemon starts from it;
-//! `status`, `load` and `down` read it. Docker stays the truth about containers: the record says
-//! what was intended and where to look.
+//! `up` writes it and reads the previous one to reconcile; the daemon starts from it and its
+//! supervisor recreates containers from it; `status`, `load` and `logs` read it. Every read and
+//! write goes through [`super::store::StackStore`]. Docker stays the truth about containers: the
+//! record says what was intended and where to look. It lists the components `up` ran; the
+//! catalog's others were switched off.
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use super::images::MissingImage;
 use super::state::{StateError, write_atomic};
 use crate::config::{Demo, Timing};
 use crate::docker::ContainerSpec;
@@ -71,7 +74,7 @@ impl DaemonRecord {
 /// One containerised component.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ComponentRecord {
-    /// `prometheus`, `alertmanager` or `grafana`.
+    /// The component's catalog name (`prometheus`, ...).
     pub name: String,
     pub container: String,
     /// The image as configured.
@@ -101,12 +104,6 @@ impl ComponentRecord {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct MissingImage {
-    pub reason: String,
-    pub fix: String,
-}
-
 impl StackRecord {
     pub fn component(&self, name: &str) -> Option<&ComponentRecord> {
         self.components
@@ -120,7 +117,7 @@ impl StackRecord {
     }
 
     /// Reads the record; `Ok(None)` when there is none or it is from an incompatible version.
-    pub fn read(path: &Path) -> Result<Option<StackRecord>, RecordError> {
+    pub(super) fn read(path: &Path) -> Result<Option<StackRecord>, RecordError> {
         let text = match std::fs::read_to_string(path) {
             Ok(text) => text,
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -148,7 +145,7 @@ impl StackRecord {
     }
 
     /// Writes the record atomically (readers see the old or the new one).
-    pub fn write(&self, path: &Path) -> Result<(), RecordError> {
+    pub(super) fn write(&self, path: &Path) -> Result<(), RecordError> {
         let mut text = serde_json::to_string_pretty(self).map_err(|error| RecordError::Parse {
             path: path.to_owned(),
             message: error.to_string(),

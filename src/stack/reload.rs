@@ -11,13 +11,14 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use super::plan::{ComponentPlan, ImageChoice, StackPlan};
+use super::images::{ImageChoice, MissingImage};
+use super::plan::{ComponentPlan, StackPlan};
 use super::ports::{self, DaemonPorts, PortError};
-use super::record::{MissingImage, StackRecord};
+use super::record::StackRecord;
 use super::state::{ProjectDir, StateError, remove_file_if_present, write_atomic};
 use crate::assets::{AssetError, Bundle};
+use crate::catalog;
 use crate::config::{Config, Port};
-use crate::docker::images::Component;
 use crate::docker::{ContainerStatus, ProjectNetwork};
 
 #[derive(Debug, thiserror::Error)]
@@ -46,11 +47,24 @@ impl ReloadPlan {
         running: &BTreeMap<&'static str, Option<ContainerStatus>>,
     ) -> Result<ReloadPlan, ReloadPlanError> {
         let mut needs_up = Vec::new();
+        for def in catalog::CATALOG {
+            let was = record.component(def.name).is_some();
+            let will = def.is_enabled(config);
+            if was != will {
+                let [from, to] = if will { ["off", "on"] } else { ["on", "off"] };
+                needs_up.push(format!(
+                    "components.{} changed ({from} → {to}): its container has to be {}",
+                    def.name,
+                    if will { "created" } else { "removed" }
+                ));
+            }
+        }
         let network = ProjectNetwork {
             id: record.network.id.clone(),
             name: record.network.name.clone(),
             gateway: record.network.gateway,
             created: false,
+            duplicates_removed: 0,
         };
         let previous_ports = record
             .daemon
@@ -66,9 +80,9 @@ impl ReloadPlan {
             true,
         )?;
         let mut images = BTreeMap::new();
-        for component in Component::ALL {
-            let name = component.as_str();
-            let configured = configured_image(config, component);
+        for def in catalog::enabled(config) {
+            let name = def.name;
+            let configured = def.configured_image(config);
             let recorded = record.component(name);
             if let Some(recorded) = recorded.filter(|r| r.configured_image != configured) {
                 needs_up.push(format!(
@@ -88,9 +102,7 @@ impl ReloadPlan {
         }
         let plan = StackPlan::new(config, project_dir, &network, daemon_ports, &images)?;
         for component in &plan.components {
-            let status = running
-                .get(component.component.as_str())
-                .and_then(Option::as_ref);
+            let status = running.get(component.def.name).and_then(Option::as_ref);
             if let Some(reason) = spec_change(config, record, component, status) {
                 needs_up.push(reason);
             }
@@ -113,14 +125,6 @@ fn no_image() -> MissingImage {
     }
 }
 
-fn configured_image(config: &Config, component: Component) -> &str {
-    match component {
-        Component::Prometheus => config.images.prometheus.as_str(),
-        Component::Alertmanager => config.images.alertmanager.as_str(),
-        Component::Grafana => config.images.grafana.as_str(),
-    }
-}
-
 /// Why `component`'s container would be replaced by `up`, if it would: its spec hash differs
 /// from the running container's (or, without a container, from the recorded one).
 fn spec_change(
@@ -130,7 +134,8 @@ fn spec_change(
     status: Option<&ContainerStatus>,
 ) -> Option<String> {
     let spec = component.spec.as_ref()?;
-    let name = component.component.as_str();
+    let def = component.def;
+    let name = def.name;
     let recorded = record.component(name);
     let current = status
         .and_then(ContainerStatus::spec_hash)
@@ -138,18 +143,14 @@ fn spec_change(
     if current == spec.spec_hash() {
         return None;
     }
-    let configured_port = match component.component {
-        Component::Prometheus => config.ports.prometheus,
-        Component::Alertmanager => config.ports.alertmanager,
-        Component::Grafana => config.ports.grafana,
-    };
-    let published = status.and_then(|status| status.host_address(component.container_port));
+    let configured_port = def.configured_port(config);
+    let published = status.and_then(|status| status.host_address(def.container_port));
     Some(match (configured_port, published) {
         (Port::Fixed(port), Some(address)) if port.get() != address.port() => format!(
             "ports.{name} changed ({} → {port}): the container has to be recreated",
             address.port()
         ),
-        _ if component.reload_path.is_none()
+        _ if def.reload_path.is_none()
             && recorded
                 .is_some_and(|recorded| recorded.config_digest != component.config_digest) =>
         {
@@ -218,13 +219,13 @@ impl BundleBackup {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::assets::RenderContext;
 
     #[test]
     fn a_backup_puts_back_exactly_its_directory() {
         let dir = tempfile::tempdir().expect("temp dir");
         let config = Config::default();
-        let bundle = Bundle::render(&config, &RenderContext::stack(5000, 5001)).expect("render");
+        let context = crate::catalog::render::for_stack(&config, 5000, 5001);
+        let bundle = Bundle::render(&config, &context).expect("render");
         bundle.write_to(dir.path()).expect("write");
         let prometheus_yml = dir.path().join("prometheus/prometheus.yml");
         let alertmanager_yml = dir.path().join("alertmanager/alertmanager.yml");

@@ -11,8 +11,11 @@
 //!     daemon.pid  daemon.log   the detached daemon
 //!     control.sock             0600; a short path under /tmp if this one is too long
 //!     grafana-admin-password   0600, generated once, kept until `down --volumes`
-//!     secrets/                 0700, holding a 0644 copy of the password that is bind-mounted as
-//!                              a single file into Grafana (its user cannot read ours)
+//!     secrets/                 0700, holding 0644 copies of secrets, each bind-mounted as a
+//!                              single file into the container that reads it (its user cannot
+//!                              read ours): the Grafana password
+//!   .locks/<project>.lock      the project's lock (see `lock`): outside the project directory,
+//!                              which `down --volumes` removes while holding it
 //! ```
 //!
 //! The caller resolves the root from the flag and the environment ([`StateRoot::resolve`]); nothing
@@ -30,6 +33,8 @@ use sha2::{Digest, Sha256};
 const SOCKET_PATH_MAX: usize = 107;
 /// Characters of the generated Grafana admin password (alphanumeric: about 143 bits).
 const PASSWORD_LENGTH: usize = 24;
+/// The Grafana admin password's file name, in the project directory and in `secrets/`.
+const GRAFANA_PASSWORD: &str = crate::catalog::grafana::PASSWORD_SECRET.name;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
@@ -90,6 +95,7 @@ impl StateRoot {
     pub fn project(&self, project: &str) -> ProjectDir {
         ProjectDir {
             dir: self.0.join(project),
+            lock: self.0.join(".locks").join(format!("{project}.lock")),
         }
     }
 }
@@ -98,6 +104,7 @@ impl StateRoot {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProjectDir {
     dir: PathBuf,
+    lock: PathBuf,
 }
 
 impl ProjectDir {
@@ -126,12 +133,17 @@ impl ProjectDir {
     }
 
     pub fn password_file(&self) -> PathBuf {
-        self.dir.join("grafana-admin-password")
+        self.dir.join(GRAFANA_PASSWORD)
     }
 
-    /// The copy of the password Grafana reads through a single-file bind mount.
-    pub fn mounted_password_file(&self) -> PathBuf {
-        self.dir.join("secrets").join("grafana-admin-password")
+    /// The copy of a secret a container reads through a single-file bind mount.
+    pub fn secret_file(&self, name: &str) -> PathBuf {
+        self.dir.join("secrets").join(name)
+    }
+
+    /// The project's lock file (see `stack::lock`).
+    pub fn lock_file(&self) -> &Path {
+        &self.lock
     }
 
     /// The control socket: `control.sock` in the project directory, or, when that path is too
@@ -172,7 +184,7 @@ impl ProjectDir {
             }
             Err(error) => return Err(io_error(&path)(error)),
         };
-        let mounted = self.mounted_password_file();
+        let mounted = self.secret_file(GRAFANA_PASSWORD);
         let current = fs::read_to_string(&mounted).ok();
         if current.as_deref() != Some(password.as_str()) {
             write_atomic(&mounted, password.as_bytes(), 0o644)?;
@@ -338,7 +350,7 @@ mod tests {
         assert_eq!(password.len(), PASSWORD_LENGTH);
         assert!(password.chars().all(|c| c.is_ascii_alphanumeric()));
         assert_eq!(mode(&project.password_file()), 0o600);
-        assert_eq!(mode(&project.mounted_password_file()), 0o644);
+        assert_eq!(mode(&project.secret_file(GRAFANA_PASSWORD)), 0o644);
         assert_eq!(project.grafana_password().expect("again"), password);
         let other = StateRoot::resolve(Some(temp.path()), None, None)
             .expect("root")
@@ -370,23 +382,21 @@ mod tests {
 
     #[test]
     fn long_paths_get_a_short_control_socket() {
-        let short = ProjectDir {
-            dir: PathBuf::from("/home/u/.local/state/monibox/default"),
+        let project = |dir: String| ProjectDir {
+            dir: PathBuf::from(dir),
+            lock: PathBuf::from("/unused.lock"),
         };
+        let short = project("/home/u/.local/state/monibox/default".to_owned());
         assert_eq!(
             short.control_socket(),
             PathBuf::from("/home/u/.local/state/monibox/default/control.sock")
         );
-        let long = ProjectDir {
-            dir: PathBuf::from(format!("/{}/default", "d".repeat(120))),
-        };
+        let long = project(format!("/{}/default", "d".repeat(120)));
         let socket = long.control_socket();
         assert!(socket.as_os_str().len() <= SOCKET_PATH_MAX, "{socket:?}");
         assert!(socket.starts_with("/tmp"), "{socket:?}");
         assert_eq!(socket, long.control_socket(), "the same path every time");
-        let other = ProjectDir {
-            dir: PathBuf::from(format!("/{}/other", "d".repeat(120))),
-        };
+        let other = project(format!("/{}/other", "d".repeat(120)));
         assert_ne!(socket, other.control_socket());
     }
 }

@@ -1,16 +1,30 @@
-//! The human form of a [`StatusReport`]: a short aligned table of components (RESTARTS is the
-//! supervisor's count while the daemon runs; a crash-looping component says so in STATE), then
-//! only what needs attention or answers a question (targets not up, active alerts, the latest alerts the
-//! webhook received).
+//! The human form of a [`StatusReport`]: a table of components (RESTARTS is the supervisor's
+//! count while the daemon runs; a crash-looping component says so in STATE), the details of
+//! those that need attention, then only what needs attention or answers a question: targets not
+//! up, active alerts and the latest alerts the webhook received — each alert with the labels
+//! that tell it apart from the others of its name, and times as how long ago.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use std::time::SystemTime;
 
 use super::{ComponentStatus, Health, Overall, StatusReport};
+use crate::output::{Render, ago, duration_text, table};
 
 /// Received alerts listed; the JSON form has up to the daemon's full log.
 const RECENT_SHOWN: usize = 5;
+/// Labels never shown as telling alerts apart: they are the alert's name and columns of their
+/// own.
+const SHOWN_ELSEWHERE: [&str; 2] = ["alertname", "severity"];
 
-pub fn render(report: &StatusReport) -> String {
+impl Render for StatusReport {
+    fn render_text(&self) -> String {
+        render(self, SystemTime::now())
+    }
+}
+
+/// The report as text, with times relative to `now`.
+pub fn render(report: &StatusReport, now: SystemTime) -> String {
     let mut out = String::new();
     let state = match report.state {
         Overall::Healthy => "healthy",
@@ -27,22 +41,31 @@ pub fn render(report: &StatusReport) -> String {
         return out;
     }
     let _ = writeln!(out);
-    let _ = writeln!(
-        out,
-        "{:<13}{:<15}{:<11}{:>8}{:>10}  URL",
-        "COMPONENT", "STATE", "HEALTH", "UPTIME", "RESTARTS"
-    );
-    for component in &report.components {
-        let _ = writeln!(out, "{}", component_line(component));
-    }
-    let troubled: Vec<&ComponentStatus> = report
+    let rows: Vec<Vec<String>> = report.components.iter().map(component_row).collect();
+    out.push_str(&table(
+        &[
+            "COMPONENT",
+            "STATE",
+            "HEALTH",
+            "UPTIME",
+            "RESTARTS",
+            "VERSION",
+            "URL",
+        ],
+        &rows,
+        &[3, 4],
+    ));
+    let noted: Vec<&ComponentStatus> = report
         .components
         .iter()
-        .filter(|c| (c.health != Health::Healthy || c.crash_looping) && c.detail.is_some())
+        .filter(|c| {
+            (c.health != Health::Healthy || c.crash_looping || !c.is_expected())
+                && c.detail.is_some()
+        })
         .collect();
-    if !troubled.is_empty() {
+    if !noted.is_empty() {
         let _ = writeln!(out);
-        for component in troubled {
+        for component in noted {
             let _ = writeln!(
                 out,
                 "{}: {}",
@@ -51,39 +74,83 @@ pub fn render(report: &StatusReport) -> String {
             );
         }
     }
-
     let _ = writeln!(out);
-    match &report.targets {
-        Some(targets) => {
-            let count = |health: &str| targets.iter().filter(|t| t.health == health).count();
-            let pending = match count("unknown") {
-                0 => String::new(),
-                n => format!(", {n} not scraped yet"),
-            };
-            let _ = writeln!(
-                out,
-                "targets: {} of {} up{pending}",
-                count("up"),
-                targets.len()
-            );
-            if targets.is_empty() {
-                let _ = writeln!(
-                    out,
-                    "  (Prometheus loads its targets within about 5 s of starting)"
-                );
-            }
-            for target in targets.iter().filter(|t| t.health == "down") {
-                let _ = writeln!(
-                    out,
-                    "  {:<13}{:<28}{:<8}{}",
-                    target.job, target.instance, target.health, target.last_error
-                );
-            }
-        }
-        None => {
+    render_targets(report, &mut out);
+    render_alerts(report, now, &mut out);
+    out
+}
+
+fn component_row(component: &ComponentStatus) -> Vec<String> {
+    let dash = || "-".to_owned();
+    let health = match component.health {
+        Health::Healthy => "healthy",
+        Health::Unhealthy => "UNHEALTHY",
+        Health::Unknown => "-",
+    };
+    // The supervisor's count when the daemon reports one: it recreates containers, so Docker's
+    // own count starts again at 0 with each.
+    let restarts = component
+        .supervisor_restarts
+        .or(component.restarts)
+        .map_or_else(dash, |count| count.to_string());
+    let state = if component.crash_looping {
+        "crash-looping"
+    } else {
+        component.state.as_str()
+    };
+    let mut url = component.url.clone().unwrap_or_else(dash);
+    if let Some(pid) = component.pid {
+        url.push_str(&format!(" (pid {pid})"));
+    }
+    vec![
+        component.name.to_owned(),
+        state.to_owned(),
+        health.to_owned(),
+        component.uptime_seconds.map_or_else(dash, duration_text),
+        restarts,
+        component.version.clone().unwrap_or_else(dash),
+        url,
+    ]
+}
+
+fn render_targets(report: &StatusReport, out: &mut String) {
+    let Some(targets) = &report.targets else {
+        let expected = report
+            .component(crate::catalog::prometheus::DEF.name)
+            .is_some_and(ComponentStatus::is_expected);
+        if expected {
             let _ = writeln!(out, "targets: unknown (Prometheus does not answer)");
         }
+        return;
+    };
+    let count = |health: &str| targets.iter().filter(|t| t.health == health).count();
+    let pending = match count("unknown") {
+        0 => String::new(),
+        n => format!(", {n} not scraped yet"),
+    };
+    let _ = writeln!(
+        out,
+        "targets: {} of {} up{pending}",
+        count("up"),
+        targets.len()
+    );
+    if targets.is_empty() {
+        let _ = writeln!(
+            out,
+            "  (Prometheus loads its targets within about 5 s of starting)"
+        );
     }
+    let down: Vec<Vec<String>> = targets
+        .iter()
+        .filter(|t| t.health == "down")
+        .map(|t| vec![t.job.clone(), t.instance.clone(), t.last_error.clone()])
+        .collect();
+    if !down.is_empty() {
+        indent(&table(&["JOB", "INSTANCE", "LAST ERROR"], &down, &[]), out);
+    }
+}
+
+fn render_alerts(report: &StatusReport, now: SystemTime, out: &mut String) {
     if let Some(alerts) = &report.alerts {
         let firing = alerts.iter().filter(|a| a.state == "firing").count();
         let _ = writeln!(
@@ -91,14 +158,31 @@ pub fn render(report: &StatusReport) -> String {
             "alerts in Prometheus: {firing} firing, {} pending",
             alerts.len() - firing
         );
-        for alert in alerts {
-            let _ = writeln!(
+        let labels: Vec<(&str, &BTreeMap<String, String>)> = alerts
+            .iter()
+            .map(|a| (a.alertname.as_str(), &a.labels))
+            .collect();
+        let apart = telling_labels(&labels);
+        let rows: Vec<Vec<String>> = alerts
+            .iter()
+            .zip(apart)
+            .map(|(alert, labels)| {
+                vec![
+                    alert.state.clone(),
+                    alert.alertname.clone(),
+                    alert.severity.clone().unwrap_or_else(|| "-".to_owned()),
+                    alert
+                        .active_at
+                        .as_deref()
+                        .map_or_else(|| "-".to_owned(), |at| ago(at, now)),
+                    labels,
+                ]
+            })
+            .collect();
+        if !rows.is_empty() {
+            indent(
+                &table(&["STATE", "ALERT", "SEVERITY", "SINCE", "LABELS"], &rows, &[]),
                 out,
-                "  {:<9}{:<36}{:<10}since {}",
-                alert.state,
-                alert.alertname,
-                alert.severity.as_deref().unwrap_or("-"),
-                alert.active_at.as_deref().unwrap_or("?")
             );
         }
     }
@@ -108,105 +192,149 @@ pub fn render(report: &StatusReport) -> String {
             "webhook: {} notifications with {} alerts received",
             received.notifications_total, received.alerts_total
         );
-        for alert in received.recent.iter().take(RECENT_SHOWN) {
-            let _ = writeln!(
+        let shown: Vec<_> = received.recent.iter().take(RECENT_SHOWN).collect();
+        let labels: Vec<(&str, &BTreeMap<String, String>)> = shown
+            .iter()
+            .map(|a| (a.alertname.as_str(), &a.labels))
+            .collect();
+        let rows: Vec<Vec<String>> = shown
+            .iter()
+            .zip(telling_labels(&labels))
+            .map(|(alert, labels)| {
+                vec![
+                    ago(&alert.received_at, now),
+                    alert.status.as_str().to_owned(),
+                    alert.alertname.clone(),
+                    alert.severity.clone().unwrap_or_else(|| "-".to_owned()),
+                    labels,
+                ]
+            })
+            .collect();
+        if !rows.is_empty() {
+            indent(
+                &table(
+                    &["RECEIVED", "STATUS", "ALERT", "SEVERITY", "LABELS"],
+                    &rows,
+                    &[],
+                ),
                 out,
-                "  {}  {:<9}{:<36}{}",
-                alert.received_at,
-                alert.status.as_str(),
-                alert.alertname,
-                alert.severity.as_deref().unwrap_or("-")
             );
         }
     }
-    if let Some(grafana) = &report.grafana {
-        let _ = writeln!(
-            out,
-            "grafana: version {}, database {}",
-            grafana.version, grafana.database
-        );
-    }
-    out
 }
 
-fn component_line(component: &ComponentStatus) -> String {
-    let health = match component.health {
-        Health::Healthy => "healthy",
-        Health::Unhealthy => "UNHEALTHY",
-        Health::Unknown => "-",
-    };
-    let uptime = component
-        .uptime_seconds
-        .map(duration_text)
-        .unwrap_or_else(|| "-".to_owned());
-    // The supervisor's count when the daemon reports one: it recreates containers, so Docker's
-    // own count starts again at 0 with each.
-    let restarts = component
-        .supervisor_restarts
-        .or(component.restarts)
-        .map(|count| count.to_string())
-        .unwrap_or_else(|| "-".to_owned());
-    let state = if component.crash_looping {
-        "crash-looping"
-    } else {
-        component.state.as_str()
-    };
-    let mut url = component.url.clone().unwrap_or_else(|| "-".to_owned());
-    if let Some(pid) = component.pid.filter(|_| component.name == "daemon") {
-        url.push_str(&format!("  (pid {pid})"));
-    }
-    format!(
-        "{:<13}{state:<15}{health:<11}{uptime:>8}{restarts:>10}  {url}",
-        component.name
-    )
+/// For each alert, the labels that tell it apart from the other alerts of the same name (those
+/// whose values differ among them), as `k=v k=v`; an alert alone under its name shows its `job`
+/// and `instance`.
+fn telling_labels(alerts: &[(&str, &BTreeMap<String, String>)]) -> Vec<String> {
+    alerts
+        .iter()
+        .map(|(name, labels)| {
+            let siblings: Vec<&BTreeMap<String, String>> = alerts
+                .iter()
+                .filter(|(other, _)| other == name)
+                .map(|(_, labels)| *labels)
+                .collect();
+            labels
+                .iter()
+                .filter(|(key, _)| !SHOWN_ELSEWHERE.contains(&key.as_str()))
+                .filter(|(key, value)| {
+                    if siblings.len() == 1 {
+                        key.as_str() == "job" || key.as_str() == "instance"
+                    } else {
+                        siblings
+                            .iter()
+                            .any(|other| other.get(key.as_str()) != Some(value))
+                    }
+                })
+                .map(|(key, value)| format!("{key}={value}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect()
 }
 
-/// `42s`, `5m12s`, `3h05m`, `2d04h`.
-pub fn duration_text(seconds: f64) -> String {
-    let total = seconds.max(0.0) as u64;
-    let (days, hours, minutes, secs) = (
-        total / 86_400,
-        total / 3600 % 24,
-        total / 60 % 60,
-        total % 60,
-    );
-    if days > 0 {
-        format!("{days}d{hours:02}h")
-    } else if hours > 0 {
-        format!("{hours}h{minutes:02}m")
-    } else if minutes > 0 {
-        format!("{minutes}m{secs:02}s")
-    } else {
-        format!("{secs}s")
+fn indent(text: &str, out: &mut String) {
+    for line in text.lines() {
+        let _ = writeln!(out, "  {line}");
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::promapi::ActiveAlert;
+
+    fn report(alerts: Vec<ActiveAlert>) -> StatusReport {
+        StatusReport {
+            project: "demo".to_owned(),
+            state: Overall::Degraded,
+            state_dir: "/s/demo".to_owned(),
+            components: Vec::new(),
+            targets: Some(Vec::new()),
+            alerts: Some(alerts),
+            alerts_received: None,
+            supervisor: None,
+        }
+    }
+
+    fn alert(name: &str, severity: &str, labels: &[(&str, &str)]) -> ActiveAlert {
+        let mut all: BTreeMap<String, String> = labels
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        all.insert("alertname".to_owned(), name.to_owned());
+        all.insert("severity".to_owned(), severity.to_owned());
+        ActiveAlert {
+            alertname: name.to_owned(),
+            state: "firing".to_owned(),
+            severity: Some(severity.to_owned()),
+            active_at: Some("2026-11-30T01:56:44.678006493Z".to_owned()),
+            labels: all,
+        }
+    }
 
     #[test]
-    fn durations_are_short() {
-        assert_eq!(duration_text(4.9), "4s");
-        assert_eq!(duration_text(312.0), "5m12s");
-        assert_eq!(duration_text(3.0 * 3600.0 + 300.0), "3h05m");
-        assert_eq!(duration_text(2.0 * 86_400.0 + 4.0 * 3600.0), "2d04h");
+    fn alerts_of_one_name_show_what_tells_them_apart_and_how_long_ago() {
+        let now = humantime::parse_rfc3339("2026-11-30T01:58:44Z").expect("time");
+        let common = [("job", "app"), ("instance", "host.docker.internal:5000")];
+        let series = |error_type| {
+            let mut labels = common.to_vec();
+            labels.push(("error_type", error_type));
+            alert("HighErrorRate", "critical", &labels)
+        };
+        let text = render(
+            &report(vec![
+                series("database_timeout"),
+                series("upstream_unavailable"),
+                alert(
+                    "PrometheusNotConnectedToAlertmanager",
+                    "warning",
+                    &[("job", "prometheus"), ("instance", "prometheus:9090")],
+                ),
+            ]),
+            now,
+        );
+        assert!(
+            text.contains("error_type=database_timeout")
+                && text.contains("error_type=upstream_unavailable"),
+            "{text}"
+        );
+        assert!(!text.contains("instance=host.docker.internal"), "{text}");
+        assert!(text.contains("1m59s ago"), "{text}");
+        assert!(!text.contains("2026-11-30"), "{text}");
+        assert!(
+            text.contains("PrometheusNotConnectedToAlertmanager  warning"),
+            "a gap between name and severity: {text}"
+        );
+        assert!(text.contains("instance=prometheus:9090 job=prometheus"), "{text}");
     }
 
     #[test]
     fn a_project_that_does_not_exist_says_how_to_start_it() {
-        let report = StatusReport {
-            project: "demo".to_owned(),
-            state: Overall::NotRunning,
-            state_dir: "/s/demo".to_owned(),
-            components: Vec::new(),
-            targets: None,
-            alerts: None,
-            alerts_received: None,
-            grafana: None,
-            supervisor: None,
-        };
-        let text = render(&report);
+        let mut report = report(Vec::new());
+        report.state = Overall::NotRunning;
+        let text = render(&report, SystemTime::now());
         assert!(text.contains("not running"), "{text}");
         assert!(text.contains("monibox up --project demo"), "{text}");
     }

@@ -17,7 +17,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
 use super::policy::Reason;
-use crate::docker::images::Component;
+use crate::catalog;
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash, EncodeLabelSet)]
 struct ComponentLabels {
@@ -63,8 +63,7 @@ impl SupervisorMetrics {
             "Whether the Docker Engine answers the supervisor (1) or not (0)",
             metrics.engine_up.clone(),
         );
-        for component in Component::ALL {
-            let component = component.as_str();
+        for component in catalog::names() {
             // Creating the series is the point; the handles are not needed.
             drop(
                 metrics
@@ -81,18 +80,17 @@ impl SupervisorMetrics {
         metrics
     }
 
-    pub fn set_container_up(&self, component: Component, up: bool) {
+    /// `component` is a catalog name.
+    pub fn set_container_up(&self, component: &'static str, up: bool) {
         self.container_up
-            .get_or_create(&ComponentLabels {
-                component: component.as_str(),
-            })
+            .get_or_create(&ComponentLabels { component })
             .set(i64::from(up));
     }
 
-    pub fn count_restart(&self, component: Component, reason: Reason) {
+    pub fn count_restart(&self, component: &'static str, reason: Reason) {
         self.restarts
             .get_or_create(&RestartLabels {
-                component: component.as_str(),
+                component,
                 reason: reason.as_str(),
             })
             .inc();

@@ -107,6 +107,8 @@ pub struct Tracker {
     pending: Option<Pending>,
     crash_looping: bool,
     restarts_total: u64,
+    /// Restart attempts that failed (the container could not be created or started).
+    failed_attempts_total: u64,
     last_reason: Option<Reason>,
 }
 
@@ -120,6 +122,7 @@ impl Tracker {
             pending: None,
             crash_looping: false,
             restarts_total: 0,
+            failed_attempts_total: 0,
             last_reason: None,
         }
     }
@@ -182,6 +185,7 @@ impl Tracker {
     /// next, longer wait.
     pub fn restart_failed(&mut self, now: Instant) {
         let reason = self.pending.map_or(Reason::Exited, |p| p.reason);
+        self.failed_attempts_total += 1;
         self.attempt_made();
         self.pending = Some(Pending {
             reason,
@@ -221,6 +225,10 @@ impl Tracker {
 
     pub fn restarts_total(&self) -> u64 {
         self.restarts_total
+    }
+
+    pub fn failed_attempts_total(&self) -> u64 {
+        self.failed_attempts_total
     }
 
     pub fn last_reason(&self) -> Option<Reason> {

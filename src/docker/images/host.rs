@@ -1,11 +1,13 @@
 //! `FROM scratch` images built from what the host already has, for machines without registry
-//! access: Prometheus and Alertmanager from Debian's `prometheus` and `prometheus-alertmanager`
-//! packages, and — for tests only — a Grafana stand-in made of the static busybox.
+//! access. What goes into an image is a [`HostRecipe`] — plain data, which the component catalog
+//! fills in per component: the binaries (with the shared libraries `ldd` lists), other files and
+//! directory trees from a Debian package, generated files, how the host binary tells its version,
+//! and the image's layout.
 //!
-//! Each image holds the binaries, the shared libraries `ldd` lists, the files they read at run
-//! time, `/tmp` (1777) and a data directory owned by nobody (65534) so a fresh named volume
-//! mounted there is writable. The image is labelled with a fingerprint of its inputs; building
-//! again from unchanged inputs reuses the image instead of rebuilding.
+//! Each image holds those files, `/tmp` (1777) and, when the layout has one, a data directory
+//! owned by nobody (65534) so a fresh named volume mounted there is writable. The image is
+//! labelled with a fingerprint of its inputs; building again from unchanged inputs reuses the image
+//! instead of rebuilding.
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
@@ -15,10 +17,10 @@ use super::super::Docker;
 use super::super::build::{BuildContext, Content};
 use super::super::error::DockerError;
 use super::super::labels;
-use super::{Component, HOST_BUILD_REPOSITORY_PREFIX, ImageProgress, local_image};
+use super::{HOST_BUILD_REPOSITORY_PREFIX, ImageProgress, local_image};
 
-/// Bumped whenever the recipes below change what goes into an image, so old builds are redone.
-const RECIPE_VERSION: &str = "monibox-host-image-1";
+/// Bumped whenever the way recipes become images changes, so old builds are redone.
+const RECIPE_VERSION: &str = "monibox-host-image-2";
 /// Upper bound for one image build.
 const BUILD_TIMEOUT: Duration = Duration::from_secs(600);
 /// Upper bound for `ldd` or `--version` on a host binary.
@@ -26,52 +28,73 @@ const HOST_COMMAND_TIMEOUT: Duration = Duration::from_secs(20);
 /// The uid/gid the components run as (nobody), which owns their data directories.
 const NOBODY: u32 = 65534;
 
-/// The tag of the test-only Grafana stand-in. It is not Grafana: a busybox httpd answering
-/// Grafana's health endpoint, for lifecycle tests on machines where no Grafana image exists.
-pub const GRAFANA_STANDIN_TAG: &str = "monibox-test/grafana-standin:busybox";
-/// What the stand-in answers on `/api/health`: shaped like Grafana's, and saying what it is.
-pub const GRAFANA_STANDIN_HEALTH: &str =
-    r#"{"commit":"monibox-test-standin","database":"ok","version":"standin (not Grafana)"}"#;
-
-/// What the stand-in serves on `/metrics`, so the stack's `grafana` scrape job finds a target
-/// that is up, as it would with Grafana; the one series says what it is.
-pub const GRAFANA_STANDIN_METRICS: &str = "\
-# HELP monibox_test_grafana_standin_info A monibox test stand-in (busybox httpd), not Grafana.
-# TYPE monibox_test_grafana_standin_info gauge
-monibox_test_grafana_standin_info 1
-";
-
-/// Components whose image can be built from host packages.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum HostImage {
-    Prometheus,
-    Alertmanager,
+/// A host path and where it goes in the image (relative to the image's root).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HostFile {
+    pub host: &'static str,
+    pub image: &'static str,
 }
 
-impl HostImage {
-    pub const ALL: [HostImage; 2] = [HostImage::Prometheus, HostImage::Alertmanager];
+/// How the host binary reports its version: `<binary> <args>` prints `<marker><version>`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VersionProbe {
+    pub binary: &'static str,
+    pub args: &'static [&'static str],
+    pub marker: &'static str,
+}
 
-    pub fn component(self) -> Component {
-        match self {
-            HostImage::Prometheus => Component::Prometheus,
-            HostImage::Alertmanager => Component::Alertmanager,
-        }
+/// The image's layout: the official image's data directory, port, entrypoint and command, so
+/// monibox runs either the same way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ImageLayout {
+    /// An empty directory owned by nobody, also the working directory.
+    pub data_dir: Option<&'static str>,
+    pub port: u16,
+    pub entrypoint: &'static str,
+    pub cmd: &'static [&'static str],
+    /// Every binary must be statically linked (no library is copied).
+    pub static_only: bool,
+}
+
+/// Everything needed to build one image from host files.
+#[derive(Debug)]
+pub struct HostRecipe {
+    /// The value of the image's `io.monibox.image.component` label; the image is tagged
+    /// `monibox-local/<component>:<host version>` unless `fixed_tag` says otherwise.
+    pub component: &'static str,
+    /// The Debian package providing the files, named in errors and in the install command.
+    pub package: &'static str,
+    pub fixed_tag: Option<&'static str>,
+    /// Executables (mode 0755), with the shared libraries `ldd` lists for them.
+    pub binaries: &'static [HostFile],
+    /// Other files (mode 0644).
+    pub files: &'static [HostFile],
+    /// Directories copied with every regular file below them (following symlinks).
+    pub trees: &'static [HostFile],
+    /// Files written from text: image path and contents (mode 0644).
+    pub generated: &'static [(&'static str, &'static str)],
+    pub version: VersionProbe,
+    pub layout: ImageLayout,
+}
+
+impl HostRecipe {
+    /// `monibox-local/<component>`: where versioned builds are tagged.
+    pub fn repository(&self) -> String {
+        format!("{HOST_BUILD_REPOSITORY_PREFIX}{}", self.component)
     }
 
-    /// `monibox-local/<component>`.
-    pub fn repository(self) -> String {
-        format!(
-            "{HOST_BUILD_REPOSITORY_PREFIX}{}",
-            self.component().as_str()
-        )
+    /// The command that installs what the recipe needs.
+    pub fn install_command(&self) -> String {
+        format!("sudo apt-get install {}", self.package)
     }
 
-    /// The Debian package that provides the component's files.
-    pub const fn package(self) -> &'static str {
-        match self {
-            HostImage::Prometheus => "prometheus",
-            HostImage::Alertmanager => "prometheus-alertmanager",
+    /// The first host file the recipe needs that is missing, as the error naming the package;
+    /// Ok when the host has everything (checked without running anything).
+    pub fn check_host(&self) -> Result<(), DockerError> {
+        for file in self.binaries.iter().chain(self.files).chain(self.trees) {
+            require(Path::new(file.host), self.package)?;
         }
+        Ok(())
     }
 }
 
@@ -89,7 +112,7 @@ pub struct HostBuildOutcome {
     pub tag: String,
     pub id: String,
     pub size_bytes: u64,
-    /// The version the host binary reported (for the stand-in: busybox's).
+    /// The version the host binary reported.
     pub host_version: String,
     /// Time spent, including collecting files and sending the context.
     pub elapsed: Duration,
@@ -98,110 +121,106 @@ pub struct HostBuildOutcome {
 }
 
 /// A file taken from the host into the image.
-struct HostFile {
+struct CopiedFile {
     host: PathBuf,
     image: String,
     mode: u32,
 }
 
-/// Everything needed to build one image.
-struct Recipe {
+/// A recipe made concrete: the tag, the version and the build context.
+struct Prepared {
     component_label: &'static str,
     tag: String,
     host_version: String,
     context: BuildContext,
 }
 
-/// Builds (or reuses) the host image of `which` and tags it `monibox-local/<component>:<version>`.
+/// Builds (or reuses) the image `recipe` describes.
 pub async fn build_from_host(
     docker: &Docker,
-    which: HostImage,
+    recipe: &HostRecipe,
     rebuild: Rebuild,
     progress: &mut (dyn FnMut(ImageProgress) + Send),
 ) -> Result<HostBuildOutcome, DockerError> {
     let started = Instant::now();
     progress(ImageProgress::Preparing {
-        image: which.repository(),
+        image: recipe.fixed_tag.map_or_else(|| recipe.repository(), str::to_owned),
     });
-    let recipe = match which {
-        HostImage::Prometheus => prometheus_recipe().await?,
-        HostImage::Alertmanager => alertmanager_recipe().await?,
-    };
-    build_recipe(docker, recipe, rebuild, started, progress).await
+    let prepared = prepare(recipe).await?;
+    build_recipe(docker, prepared, rebuild, started, progress).await
 }
 
-/// Builds (or reuses) the Grafana stand-in image under `tag`, from the host's static busybox
-/// (Debian's `busybox-static`): `busybox httpd` on port 3000 serving [`GRAFANA_STANDIN_HEALTH`]
-/// at `/api/health` and [`GRAFANA_STANDIN_METRICS`] at `/metrics`, with `wget` on the `PATH`
-/// for the health check Grafana's spec uses. For tests only; it is never presented as Grafana.
-pub async fn build_grafana_standin(
-    docker: &Docker,
-    tag: &str,
-    progress: &mut (dyn FnMut(ImageProgress) + Send),
-) -> Result<HostBuildOutcome, DockerError> {
-    let started = Instant::now();
-    progress(ImageProgress::Preparing {
-        image: tag.to_owned(),
-    });
-    let busybox = Path::new("/bin/busybox");
-    require(busybox, "busybox-static")?;
-    if !shared_libraries(busybox).await?.is_empty() {
-        return Err(DockerError::HostFileNotStatic {
-            path: busybox.to_owned(),
-            package: "busybox-static",
+async fn prepare(recipe: &HostRecipe) -> Result<Prepared, DockerError> {
+    recipe.check_host()?;
+    let package = recipe.package;
+    let mut files = Vec::new();
+    for binary in recipe.binaries {
+        files.push(CopiedFile {
+            host: PathBuf::from(binary.host),
+            image: binary.image.to_owned(),
+            mode: 0o755,
         });
     }
-    let version = host_version(busybox, &[], "BusyBox v").await?;
-    let mut context = BuildContext {
-        dockerfile: [
-            "FROM scratch",
-            "COPY rootfs/ /",
-            "USER 65534:65534",
-            "EXPOSE 3000",
-            r#"ENTRYPOINT ["/bin/busybox","httpd","-f","-p","3000","-h","/www"]"#,
-        ]
-        .join("\n"),
-        ..BuildContext::default()
-    };
-    add_rootfs_dirs(&mut context, ["bin", "www", "www/api"]);
-    context.file(
-        "rootfs/bin/busybox",
-        Content::Host(busybox.to_owned()),
-        0o755,
-    );
-    // Busybox picks the applet from its name: this is the `wget` a Grafana health check runs.
-    context.file("rootfs/bin/wget", Content::Host(busybox.to_owned()), 0o755);
-    context.file(
-        "rootfs/www/metrics",
-        Content::Bytes(GRAFANA_STANDIN_METRICS.as_bytes().to_vec()),
-        0o644,
-    );
-    context.file(
-        "rootfs/www/api/health",
-        Content::Bytes(GRAFANA_STANDIN_HEALTH.as_bytes().to_vec()),
-        0o644,
-    );
-    context.file(
-        "rootfs/www/index.html",
-        Content::Bytes(
-            b"<!doctype html><title>Grafana stand-in</title>\
-              <p>This is a monibox test stand-in (busybox httpd), not Grafana.</p>\n"
-                .to_vec(),
-        ),
-        0o644,
-    );
-    let recipe = Recipe {
-        component_label: "grafana-standin",
-        tag: tag.to_owned(),
+    for file in recipe.files {
+        files.push(CopiedFile {
+            host: PathBuf::from(file.host),
+            image: file.image.to_owned(),
+            mode: 0o644,
+        });
+    }
+    for tree in recipe.trees {
+        collect_tree(Path::new(tree.host), tree.image, package, &mut files)?;
+    }
+    let binaries: Vec<&Path> = recipe.binaries.iter().map(|b| Path::new(b.host)).collect();
+    if recipe.layout.static_only {
+        for binary in &binaries {
+            if !shared_libraries(binary).await?.is_empty() {
+                return Err(DockerError::HostFileNotStatic {
+                    path: binary.to_path_buf(),
+                    package,
+                });
+            }
+        }
+    }
+    let version = host_version(
+        Path::new(recipe.version.binary),
+        recipe.version.args,
+        recipe.version.marker,
+    )
+    .await?;
+    let mut context = scratch_context(&files, &binaries, recipe.generated).await?;
+    context.dockerfile = dockerfile(&recipe.layout);
+    Ok(Prepared {
+        component_label: recipe.component,
+        tag: match recipe.fixed_tag {
+            Some(tag) => tag.to_owned(),
+            None => format!("{}:{version}", recipe.repository()),
+        },
         host_version: version,
         context,
-    };
-    build_recipe(docker, recipe, Rebuild::IfChanged, started, progress).await
+    })
+}
+
+/// The same layout, entrypoint and command as the official image.
+fn dockerfile(layout: &ImageLayout) -> String {
+    let json = |items: &[&str]| serde_json::to_string(items).unwrap_or_default();
+    let mut lines = vec!["FROM scratch".to_owned(), "COPY rootfs/ /".to_owned()];
+    if let Some(data_dir) = layout.data_dir {
+        lines.push(format!("COPY --chown={NOBODY}:{NOBODY} data/ {data_dir}/"));
+    }
+    lines.push(format!("USER {NOBODY}:{NOBODY}"));
+    if let Some(data_dir) = layout.data_dir {
+        lines.push(format!("WORKDIR {data_dir}"));
+    }
+    lines.push(format!("EXPOSE {}", layout.port));
+    lines.push(format!("ENTRYPOINT {}", json(&[layout.entrypoint])));
+    lines.push(format!("CMD {}", json(layout.cmd)));
+    lines.join("\n")
 }
 
 async fn build_recipe(
     docker: &Docker,
-    recipe: Recipe,
+    recipe: Prepared,
     rebuild: Rebuild,
     started: Instant,
     progress: &mut (dyn FnMut(ImageProgress) + Send),
@@ -256,158 +275,10 @@ async fn build_recipe(
     })
 }
 
-async fn prometheus_recipe() -> Result<Recipe, DockerError> {
-    const PACKAGE: &str = HostImage::Prometheus.package();
-    let prometheus = Path::new("/usr/bin/prometheus");
-    let promtool = Path::new("/usr/bin/promtool");
-    let web = Path::new("/usr/share/prometheus/web");
-    let mut files = vec![
-        HostFile {
-            host: require(prometheus, PACKAGE)?,
-            image: "bin/prometheus".to_owned(),
-            mode: 0o755,
-        },
-        HostFile {
-            host: require(promtool, PACKAGE)?,
-            image: "bin/promtool".to_owned(),
-            mode: 0o755,
-        },
-    ];
-    // The classic UI needs the templates and these static parts; the rest of static/ is
-    // shared JS libraries (over 200 MB) the UI does not load.
-    for part in [
-        "templates",
-        "static/css",
-        "static/img",
-        "static/js",
-        "static/vendor",
-    ] {
-        let dir = require(&web.join(part), PACKAGE)?;
-        collect_tree(
-            &dir,
-            &format!("usr/share/prometheus/web/{part}"),
-            PACKAGE,
-            &mut files,
-        )?;
-    }
-    let version = host_version(prometheus, &["--version"], "version ").await?;
-    let mut context = scratch_context(
-        &files,
-        &[prometheus, promtool],
-        &[("etc/prometheus/prometheus.yml", DEFAULT_PROMETHEUS_CONFIG)],
-    )
-    .await?;
-    context.dockerfile = component_dockerfile(
-        "/prometheus",
-        9090,
-        "/bin/prometheus",
-        &[
-            "--config.file=/etc/prometheus/prometheus.yml",
-            "--storage.tsdb.path=/prometheus",
-        ],
-    );
-    Ok(Recipe {
-        component_label: Component::Prometheus.as_str(),
-        tag: format!("{}:{version}", HostImage::Prometheus.repository()),
-        host_version: version,
-        context,
-    })
-}
-
-async fn alertmanager_recipe() -> Result<Recipe, DockerError> {
-    const PACKAGE: &str = HostImage::Alertmanager.package();
-    let alertmanager = Path::new("/usr/bin/prometheus-alertmanager");
-    let amtool = Path::new("/usr/bin/amtool");
-    let templates = Path::new("/usr/share/prometheus/alertmanager");
-    let mut files = vec![
-        HostFile {
-            host: require(alertmanager, PACKAGE)?,
-            image: "bin/alertmanager".to_owned(),
-            mode: 0o755,
-        },
-        HostFile {
-            host: require(amtool, PACKAGE)?,
-            image: "bin/amtool".to_owned(),
-            mode: 0o755,
-        },
-    ];
-    // Both templates are required: without email.tmpl Alertmanager exits at start.
-    for template in ["default.tmpl", "email.tmpl"] {
-        files.push(HostFile {
-            host: require(&templates.join(template), PACKAGE)?,
-            image: format!("usr/share/prometheus/alertmanager/{template}"),
-            mode: 0o644,
-        });
-    }
-    let version = host_version(alertmanager, &["--version"], "version ").await?;
-    let mut context = scratch_context(
-        &files,
-        &[alertmanager, amtool],
-        &[(
-            "etc/alertmanager/alertmanager.yml",
-            DEFAULT_ALERTMANAGER_CONFIG,
-        )],
-    )
-    .await?;
-    context.dockerfile = component_dockerfile(
-        "/alertmanager",
-        9093,
-        "/bin/alertmanager",
-        &[
-            "--config.file=/etc/alertmanager/alertmanager.yml",
-            "--storage.path=/alertmanager",
-        ],
-    );
-    Ok(Recipe {
-        component_label: Component::Alertmanager.as_str(),
-        tag: format!("{}:{version}", HostImage::Alertmanager.repository()),
-        host_version: version,
-        context,
-    })
-}
-
-/// A self-scrape config so the image runs on its own, like the official one; monibox mounts its
-/// own configuration over it.
-const DEFAULT_PROMETHEUS_CONFIG: &str = "\
-# Default of a monibox host-built image; monibox mounts its own configuration.
-global:
-  scrape_interval: 15s
-scrape_configs:
-  - job_name: prometheus
-    static_configs:
-      - targets: ['localhost:9090']
-";
-
-/// A config with one silent receiver so the image runs on its own.
-const DEFAULT_ALERTMANAGER_CONFIG: &str = "\
-# Default of a monibox host-built image; monibox mounts its own configuration.
-route:
-  receiver: default
-receivers:
-  - name: default
-";
-
-/// The same layout, entrypoint and command as the official image, so monibox runs either the
-/// same way.
-fn component_dockerfile(data_dir: &str, port: u16, entrypoint: &str, cmd: &[&str]) -> String {
-    let json = |items: &[&str]| serde_json::to_string(items).unwrap_or_default();
-    [
-        "FROM scratch".to_owned(),
-        "COPY rootfs/ /".to_owned(),
-        format!("COPY --chown={NOBODY}:{NOBODY} data/ {data_dir}/"),
-        format!("USER {NOBODY}:{NOBODY}"),
-        format!("WORKDIR {data_dir}"),
-        format!("EXPOSE {port}"),
-        format!("ENTRYPOINT {}", json(&[entrypoint])),
-        format!("CMD {}", json(cmd)),
-    ]
-    .join("\n")
-}
-
 /// The context of a component image: its files, the shared libraries of `binaries`, generated
 /// files, `/tmp` and an empty data directory.
 async fn scratch_context(
-    files: &[HostFile],
+    files: &[CopiedFile],
     binaries: &[&Path],
     generated: &[(&str, &str)],
 ) -> Result<BuildContext, DockerError> {
@@ -484,7 +355,7 @@ fn collect_tree(
     dir: &Path,
     image_dir: &str,
     package: &'static str,
-    files: &mut Vec<HostFile>,
+    files: &mut Vec<CopiedFile>,
 ) -> Result<(), DockerError> {
     // Debian links several web assets to other packages; bound the depth against link loops.
     const MAX_DEPTH: usize = 16;
@@ -510,7 +381,7 @@ fn collect_tree(
             if metadata.is_dir() && depth < MAX_DEPTH {
                 pending.push((path, format!("{image_dir}/{name}"), depth + 1));
             } else if metadata.is_file() {
-                files.push(HostFile {
+                files.push(CopiedFile {
                     host: path,
                     image: format!("{image_dir}/{name}"),
                     mode: 0o644,

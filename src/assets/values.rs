@@ -1,0 +1,154 @@
+//! The values of the templates' `${name}` placeholders, looked up from the configuration and the
+//! render context: timing, thresholds, addresses, each alert's `for:` duration (`for:<alert>`)
+//! and runbook link (`runbook:<alert>`).
+
+use super::RenderContext;
+use super::template::Value;
+use crate::config::{Config, PromDuration, Timing};
+
+/// Each alert and its `for:` duration in the standard and the fast timing profile. The fast
+/// values let an end-to-end test see an alert fire within seconds.
+const ALERT_FOR: [(&str, u64, u64); 12] = [
+    ("HighErrorRate", 2 * 60, 5),
+    ("HighErrorRatio", 5 * 60, 5),
+    ("HighLatencyP95", 5 * 60, 5),
+    ("AppDown", 60, 3),
+    ("AppHighCpu", 10 * 60, 10),
+    ("AppHighMemory", 10 * 60, 10),
+    ("TargetDown", 5 * 60, 5),
+    ("PrometheusRuleEvaluationFailures", 60, 2),
+    ("PrometheusNotConnectedToAlertmanager", 5 * 60, 5),
+    ("PrometheusAlertSendFailing", 5 * 60, 5),
+    ("AlertmanagerNotificationsFailing", 60, 2),
+    ("ContainerRestartingOften", 60, 2),
+];
+
+/// The names of every alert the bundle's rules define.
+pub fn alert_names() -> impl Iterator<Item = &'static str> {
+    ALERT_FOR.iter().map(|(name, _, _)| *name)
+}
+
+/// The placeholder values, looked up by name from the configuration and the context.
+pub(super) struct Values<'a> {
+    config: &'a Config,
+    context: &'a RenderContext,
+}
+
+impl<'a> Values<'a> {
+    pub(super) fn new(config: &'a Config, context: &'a RenderContext) -> Self {
+        Self { config, context }
+    }
+
+    pub(super) fn lookup(&self, name: &str) -> Option<Value> {
+        let config = self.config;
+        let context = self.context;
+        let profile = config.timing.profile();
+        let text = |value: &str| Some(Value::Text(value.to_owned()));
+        let duration = |value: PromDuration| Some(Value::Token(value.to_string()));
+        let number = |value: f64| Some(Value::Token(format_number(value)));
+        if let Some(alert) = name.strip_prefix("for:") {
+            return ALERT_FOR
+                .iter()
+                .find(|(known, _, _)| *known == alert)
+                .map(|(_, standard, fast)| match config.timing {
+                    Timing::Standard => *standard,
+                    Timing::Fast => *fast,
+                })
+                .and_then(|secs| duration(PromDuration::from_secs(secs)));
+        }
+        if let Some(alert) = name.strip_prefix("runbook:") {
+            ALERT_FOR.iter().find(|(known, _, _)| *known == alert)?;
+            let base = config
+                .alerts
+                .runbook_base_url
+                .as_ref()
+                .map_or(context.runbooks_url.as_str(), |url| url.as_str());
+            return text(&format!("{base}#{}", alert.to_lowercase()));
+        }
+        match name {
+            "project" => text(config.project.as_str()),
+            "timing" => text(&config.timing.to_string()),
+            "scrape_interval" => duration(profile.scrape_interval),
+            "webhook_url" => text(&context.webhook_url),
+            "prometheus_url" => text(&context.prometheus_url),
+            "scrape_targets" => text(
+                &context
+                    .scrape_targets
+                    .iter()
+                    .map(|target| format!("{} {}", target.job, target.address))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            ),
+            "run_commands" => text(&context.run_commands.join("\n  ")),
+            "grafana_dashboards_dir" => text(&context.grafana_dashboards_dir),
+            "grafana_home_dashboard" => text(&format!(
+                "{}/service-overview.json",
+                context.grafana_dashboards_dir
+            )),
+            "alerts.error_rate_per_second" => number(config.alerts.error_rate_per_second.get()),
+            "alerts.error_ratio" => number(config.alerts.error_ratio.get()),
+            "alerts.error_ratio_percent" => number(config.alerts.error_ratio.get() * 100.0),
+            "alerts.latency_p95_seconds" => number(config.alerts.latency_p95_seconds.get()),
+            "alerts.cpu_cores" => number(config.alerts.cpu_cores.get()),
+            "alerts.memory_bytes" => Some(Value::Token(config.alerts.memory.bytes().to_string())),
+            "alerts.container_restarts" => {
+                Some(Value::Token(config.alerts.container_restarts.to_string()))
+            }
+            _ => None,
+        }
+    }
+}
+
+/// Shortest decimal form, without an exponent and without float noise (`0.05 * 100` is `5`):
+/// rounded to 15 significant digits, which every value typed in a config file survives intact
+/// however small or large (`1e-12` is `0.000000000001`, a literal PromQL reads back exactly).
+fn format_number(value: f64) -> String {
+    let rounded: f64 = format!("{value:.14e}").parse().unwrap_or(value);
+    format!("{rounded}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{ASSETS, paths};
+    use super::*;
+
+    #[test]
+    fn numbers_are_plain_decimals() {
+        assert_eq!(format_number(0.1), "0.1");
+        assert_eq!(format_number(0.05 * 100.0), "5");
+        assert_eq!(format_number(1.0), "1");
+        assert_eq!(format_number(0.000_001), "0.000001");
+        assert_eq!(format_number(1e-12), "0.000000000001");
+        assert_eq!(format_number(1.5e-10), "0.00000000015");
+        assert_eq!(format_number(0.123_456_789_012_345), "0.123456789012345");
+        assert_eq!(format_number(2.5e15), "2500000000000000");
+        for value in [1e-12, 0.05, 7.3e-7, 123_456.789, 1e300, 5e-324] {
+            assert_eq!(
+                format_number(value).parse::<f64>(),
+                Ok(value),
+                "{value:e} reads back"
+            );
+        }
+    }
+
+    #[test]
+    fn every_alert_with_a_duration_is_in_the_rules() {
+        let rules: String = ASSETS
+            .get_dir(paths::RULES_DIR)
+            .expect("the rules are embedded")
+            .files()
+            .filter_map(|file| file.contents_utf8())
+            .collect();
+        for (alert, _, _) in ALERT_FOR {
+            assert!(
+                rules.contains(&format!("alert: {alert}\n")),
+                "{alert} has no rule"
+            );
+            assert!(
+                rules.contains(&format!("${{for:{alert}}}")),
+                "{alert} has no for:"
+            );
+        }
+        assert_eq!(rules.matches("- alert: ").count(), ALERT_FOR.len());
+    }
+}

@@ -1,0 +1,179 @@
+//! The bundle's [`RenderContext`] from the catalog: which components run, where Prometheus
+//! reaches each of them, and how each is run by hand — for the stack `monibox up` runs and for an
+//! export to the user's own tools.
+
+use std::path::Path;
+
+use super::{CATALOG, ComponentDef, DEMO, OPS, alertmanager, prometheus};
+use crate::assets::{RenderContext, ScrapeTarget, file_url, paths};
+use crate::config::Config;
+
+/// Where Grafana reads dashboards inside its container.
+const GRAFANA_DASHBOARDS_IN_CONTAINER: &str = "/etc/grafana/dashboards";
+
+/// The stack `monibox up` runs: Prometheus reaches the daemon's listeners on the host as
+/// `host.docker.internal` (mapped to the project network's gateway) and every other component
+/// by its network alias (its name) on its container port. `app_port` and `ops_port` are the
+/// daemon's actual ports (after `auto` was resolved); runbook links point at the daemon's
+/// `/runbooks` page, which a browser on this machine opens.
+pub fn for_stack(config: &Config, app_port: u16, ops_port: u16) -> RenderContext {
+    let on_host = |port: u16| format!("host.docker.internal:{port}");
+    let in_network = |def: &ComponentDef| format!("{}:{}", def.name, def.container_port);
+    context(
+        config,
+        Addresses {
+            demo: on_host(app_port),
+            ops: on_host(ops_port),
+            component: &in_network,
+            webhook_url: format!("http://host.docker.internal:{ops_port}/alerts"),
+            grafana_dashboards_dir: GRAFANA_DASHBOARDS_IN_CONTAINER.to_owned(),
+            runbooks_url: format!("http://127.0.0.1:{ops_port}/runbooks"),
+        },
+    )
+}
+
+/// A bundle for the user's own Prometheus, Alertmanager and Grafana on this machine
+/// (`monibox config export`): every address is `localhost:<configured port>`, where a port set to
+/// `auto` takes its standard number. `dir` is the absolute directory the bundle is written to;
+/// Grafana reads the dashboards from it, and runbook links point at its `runbooks.md`.
+pub fn for_export(config: &Config, dir: &Path) -> RenderContext {
+    let port = |def: &ComponentDef| {
+        def.configured_port(config)
+            .number()
+            .unwrap_or(def.default_port)
+    };
+    let listener = |port: crate::config::Port, default: u16| port.number().unwrap_or(default);
+    let ops_port = listener((OPS.port)(&config.ports), OPS.default_port);
+    let local = |def: &ComponentDef| format!("localhost:{}", port(def));
+    context(
+        config,
+        Addresses {
+            demo: format!(
+                "localhost:{}",
+                listener((DEMO.port)(&config.ports), DEMO.default_port)
+            ),
+            ops: format!("localhost:{ops_port}"),
+            component: &local,
+            webhook_url: format!("http://localhost:{ops_port}/alerts"),
+            grafana_dashboards_dir: dir
+                .join(paths::GRAFANA_DASHBOARDS_DIR)
+                .display()
+                .to_string(),
+            runbooks_url: file_url(&dir.join(paths::RUNBOOKS)),
+        },
+    )
+}
+
+/// How one kind of bundle addresses things.
+struct Addresses<'a> {
+    demo: String,
+    ops: String,
+    /// A component's `host:port` as Prometheus and Grafana reach it.
+    component: &'a dyn Fn(&ComponentDef) -> String,
+    webhook_url: String,
+    grafana_dashboards_dir: String,
+    runbooks_url: String,
+}
+
+fn context(config: &Config, addresses: Addresses<'_>) -> RenderContext {
+    let runs = |def: &ComponentDef| def.is_enabled(config);
+    let mut scrape_targets = vec![
+        ScrapeTarget {
+            job: DEMO.scrape_job.to_owned(),
+            address: addresses.demo,
+        },
+        ScrapeTarget {
+            job: OPS.scrape_job.to_owned(),
+            address: addresses.ops,
+        },
+    ];
+    scrape_targets.extend(CATALOG.iter().filter(|def| runs(def)).filter_map(|def| {
+        Some(ScrapeTarget {
+            job: def.scrape_job?.to_owned(),
+            address: (addresses.component)(def),
+        })
+    }));
+    let run_commands = CATALOG
+        .iter()
+        .filter(|def| runs(def))
+        .map(|def| {
+            let listen = (addresses.component)(def).replace("localhost:", "127.0.0.1:");
+            (def.run_by_hand)(&listen, config)
+        })
+        .collect();
+    RenderContext {
+        scrape_targets,
+        webhook_url: addresses.webhook_url,
+        alertmanager_address: runs(&alertmanager::DEF)
+            .then(|| (addresses.component)(&alertmanager::DEF)),
+        prometheus_url: format!("http://{}", (addresses.component)(&prometheus::DEF)),
+        grafana_dashboards_dir: addresses.grafana_dashboards_dir,
+        runbooks_url: addresses.runbooks_url,
+        run_commands,
+        skipped_dirs: CATALOG
+            .iter()
+            .filter(|def| !runs(def))
+            .filter_map(|def| def.bundle.map(|bundle| bundle.dir))
+            .collect(),
+        skipped_rule_files: CATALOG
+            .iter()
+            .filter(|def| !runs(def))
+            .filter_map(|def| def.rule_file)
+            .collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::grafana;
+    use super::*;
+
+    #[test]
+    fn a_component_that_is_off_is_neither_scraped_nor_alerted_on() {
+        let mut config = Config::default();
+        let all = for_stack(&config, 5000, 5001);
+        let jobs = |context: &RenderContext| -> Vec<String> {
+            context.scrape_targets.iter().map(|t| t.job.clone()).collect()
+        };
+        assert_eq!(
+            jobs(&all),
+            ["app", "monibox", "prometheus", "alertmanager", "grafana"]
+        );
+        assert_eq!(
+            all.alertmanager_address.as_deref(),
+            Some("alertmanager:9093")
+        );
+        config.components.alertmanager = false;
+        config.components.grafana = false;
+        let some = for_stack(&config, 5000, 5001);
+        assert_eq!(jobs(&some), ["app", "monibox", "prometheus"]);
+        assert_eq!(some.alertmanager_address, None);
+        assert_eq!(some.skipped_dirs, ["alertmanager", "grafana"]);
+        assert_eq!(some.skipped_rule_files, ["alertmanager.yml"]);
+        assert_eq!(grafana::DEF.name, "grafana");
+    }
+
+    #[test]
+    fn an_export_uses_the_configured_ports_and_the_standard_ones_for_auto() {
+        let mut config = Config::default();
+        config.ports.prometheus = crate::config::Port::Auto;
+        config.ports.grafana = crate::config::Port::fixed(3300);
+        let context = for_export(&config, Path::new("/x"));
+        let address = |job: &str| {
+            context
+                .scrape_targets
+                .iter()
+                .find(|t| t.job == job)
+                .map(|t| t.address.clone())
+        };
+        assert_eq!(address("prometheus").as_deref(), Some("localhost:9090"));
+        assert_eq!(address("grafana").as_deref(), Some("localhost:3300"));
+        assert_eq!(context.webhook_url, "http://localhost:5001/alerts");
+        assert!(
+            context.run_commands[0].contains("--web.listen-address=127.0.0.1:9090"),
+            "{:?}",
+            context.run_commands
+        );
+        assert!(context.run_commands[2].ends_with("cfg:server.http_port=3300"));
+    }
+}
