@@ -7,7 +7,7 @@ mod support;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::Path;
 
-use monibox::assets::{Bundle, DATASOURCE_UID, RenderContext, paths};
+use monibox::assets::{Bundle, DATASOURCE_UID, paths};
 use monibox::config::{Config, Email, HttpUrl, Line, Positive, Slack, Timing};
 use serde_json::Value;
 use support::{assert_tool_ok, repo_path, test_config, write_bundle};
@@ -25,6 +25,25 @@ fn all_rules(bundle: &Bundle, path: &str) -> Vec<Value> {
         .expect("groups")
         .iter()
         .flat_map(|group| group["rules"].as_array().cloned().expect("rules"))
+        .collect()
+}
+
+/// Every alerting rule of the bundle, whichever rule file holds it.
+fn every_alert_rule(bundle: &Bundle) -> Vec<Value> {
+    rule_files(bundle)
+        .iter()
+        .flat_map(|path| all_rules(bundle, path))
+        .filter(|rule| rule["alert"].is_string())
+        .collect()
+}
+
+/// The bundle's rule files, as `prometheus.yml` lists them (relative to the bundle's root).
+fn rule_files(bundle: &Bundle) -> Vec<String> {
+    yaml(bundle, paths::PROMETHEUS_CONFIG)["rule_files"]
+        .as_array()
+        .expect("rule_files")
+        .iter()
+        .map(|file| format!("prometheus/{}", file.as_str().expect("a path")))
         .collect()
 }
 
@@ -59,13 +78,15 @@ fn promtool_accepts_the_config_and_rules_of_both_profiles() {
             &["check", "config", "prometheus/prometheus.yml"],
             dir.path(),
         );
-        assert!(out.contains("2 rule files found"), "{timing}: {out}");
-        let out = assert_tool_ok(
-            "promtool",
-            &["check", "rules", paths::RECORDING_RULES, paths::ALERT_RULES],
-            dir.path(),
+        assert!(out.contains("3 rule files found"), "{timing}: {out}");
+        let files = rule_files(&bundle);
+        let mut args = vec!["check", "rules"];
+        args.extend(files.iter().map(String::as_str));
+        let out = assert_tool_ok("promtool", &args, dir.path());
+        assert!(
+            out.contains("SUCCESS: 9 rules found") && out.contains("SUCCESS: 3 rules found"),
+            "{timing}: {out}"
         );
-        assert!(out.contains("12 rules found"), "{timing}: {out}");
 
         let prometheus = yaml(&bundle, paths::PROMETHEUS_CONFIG);
         let expected = match timing {
@@ -132,7 +153,7 @@ fn every_alert_has_a_promtool_unit_test() {
     for entry in std::fs::read_dir(repo_path("tests/rules/standard")).expect("dir") {
         tested.push_str(&std::fs::read_to_string(entry.expect("entry").path()).expect("read"));
     }
-    for rule in all_rules(&bundle, paths::ALERT_RULES) {
+    for rule in every_alert_rule(&bundle) {
         let name = rule["alert"].as_str().expect("alert name");
         assert!(
             tested.contains(&format!("alertname: {name}\n")),
@@ -194,7 +215,7 @@ fn alerts_are_actionable_and_each_has_a_runbook_section() {
         .map(str::to_owned)
         .collect();
     let mut alerts = BTreeSet::new();
-    for rule in all_rules(&bundle, paths::ALERT_RULES) {
+    for rule in every_alert_rule(&bundle) {
         let name = rule["alert"].as_str().expect("alert name").to_owned();
         assert!(
             name.chars().next().is_some_and(char::is_uppercase) && !name.contains(['_', '-']),
@@ -234,7 +255,7 @@ fn alerts_are_actionable_and_each_has_a_runbook_section() {
     let dir = Path::new("/srv/monibox bundle");
     let bundle = Bundle::render(
         &Config::default(),
-        &RenderContext::export(&Config::default(), dir),
+        &monibox::catalog::render::for_export(&Config::default(), dir),
     )
     .expect("renders");
     let rule = &all_rules(&bundle, paths::ALERT_RULES)[0];
@@ -441,7 +462,8 @@ fn dashboards_use_the_provisioned_datasource_and_modern_described_panels() {
 fn grafana_provisioning_matches_the_dashboards_and_keeps_secrets_out() {
     let dir = Path::new("/opt/exported");
     let config = Config::default();
-    let bundle = Bundle::render(&config, &RenderContext::export(&config, dir)).expect("renders");
+    let bundle = Bundle::render(&config, &monibox::catalog::render::for_export(&config, dir))
+        .expect("renders");
     let datasources = yaml(&bundle, paths::GRAFANA_DATASOURCES);
     let datasource = &datasources["datasources"][0];
     assert_eq!(datasource["uid"], DATASOURCE_UID);
@@ -500,7 +522,11 @@ fn grafana_provisioning_matches_the_dashboards_and_keeps_secrets_out() {
         );
     }
 
-    let stack = Bundle::render(&config, &RenderContext::stack(5000, 5001)).expect("renders");
+    let stack = Bundle::render(
+        &config,
+        &monibox::catalog::render::for_stack(&config, 5000, 5001, &[]),
+    )
+    .expect("renders");
     let provider = &yaml(&stack, paths::GRAFANA_DASHBOARD_PROVIDER)["providers"][0];
     assert_eq!(provider["options"]["path"], "/etc/grafana/dashboards");
     assert_eq!(
@@ -516,8 +542,11 @@ fn grafana_provisioning_matches_the_dashboards_and_keeps_secrets_out() {
         targets[1]["static_configs"][0]["targets"][0],
         "host.docker.internal:5001"
     );
-    let rules =
-        Bundle::render(&Config::default(), &RenderContext::stack(5000, 5001)).expect("renders");
+    let rules = Bundle::render(
+        &Config::default(),
+        &monibox::catalog::render::for_stack(&Config::default(), 5000, 5001, &[]),
+    )
+    .expect("renders");
     assert_eq!(
         all_rules(&rules, paths::ALERT_RULES)[0]["annotations"]["runbook_url"],
         "http://127.0.0.1:5001/runbooks#higherrorrate",
@@ -526,12 +555,47 @@ fn grafana_provisioning_matches_the_dashboards_and_keeps_secrets_out() {
 }
 
 #[test]
-fn export_context_uses_configured_ports_and_standard_numbers_for_auto() {
-    let mut config = Config::default();
-    config.ports.app = monibox::config::Port::fixed(7000);
-    config.ports.prometheus = monibox::config::Port::Auto;
-    let context = RenderContext::export(&config, Path::new("/x"));
-    assert_eq!(context.app_address, "localhost:7000");
-    assert_eq!(context.prometheus_address, "localhost:9090");
-    assert_eq!(context.webhook_url, "http://localhost:5001/alerts");
+fn a_bundle_without_alertmanager_and_grafana_is_valid_and_alerts_on_neither() {
+    let mut config = test_config(Timing::Standard);
+    config.components.alertmanager = false;
+    config.components.grafana = false;
+    let (dir, bundle) = write_bundle(&config);
+    let out = assert_tool_ok(
+        "promtool",
+        &["check", "config", "prometheus/prometheus.yml"],
+        dir.path(),
+    );
+    assert!(out.contains("2 rule files found"), "{out}");
+    let prometheus = yaml(&bundle, paths::PROMETHEUS_CONFIG);
+    assert!(prometheus.get("alerting").is_none(), "{prometheus:#}");
+    let jobs: Vec<&str> = prometheus["scrape_configs"]
+        .as_array()
+        .expect("scrape_configs")
+        .iter()
+        .filter_map(|job| job["job_name"].as_str())
+        .collect();
+    assert_eq!(jobs, ["app", "monibox", "prometheus"]);
+    assert!(
+        bundle
+            .files()
+            .iter()
+            .all(|file| !file.path.starts_with("grafana/")
+                && !file.path.starts_with("alertmanager/")),
+        "no files of components that do not run"
+    );
+    let alerts: Vec<String> = every_alert_rule(&bundle)
+        .iter()
+        .filter_map(|rule| rule["alert"].as_str().map(str::to_owned))
+        .collect();
+    assert!(alerts.contains(&"HighErrorRate".to_owned()));
+    for about_alertmanager in [
+        "PrometheusNotConnectedToAlertmanager",
+        "PrometheusAlertSendFailing",
+        "AlertmanagerNotificationsFailing",
+    ] {
+        assert!(
+            !alerts.contains(&about_alertmanager.to_owned()),
+            "{about_alertmanager} would fire without an Alertmanager"
+        );
+    }
 }

@@ -33,10 +33,12 @@ fn settings(socket: &std::path::Path) -> DaemonSettings {
         demo: demo_settings(&Demo::default()),
         control_socket: socket.to_owned(),
         settings_digest: "digest-1".to_owned(),
-        // No stack.json next to the socket: the supervisor has nothing to supervise.
+        // No stack.json in the project directory: the supervisor has nothing to supervise.
         supervision: SupervisorSettings {
             project: "daemon-test".to_owned(),
-            stack_file: socket.with_file_name("stack.json"),
+            project_dir: monibox::stack::state::StateRoot::resolve(socket.parent(), None, None)
+                .expect("a state root")
+                .project("daemon-test"),
             docker_host: None,
             start_held: false,
         },

@@ -7,12 +7,15 @@ mod docker_support;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
-use docker_support::{TestProject, docker, grafana_readiness, grafana_standin, standin_spec};
-use monibox::docker::images::{self, Component, ImageDecision, PullPolicy};
+use docker_support::{TestProject, docker, grafana_standin, standin_spec, wait_ready};
+use monibox::catalog;
+use monibox::docker::images;
 use monibox::docker::{
     ContainerSpec, Docker, DockerError, ExtraHost, Mount, NetworkAttachment, PortPublish,
-    RemoveVolumes, labels, network::network_name, volume::volume_name,
+    RemoveVolumes, labels, network::network_name,
 };
+use monibox::stack::images::{ImageChoice, ImageDecision, PullPolicy, obtain, plan_component};
+use monibox::stack::readiness::{self, Endpoint, ReadinessError};
 use tokio_util::sync::CancellationToken;
 
 #[tokio::test]
@@ -160,7 +163,7 @@ async fn label_cleanup_removes_everything_and_volumes_only_when_asked() {
     let docker = docker().await;
     let image = grafana_standin().await;
     let network = docker.ensure_network(&project.name).await.expect("network");
-    let volume = volume_name(&project.name, "grafana");
+    let volume = catalog::grafana::DEF.volume_name(&project.name);
     assert!(
         docker
             .ensure_volume(&volume, &project.name, "grafana")
@@ -269,9 +272,9 @@ async fn a_missing_image_is_reported_with_the_fix() {
         "{error}"
     );
 
-    let plan = images::plan_image(
+    let plan = plan_component(
         &docker,
-        Component::Grafana,
+        &catalog::grafana::DEF,
         "monibox-test/does-not-exist:never",
         PullPolicy::Never,
     )
@@ -281,12 +284,16 @@ async fn a_missing_image_is_reported_with_the_fix() {
         panic!("expected a missing image, got {plan:?}");
     };
     assert!(fix.contains("docker load"), "{fix}");
-    let error = images::ensure_image(&docker, &plan, Duration::from_secs(5), &mut |_| {})
+    assert!(fix.contains("components.grafana = false"), "{fix}");
+    let obtained = obtain(&docker, &[plan], &mut |_| {}, &Default::default())
         .await
-        .expect_err("nothing to use");
+        .expect("obtaining");
     assert!(
-        matches!(error, DockerError::ImageMissing { .. }),
-        "{error:?}"
+        matches!(
+            obtained.choices.get("grafana"),
+            Some(ImageChoice::Missing(_))
+        ),
+        "{obtained:?}"
     );
     project.cleanup().await;
 }
@@ -422,24 +429,25 @@ async fn waiting_for_a_container_that_exits_fails_early_with_its_logs() {
     spec.cmd = Some(vec!["echo monibox-test-goodbye; exit 3".to_owned()]);
     docker.run_container(&spec).await.expect("running");
 
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     let started = Instant::now();
-    let error = docker
-        .wait_ready(
-            &spec.name,
-            &grafana_readiness(),
-            deadline,
-            &CancellationToken::new(),
-        )
-        .await
-        .expect_err("the container exits at once");
+    let error = wait_ready(
+        &docker,
+        &spec.name,
+        &catalog::grafana::DEF,
+        Duration::from_secs(30),
+    )
+    .await
+    .expect_err("the container exits at once");
     assert!(
         started.elapsed() < Duration::from_secs(15),
         "{:?}",
         started.elapsed()
     );
     assert!(
-        matches!(error, DockerError::ContainerStopped { .. }),
+        matches!(
+            error,
+            ReadinessError::Docker(DockerError::ContainerStopped { .. })
+        ),
         "{error:?}"
     );
     let message = error.to_string();
@@ -469,11 +477,23 @@ async fn waiting_stops_when_cancelled() {
         trigger.cancel();
     });
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    let error = docker
-        .wait_ready(&spec.name, &grafana_readiness(), deadline, &cancel)
-        .await
-        .expect_err("cancelled");
-    assert!(matches!(error, DockerError::Cancelled { .. }), "{error:?}");
+    let endpoint = Endpoint::Container {
+        docker: &docker,
+        name: &spec.name,
+        container_port: catalog::grafana::CONTAINER_PORT,
+    };
+    let error = readiness::wait(
+        endpoint,
+        &catalog::grafana::DEF.readiness,
+        deadline,
+        &cancel,
+    )
+    .await
+    .expect_err("cancelled");
+    assert!(
+        matches!(error, ReadinessError::Interrupted { .. }),
+        "{error:?}"
+    );
     project.cleanup().await;
 }
 

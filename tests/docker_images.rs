@@ -9,17 +9,14 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use docker_support::{
-    TestProject, docker, grafana_readiness, grafana_standin, host_images, standin_spec,
-};
-use monibox::docker::images::{
-    self, Component, HostImage, ImageDecision, ImageSource, PullPolicy, Rebuild,
-};
+use docker_support::{TestProject, docker, grafana_standin, host_images, standin_spec, wait_ready};
+use monibox::catalog::{self, ComponentDef};
+use monibox::docker::images::{self, Rebuild};
 use monibox::docker::{
-    ContainerSpec, ContainerState, Docker, ExtraHost, HealthCheck, HealthState, HttpReadiness,
-    Mount, NetworkAttachment, PortPublish, Readiness, volume::volume_name,
+    ContainerSpec, ContainerState, Docker, ExtraHost, HealthCheck, HealthState, Mount,
+    NetworkAttachment, PortPublish,
 };
-use tokio_util::sync::CancellationToken;
+use monibox::stack::images::{ImageDecision, ImageSource, PullPolicy, plan_component};
 
 const READY_DEADLINE: Duration = Duration::from_secs(60);
 const HEALTHY_DEADLINE: Duration = Duration::from_secs(30);
@@ -45,7 +42,7 @@ async fn component_spec(
     port: u16,
 ) -> ContainerSpec {
     let network = docker.ensure_network(&project.name).await.expect("network");
-    let volume = volume_name(&project.name, component);
+    let volume = format!("monibox-{}-{component}-data", project.name);
     docker
         .ensure_volume(&volume, &project.name, component)
         .await
@@ -81,16 +78,6 @@ async fn component_spec(
         aliases: vec![component.to_owned()],
     });
     spec
-}
-
-fn http_readiness(port: u16, path: &str, expect: &str) -> Readiness {
-    Readiness::Http(HttpReadiness {
-        container_port: port,
-        path: path.to_owned(),
-        expect_body: Some(expect.to_owned()),
-        interval: Duration::from_millis(50),
-        timeout: Duration::from_secs(1),
-    })
 }
 
 /// Waits until Docker's own health check says healthy: proves the exec-form check works in
@@ -161,15 +148,14 @@ async fn prometheus_from_the_host_build_runs_on_a_named_volume_and_gets_ready() 
         .run_container(&spec)
         .await
         .expect("running Prometheus");
-    let ready = docker
-        .wait_ready(
-            &spec.name,
-            &http_readiness(9090, "/-/ready", "Ready"),
-            tokio::time::Instant::now() + READY_DEADLINE,
-            &CancellationToken::new(),
-        )
-        .await
-        .expect("Prometheus gets ready");
+    let ready = wait_ready(
+        &docker,
+        &spec.name,
+        &catalog::prometheus::DEF,
+        READY_DEADLINE,
+    )
+    .await
+    .expect("Prometheus gets ready");
     eprintln!(
         "prometheus: start to ready {:.2} s ({} probes)",
         started.elapsed().as_secs_f64(),
@@ -193,7 +179,7 @@ async fn alertmanager_from_the_host_build_runs_and_gets_ready() {
     let config = config_dir(
         "alertmanager.yml",
         "route:\n  receiver: monibox\nreceivers:\n  - name: monibox\n    webhook_configs:\n      \
-         - url: http://host.docker.internal:5001/alerts\n",
+         - url: http://host.docker.internal:9/alerts\n",
     );
     let mut spec = component_spec(
         &docker,
@@ -235,15 +221,14 @@ async fn alertmanager_from_the_host_build_runs_and_gets_ready() {
         .run_container(&spec)
         .await
         .expect("running Alertmanager");
-    let ready = docker
-        .wait_ready(
-            &spec.name,
-            &http_readiness(9093, "/-/ready", "OK"),
-            tokio::time::Instant::now() + READY_DEADLINE,
-            &CancellationToken::new(),
-        )
-        .await
-        .expect("Alertmanager gets ready");
+    let ready = wait_ready(
+        &docker,
+        &spec.name,
+        &catalog::alertmanager::DEF,
+        READY_DEADLINE,
+    )
+    .await
+    .expect("Alertmanager gets ready");
     eprintln!(
         "alertmanager: start to ready {:.2} s ({} probes)",
         started.elapsed().as_secs_f64(),
@@ -261,19 +246,13 @@ async fn the_grafana_standin_answers_health_and_stops_on_sigterm() {
     let project = TestProject::new("standin").await;
     let docker = docker().await;
     let image = grafana_standin().await;
-    assert_eq!(image, images::GRAFANA_STANDIN_TAG);
+    assert_eq!(image, catalog::standin::TAG);
     let spec = standin_spec(&project, &image);
     docker
         .run_container(&spec)
         .await
         .expect("running the stand-in");
-    docker
-        .wait_ready(
-            &spec.name,
-            &grafana_readiness(),
-            tokio::time::Instant::now() + READY_DEADLINE,
-            &CancellationToken::new(),
-        )
+    wait_ready(&docker, &spec.name, &catalog::grafana::DEF, READY_DEADLINE)
         .await
         .expect("the stand-in answers /api/health");
     assert_eq!(
@@ -300,14 +279,10 @@ async fn the_grafana_standin_answers_health_and_stops_on_sigterm() {
 async fn host_builds_are_reused_while_the_host_files_are_unchanged() {
     let built = host_images().await;
     let docker = docker().await;
-    let again = images::build_from_host(
-        &docker,
-        HostImage::Prometheus,
-        Rebuild::IfChanged,
-        &mut |_| {},
-    )
-    .await
-    .expect("checking the Prometheus host image");
+    let recipe = catalog::prometheus::DEF.host_image.expect("a recipe");
+    let again = images::build_from_host(&docker, recipe, Rebuild::IfChanged, &mut |_| {})
+        .await
+        .expect("checking the Prometheus host image");
     assert!(again.reused);
     assert_eq!(again.tag, built.prometheus);
     assert!(again.tag.starts_with("monibox-local/prometheus:"));
@@ -321,9 +296,9 @@ async fn images_resolve_configured_then_host_build_then_pull() {
     let absent = "monibox-test/absent-image:0";
 
     // The configured image, when present, wins.
-    let plan = images::plan_image(
+    let plan = plan_component(
         &docker,
-        Component::Prometheus,
+        &catalog::prometheus::DEF,
         &built.prometheus,
         PullPolicy::Never,
     )
@@ -335,7 +310,7 @@ async fn images_resolve_configured_then_host_build_then_pull() {
     );
     // Otherwise a host build, before any pull.
     for policy in [PullPolicy::Never, PullPolicy::Missing] {
-        let plan = images::plan_image(&docker, Component::Alertmanager, absent, policy)
+        let plan = plan_component(&docker, &catalog::alertmanager::DEF, absent, policy)
             .await
             .expect("planning");
         assert!(
@@ -344,26 +319,29 @@ async fn images_resolve_configured_then_host_build_then_pull() {
         );
     }
     // Grafana has no host build: pull if allowed, else missing with the fix.
-    let plan = images::plan_image(&docker, Component::Grafana, absent, PullPolicy::Missing)
+    let grafana: &ComponentDef = &catalog::grafana::DEF;
+    let plan = plan_component(&docker, grafana, absent, PullPolicy::Missing)
         .await
         .expect("planning");
     assert_eq!(
         plan.decision,
         ImageDecision::Pull {
-            image: absent.to_owned()
+            image: absent.to_owned(),
+            fallback_build: false,
         }
     );
-    let plan = images::plan_image(&docker, Component::Grafana, absent, PullPolicy::Never)
+    let plan = plan_component(&docker, grafana, absent, PullPolicy::Never)
         .await
         .expect("planning");
     assert!(
         matches!(plan.decision, ImageDecision::Missing { .. }),
         "{plan:?}"
     );
-    // --pull always asks for the configured image even when a local one exists.
-    let plan = images::plan_image(
+    // --pull always asks for the configured image even when a local one exists; the host
+    // has the package, so a failed pull falls back to a build.
+    let plan = plan_component(
         &docker,
-        Component::Prometheus,
+        &catalog::prometheus::DEF,
         &built.prometheus,
         PullPolicy::Always,
     )
@@ -372,7 +350,8 @@ async fn images_resolve_configured_then_host_build_then_pull() {
     assert_eq!(
         plan.decision,
         ImageDecision::Pull {
-            image: built.prometheus.clone()
+            image: built.prometheus.clone(),
+            fallback_build: true,
         }
     );
 }

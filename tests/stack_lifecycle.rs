@@ -59,7 +59,7 @@ async fn up_load_alert_status_and_down_end_to_end() {
         assert_eq!(component(&report, name)["health"], "healthy", "{report:#}");
     }
     assert!(
-        report["grafana"]["version"]
+        component(&report, "grafana")["version"]
             .as_str()
             .is_some_and(|version| version.contains("standin")),
         "the stand-in says what it is: {report:#}"

@@ -63,10 +63,8 @@ impl ProjectContext {
             &recorded,
             timeout,
             |holder: Option<&Holder>| {
-                let who = holder.map_or_else(
-                    || "another monibox command".to_owned(),
-                    Holder::to_string,
-                );
+                let who =
+                    holder.map_or_else(|| "another monibox command".to_owned(), Holder::to_string);
                 eprintln!(
                     "{command}: waiting for {who} to finish with project {project} (up to {})",
                     humantime::format_duration(timeout)

@@ -21,12 +21,14 @@ pub async fn run(args: DaemonArgs) -> anyhow::Result<ExitCode> {
     let project = ProjectName::try_from(args.project).map_err(anyhow::Error::msg)?;
     let root = StateRoot::resolve(Some(&args.state_dir), None, None)?;
     let project_dir = root.project(project.as_str());
-    let record = StackStore::new(&project_dir, project.as_str()).read()?.with_context(|| {
-        format!(
-            "{} is missing: the daemon is started by `monibox up`",
-            project_dir.stack_file().display()
-        )
-    })?;
+    let record = StackStore::new(&project_dir, project.as_str())
+        .read()?
+        .with_context(|| {
+            format!(
+                "{} is missing: the daemon is started by `monibox up`",
+                project_dir.stack_file().display()
+            )
+        })?;
     let supervision = SupervisorSettings {
         project: project.as_str().to_owned(),
         project_dir: project_dir.clone(),

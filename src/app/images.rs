@@ -253,7 +253,10 @@ impl Render for ImageListReport {
         let mut out = table(&["COMPONENT", "IMAGE", "SIZE", "SOURCE"], &rows, &[2]);
         for row in &self.components {
             if let Some(fix) = &row.fix {
-                out.push_str(&format!("\n{}: {}\n  fix: {fix}\n", row.component, row.reason));
+                out.push_str(&format!(
+                    "\n{}: {}\n  fix: {fix}\n",
+                    row.component, row.reason
+                ));
             }
         }
         out

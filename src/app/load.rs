@@ -10,12 +10,12 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tokio_util::sync::CancellationToken;
 
 use super::EXIT_UNHEALTHY;
+use super::context::ProjectContext;
 use crate::cli::LoadArgs;
 use crate::load::plan::{LoadPlan, LoadSettings, OpenFileLimit, Target, format_duration};
 use crate::load::report::{LoadReport, latency_text};
 use crate::load::{self, Progress, prometheus};
 use crate::stack::record::StackRecord;
-use crate::stack::store::StackStore;
 
 /// How often the progress line is redrawn.
 const PROGRESS_INTERVAL: Duration = Duration::from_millis(250);
@@ -144,14 +144,12 @@ struct StackDefaults {
 /// `stack.json`), else the demo service's standard address and none. This is the one place that
 /// decides it.
 fn running_stack(args: &LoadArgs) -> anyhow::Result<StackDefaults> {
-    let config = super::config::load(&crate::cli::ConfigArgs {
+    let config_args = crate::cli::ConfigArgs {
         config: args.config.clone(),
         project: args.project.clone(),
         timing: None,
-    })?
-    .config;
-    let project_dir = super::state_root(&args.state)?.project(config.project.as_str());
-    let record = StackStore::new(&project_dir, config.project.as_str()).read_or_warn();
+    };
+    let record = ProjectContext::load(&config_args, &args.state)?.record();
     let parse = |url: String| url.parse::<Target>().ok();
     let target = record
         .as_ref()

@@ -84,7 +84,9 @@ pub async fn run(args: ReloadArgs) -> anyhow::Result<ExitCode> {
     let docker = super::connect_docker().await?;
     let running = inspect_all(&docker, &record).await?;
     if running.values().all(Option::is_none) {
-        anyhow::bail!("project {name:?} is not running (it has no containers): {up_hint} starts it");
+        anyhow::bail!(
+            "project {name:?} is not running (it has no containers): {up_hint} starts it"
+        );
     }
     let ReloadPlan { plan, needs_up } =
         ReloadPlan::new(&project.config, &project.dir, &record, &running)?;

@@ -159,7 +159,10 @@ impl AlertmanagerConfig {
 fn slack_config(slack: &Slack) -> SlackConfig {
     SlackConfig {
         api_url: slack.api_url.as_str().to_owned(),
-        channel: slack.channel.as_ref().map(|channel| channel.as_str().to_owned()),
+        channel: slack
+            .channel
+            .as_ref()
+            .map(|channel| channel.as_str().to_owned()),
         send_resolved: true,
         text: SLACK_TEXT.to_owned(),
     }
@@ -212,7 +215,10 @@ mod tests {
                 receiver.webhook_configs[0].url,
                 "http://host.docker.internal:5001/alerts"
             );
-            assert_eq!(receiver.webhook_configs[1].url, "https://hooks.example/a?b=1&c=2");
+            assert_eq!(
+                receiver.webhook_configs[1].url,
+                "https://hooks.example/a?b=1&c=2"
+            );
         }
     }
 }

@@ -45,8 +45,8 @@ use alertmanager_config::AlertmanagerConfig;
 use prometheus_config::{
     Alerting, AlertmanagerTargets, Global, PrometheusConfig, ScrapeConfig, StaticConfig,
 };
-pub use template::TemplateError;
 use template::Format;
+pub use template::TemplateError;
 pub use values::alert_names;
 
 static ASSETS: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/assets");
@@ -262,8 +262,9 @@ fn render_embedded(
         }
         return Ok(contents.to_vec());
     };
-    let text =
-        std::str::from_utf8(contents).map_err(|_| AssetError::NotText { file: path.to_owned() })?;
+    let text = std::str::from_utf8(contents).map_err(|_| AssetError::NotText {
+        file: path.to_owned(),
+    })?;
     template::render(text, format, |name| values.lookup(name))
         .map(String::into_bytes)
         .map_err(|source| match source {

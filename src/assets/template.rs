@@ -165,5 +165,4 @@ mod tests {
             Err(TemplateError::BadValue { .. })
         ));
     }
-
 }

@@ -3,7 +3,7 @@
 //! only when it starts, so a change recreates its container. No Debian package provides it: its
 //! image is pulled or `docker load`ed.
 
-use super::{BundleMount, ComponentDef, Probe, VersionEndpoint, SecretMount, TmpfsMount};
+use super::{BundleMount, ComponentDef, Probe, SecretMount, TmpfsMount, VersionEndpoint};
 use crate::config::Ports;
 
 /// Grafana's port inside its container.
@@ -44,10 +44,7 @@ pub static DEF: ComponentDef = ComponentDef {
         ("GF_PATHS_CONFIG", "/etc/grafana/grafana.ini"),
         ("GF_PATHS_PROVISIONING", "/etc/grafana/provisioning"),
         ("GF_SECURITY_ADMIN_USER", ADMIN_USER),
-        (
-            "GF_SECURITY_ADMIN_PASSWORD__FILE",
-            PASSWORD_SECRET.target,
-        ),
+        ("GF_SECURITY_ADMIN_PASSWORD__FILE", PASSWORD_SECRET.target),
         // The root filesystem is read-only: log to the console only.
         ("GF_LOG_MODE", "console"),
     ],

@@ -30,7 +30,7 @@ pub static DEF: ComponentDef = ComponentDef {
         target: "/etc/prometheus",
     }),
     data_dir: Some("/prometheus"),
-    command: command,
+    command,
     env: &[],
     secrets: &[],
     tmpfs: &[],

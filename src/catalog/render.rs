@@ -15,12 +15,14 @@ const GRAFANA_DASHBOARDS_IN_CONTAINER: &str = "/etc/grafana/dashboards";
 /// `host.docker.internal` (mapped to the project network's gateway) and every other component
 /// by its network alias (its name) on its container port. `app_port` and `ops_port` are the
 /// daemon's actual ports (after `auto` was resolved); runbook links point at the daemon's
-/// `/runbooks` page, which a browser on this machine opens.
-pub fn for_stack(config: &Config, app_port: u16, ops_port: u16) -> RenderContext {
+/// `/runbooks` page, which a browser on this machine opens. Components named in `without` (those
+/// no image could be had for) are left out like those switched off: nothing would answer there.
+pub fn for_stack(config: &Config, app_port: u16, ops_port: u16, without: &[&str]) -> RenderContext {
     let on_host = |port: u16| format!("host.docker.internal:{port}");
     let in_network = |def: &ComponentDef| format!("{}:{}", def.name, def.container_port);
     context(
         config,
+        without,
         Addresses {
             demo: on_host(app_port),
             ops: on_host(ops_port),
@@ -47,6 +49,7 @@ pub fn for_export(config: &Config, dir: &Path) -> RenderContext {
     let local = |def: &ComponentDef| format!("localhost:{}", port(def));
     context(
         config,
+        &[],
         Addresses {
             demo: format!(
                 "localhost:{}",
@@ -75,8 +78,8 @@ struct Addresses<'a> {
     runbooks_url: String,
 }
 
-fn context(config: &Config, addresses: Addresses<'_>) -> RenderContext {
-    let runs = |def: &ComponentDef| def.is_enabled(config);
+fn context(config: &Config, without: &[&str], addresses: Addresses<'_>) -> RenderContext {
+    let runs = |def: &ComponentDef| def.is_enabled(config) && !without.contains(&def.name);
     let mut scrape_targets = vec![
         ScrapeTarget {
             job: DEMO.scrape_job.to_owned(),
@@ -131,9 +134,13 @@ mod tests {
     #[test]
     fn a_component_that_is_off_is_neither_scraped_nor_alerted_on() {
         let mut config = Config::default();
-        let all = for_stack(&config, 5000, 5001);
+        let all = for_stack(&config, 5000, 5001, &[]);
         let jobs = |context: &RenderContext| -> Vec<String> {
-            context.scrape_targets.iter().map(|t| t.job.clone()).collect()
+            context
+                .scrape_targets
+                .iter()
+                .map(|t| t.job.clone())
+                .collect()
         };
         assert_eq!(
             jobs(&all),
@@ -145,11 +152,16 @@ mod tests {
         );
         config.components.alertmanager = false;
         config.components.grafana = false;
-        let some = for_stack(&config, 5000, 5001);
+        let some = for_stack(&config, 5000, 5001, &[]);
         assert_eq!(jobs(&some), ["app", "monibox", "prometheus"]);
         assert_eq!(some.alertmanager_address, None);
         assert_eq!(some.skipped_dirs, ["alertmanager", "grafana"]);
         assert_eq!(some.skipped_rule_files, ["alertmanager.yml"]);
+        let no_image = for_stack(&Config::default(), 5000, 5001, &["grafana"]);
+        assert_eq!(
+            jobs(&no_image),
+            ["app", "monibox", "prometheus", "alertmanager"]
+        );
         assert_eq!(grafana::DEF.name, "grafana");
     }
 
@@ -158,6 +170,7 @@ mod tests {
         let mut config = Config::default();
         config.ports.prometheus = crate::config::Port::Auto;
         config.ports.grafana = crate::config::Port::fixed(3300);
+        config.ports.app = crate::config::Port::fixed(7000);
         let context = for_export(&config, Path::new("/x"));
         let address = |job: &str| {
             context
@@ -167,6 +180,7 @@ mod tests {
                 .map(|t| t.address.clone())
         };
         assert_eq!(address("prometheus").as_deref(), Some("localhost:9090"));
+        assert_eq!(address("app").as_deref(), Some("localhost:7000"));
         assert_eq!(address("grafana").as_deref(), Some("localhost:3300"));
         assert_eq!(context.webhook_url, "http://localhost:5001/alerts");
         assert!(

@@ -4,7 +4,7 @@
 //! Order matters: containers first (a network with endpoints cannot be removed), then the
 //! network, then — only when asked — the data volumes.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, SystemTime};
 
 use bollard::query_parameters::{
@@ -13,8 +13,8 @@ use bollard::query_parameters::{
 use futures_util::future::join_all;
 
 use super::Docker;
-use super::inspect::parse_engine_time;
 use super::error::{DockerError, status_code};
+use super::inspect::parse_engine_time;
 use super::labels;
 
 /// Whether removing a project also removes its data volumes.
@@ -162,13 +162,13 @@ impl Docker {
     /// All resources matching `filter`, grouped by their project label.
     async fn labelled_resources(
         &self,
-        filter: std::collections::HashMap<String, Vec<String>>,
+        filter: HashMap<String, Vec<String>>,
     ) -> Result<BTreeMap<String, ProjectResources>, DockerError> {
-        let label = |map: Option<&std::collections::HashMap<String, String>>, key: &str| {
-            map.and_then(|labels| labels.get(key)).cloned()
+        let since_epoch = |secs: i64| {
+            u64::try_from(secs)
+                .ok()
+                .map(|secs| SystemTime::UNIX_EPOCH + Duration::from_secs(secs))
         };
-        let mut grouped: BTreeMap<String, ProjectResources> = BTreeMap::new();
-
         let containers = self
             .engine
             .list_containers(Some(ListContainersOptions {
@@ -177,76 +177,73 @@ impl Docker {
                 ..Default::default()
             }))
             .await
-            .map_err(|error| self.fail("list containers", "by label", error))?;
-        for container in containers {
-            let Some(project) = label(container.labels.as_ref(), labels::PROJECT) else {
-                continue;
-            };
-            grouped
-                .entry(project)
-                .or_default()
-                .containers
-                .push(LabelledResource {
-                    id: container.id.unwrap_or_default(),
-                    name: container
-                        .names
-                        .and_then(|names| names.into_iter().next())
-                        .unwrap_or_default()
-                        .trim_start_matches('/')
-                        .to_owned(),
-                    component: label(container.labels.as_ref(), labels::COMPONENT),
-                    created: container
-                        .created
-                        .and_then(|secs| u64::try_from(secs).ok())
-                        .map(|secs| SystemTime::UNIX_EPOCH + Duration::from_secs(secs)),
-                });
-        }
-
+            .map_err(|error| self.fail("list containers", "by label", error))?
+            .into_iter()
+            .map(|container| Listed {
+                id: container.id.unwrap_or_default(),
+                name: container
+                    .names
+                    .and_then(|names| names.into_iter().next())
+                    .unwrap_or_default()
+                    .trim_start_matches('/')
+                    .to_owned(),
+                labels: container.labels.unwrap_or_default(),
+                created: container.created.and_then(since_epoch),
+            });
         let networks = self
             .engine
             .list_networks(Some(ListNetworksOptions {
                 filters: Some(filter.clone()),
             }))
             .await
-            .map_err(|error| self.fail("list networks", "by label", error))?;
-        for network in networks {
-            let Some(project) = label(network.labels.as_ref(), labels::PROJECT) else {
-                continue;
-            };
-            grouped
-                .entry(project)
-                .or_default()
-                .networks
-                .push(LabelledResource {
-                    id: network.id.unwrap_or_default(),
-                    name: network.name.unwrap_or_default(),
-                    component: label(network.labels.as_ref(), labels::COMPONENT),
-                    created: network.created.as_deref().and_then(parse_engine_time),
-                });
-        }
-
+            .map_err(|error| self.fail("list networks", "by label", error))?
+            .into_iter()
+            .map(|network| Listed {
+                id: network.id.unwrap_or_default(),
+                name: network.name.unwrap_or_default(),
+                labels: network.labels.unwrap_or_default(),
+                created: network.created.as_deref().and_then(parse_engine_time),
+            });
         let volumes = self
             .engine
             .list_volumes(Some(ListVolumesOptions {
                 filters: Some(filter),
             }))
             .await
-            .map_err(|error| self.fail("list volumes", "by label", error))?;
-        for volume in volumes.volumes.unwrap_or_default() {
-            let Some(project) = volume.labels.get(labels::PROJECT).cloned() else {
-                continue;
+            .map_err(|error| self.fail("list volumes", "by label", error))?
+            .volumes
+            .unwrap_or_default()
+            .into_iter()
+            .map(|volume| Listed {
+                id: volume.name.clone(),
+                name: volume.name,
+                labels: volume.labels,
+                created: volume.created_at.as_deref().and_then(parse_engine_time),
+            });
+        let mut grouped: BTreeMap<String, ProjectResources> = BTreeMap::new();
+        let mut add =
+            |listed: Listed, pick: fn(&mut ProjectResources) -> &mut Vec<LabelledResource>| {
+                if let Some(project) = listed.labels.get(labels::PROJECT) {
+                    let resources = grouped.entry(project.clone()).or_default();
+                    pick(resources).push(LabelledResource {
+                        component: listed.labels.get(labels::COMPONENT).cloned(),
+                        id: listed.id,
+                        name: listed.name,
+                        created: listed.created,
+                    });
+                }
             };
-            grouped
-                .entry(project)
-                .or_default()
-                .volumes
-                .push(LabelledResource {
-                    id: volume.name.clone(),
-                    component: volume.labels.get(labels::COMPONENT).cloned(),
-                    created: volume.created_at.as_deref().and_then(parse_engine_time),
-                    name: volume.name,
-                });
-        }
+        containers.for_each(|listed| add(listed, |r| &mut r.containers));
+        networks.for_each(|listed| add(listed, |r| &mut r.networks));
+        volumes.for_each(|listed| add(listed, |r| &mut r.volumes));
         Ok(grouped)
     }
+}
+
+/// A container, network or volume as the Engine lists it.
+struct Listed {
+    id: String,
+    name: String,
+    labels: HashMap<String, String>,
+    created: Option<SystemTime>,
 }

@@ -11,8 +11,8 @@ use bollard::query_parameters::EventsOptions;
 use futures_util::{Stream, StreamExt};
 
 use super::Docker;
-use super::inspect::HealthState;
 use super::error::DockerError;
+use super::inspect::HealthState;
 use super::labels;
 
 /// The container actions the supervisor reacts to. `health_status` matches every

@@ -16,8 +16,8 @@ use bollard::query_parameters::LogsOptions;
 use futures_util::{Stream, StreamExt};
 
 use super::Docker;
-use super::inspect::parse_engine_time;
 use super::error::{DockerError, classify, status_code};
+use super::inspect::parse_engine_time;
 
 /// What to read of a container's log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -134,7 +134,11 @@ impl Docker {
                 .inspect_network(&id, None)
                 .await
                 .map_err(|error| self.fail("inspect network", &name, error))?;
-            in_use.push(inspected.containers.is_some_and(|containers| !containers.is_empty()));
+            in_use.push(
+                inspected
+                    .containers
+                    .is_some_and(|containers| !containers.is_empty()),
+            );
         }
         if in_use.iter().filter(|used| **used).count() > 1 {
             return Err(DockerError::DuplicateNetworks {

@@ -47,7 +47,9 @@ impl Docker {
     /// created, so `up` stops with nothing to undo.
     pub async fn check_volume(&self, name: &str, project: &str) -> Result<(), DockerError> {
         match self.engine.inspect_volume(name).await {
-            Ok(volume) if volume.labels.get(labels::PROJECT).map(String::as_str) == Some(project) => {
+            Ok(volume)
+                if volume.labels.get(labels::PROJECT).map(String::as_str) == Some(project) =>
+            {
                 Ok(())
             }
             Ok(_) => Err(DockerError::foreign_volume(name, project)),

@@ -107,12 +107,13 @@ pub async fn plan(
 ) -> Result<Vec<ImagePlan>, DockerError> {
     let mut plans = Vec::new();
     for def in catalog::enabled(config) {
-        plans.push(plan_one(docker, def, def.configured_image(config), policy).await?);
+        plans.push(plan_component(docker, def, def.configured_image(config), policy).await?);
     }
     Ok(plans)
 }
 
-async fn plan_one(
+/// Decides the image of one component whose configured image is `configured`.
+pub async fn plan_component(
     docker: &Docker,
     def: &'static ComponentDef,
     configured: &str,
@@ -140,7 +141,11 @@ async fn plan_one(
         }));
     }
     if let Some(recipe) = def.host_image {
-        if let Some(image) = images::host_builds(docker, recipe).await?.into_iter().next() {
+        if let Some(image) = images::host_builds(docker, recipe)
+            .await?
+            .into_iter()
+            .next()
+        {
             return Ok(plan(ImageDecision::Use {
                 image: image.reference,
                 source: ImageSource::HostBuild,
@@ -195,18 +200,22 @@ pub async fn obtain(
                 };
                 match pulled {
                     Ok(()) => ImageChoice::Use(image.clone()),
-                    Err(error @ (DockerError::PullFailed { .. } | DockerError::PullTimeout { .. }))
-                        if *fallback_build =>
-                    {
-                        tracing::info!(%error, "pulling failed; building the image from the host");
+                    Err(
+                        error @ (DockerError::PullFailed { .. } | DockerError::PullTimeout { .. }),
+                    ) if *fallback_build => {
+                        tracing::info!(
+                            "{}; building it from the host's {} package",
+                            pull_failure(&error),
+                            plan.def.host_image.map_or("", |recipe| recipe.package)
+                        );
                         build(docker, plan, &mut report, cancel, &mut obtained.built).await?
                     }
-                    Err(error @ (DockerError::PullFailed { .. } | DockerError::PullTimeout { .. })) => {
-                        ImageChoice::Missing(MissingImage {
-                            reason: pull_failure(&error),
-                            fix: missing_fix(plan.def, &plan.configured, false),
-                        })
-                    }
+                    Err(
+                        error @ (DockerError::PullFailed { .. } | DockerError::PullTimeout { .. }),
+                    ) => ImageChoice::Missing(MissingImage {
+                        reason: pull_failure(&error),
+                        fix: missing_fix(plan.def, &plan.configured, false),
+                    }),
                     Err(other) => return Err(other),
                 }
             }
@@ -257,6 +266,11 @@ fn interrupted(what: &str) -> DockerError {
 /// A failed pull, said in a few words (the registry's full message is in the log).
 fn pull_failure(error: &DockerError) -> String {
     match error {
+        DockerError::PullFailed { image, detail }
+            if detail.contains("no such host") || detail.contains("dial tcp") =>
+        {
+            format!("{image} is not present locally and no registry can be reached to pull it")
+        }
         DockerError::PullFailed { image, detail } => format!("pulling {image} failed: {detail}"),
         other => other.to_string(),
     }

@@ -1,7 +1,7 @@
 //! One mutating command at a time per project. `up`, `down` and `reload` (and `up
 //! --foreground`'s teardown) hold the project's lock while they change its containers, network,
 //! volumes, bundle or `stack.json`: an exclusive advisory lock the operating system keeps on
-//! `<state root>/.locks/<project>.lock` (`std::fs::File::lock`), released when the holder ends,
+//! `<state root>/.locks/<project>.lock` (`flock(2)` through `nix`), released when the holder ends,
 //! however it ends. A second command waits, saying once who holds the lock (the holder writes its
 //! pid and command line into the file), up to a deadline, then fails with
 //! [`LockError::Busy`] (exit 2).
@@ -9,11 +9,14 @@
 //! The file lives outside the project directory, which `down --volumes` removes while holding
 //! it: a lock on a removed file would not exclude a command that creates a new one.
 
-use std::fs::{File, OpenOptions, TryLockError};
+use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
+
+use nix::errno::Errno;
+use nix::fcntl::{Flock, FlockArg};
 
 /// How often a waiting command tries again.
 const RETRY_EVERY: Duration = Duration::from_millis(50);
@@ -55,7 +58,7 @@ pub enum LockError {
 /// A held project lock; dropping it (or [`ProjectLock::release`]) lets the next command in.
 #[derive(Debug)]
 pub struct ProjectLock {
-    _file: File,
+    _file: Flock<File>,
 }
 
 impl ProjectLock {
@@ -86,12 +89,12 @@ impl ProjectLock {
             .map_err(io_error)?;
         let started = Instant::now();
         let mut on_wait = Some(on_wait);
-        loop {
-            match file.try_lock() {
-                Ok(()) => break,
-                Err(TryLockError::WouldBlock) => {}
-                Err(TryLockError::Error(error)) => return Err(io_error(error)),
-            }
+        let mut file = loop {
+            file = match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+                Ok(locked) => break locked,
+                Err((file, Errno::EWOULDBLOCK)) => file,
+                Err((_, errno)) => return Err(io_error(errno.into())),
+            };
             let holder = read_holder(&mut file);
             if let Some(tell) = on_wait.take() {
                 tell(holder.as_ref());
@@ -104,7 +107,7 @@ impl ProjectLock {
                 });
             }
             tokio::time::sleep(RETRY_EVERY).await;
-        }
+        };
         let record = format!("{} {command}\n", std::process::id());
         file.set_len(0)
             .and_then(|()| file.seek(SeekFrom::Start(0)))

@@ -57,7 +57,12 @@ impl StackPlan {
         daemon_ports: DaemonPorts,
         images: &BTreeMap<&'static str, ImageChoice>,
     ) -> Result<StackPlan, AssetError> {
-        let context = catalog::render::for_stack(config, daemon_ports.app, daemon_ports.ops);
+        let missing: Vec<&str> = catalog::enabled(config)
+            .filter(|def| !matches!(images.get(def.name), Some(ImageChoice::Use(_))))
+            .map(|def| def.name)
+            .collect();
+        let context =
+            catalog::render::for_stack(config, daemon_ports.app, daemon_ports.ops, &missing);
         let bundle = Bundle::render(config, &context)?;
         let daemon = daemon_record(config, network.gateway, daemon_ports);
         let components = catalog::enabled(config)
@@ -207,7 +212,11 @@ fn container_spec(
         .collect();
     spec.memory_limit_bytes = Some(def.memory_limit_bytes);
     spec.health_check = Some(HealthCheck {
-        command: def.health_check.iter().map(|part| (*part).to_owned()).collect(),
+        command: def
+            .health_check
+            .iter()
+            .map(|part| (*part).to_owned())
+            .collect(),
         interval: Duration::from_secs(10),
         timeout: Duration::from_secs(5),
         retries: 3,
@@ -387,8 +396,23 @@ mod tests {
         )
         .into_owned();
         assert!(!prometheus_yml.contains("grafana"), "{prometheus_yml}");
+        let all =
+            StackPlan::new(&Config::default(), &dir, &network, PORTS, &images()).expect("plans");
+        let scraped = String::from_utf8_lossy(
+            all.bundle
+                .get(crate::assets::paths::PROMETHEUS_CONFIG)
+                .expect("prometheus.yml"),
+        )
+        .into_owned();
         assert!(
-            plan.bundle.files().iter().all(|f| !f.path.starts_with("grafana/")),
+            !scraped.contains("grafana:3000"),
+            "a component without an image is not scraped: {scraped}"
+        );
+        assert!(
+            plan.bundle
+                .files()
+                .iter()
+                .all(|f| !f.path.starts_with("grafana/")),
             "no grafana files"
         );
     }

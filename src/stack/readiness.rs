@@ -132,12 +132,13 @@ async fn published(
     name: &str,
     container_port: u16,
 ) -> Result<SocketAddr, DockerError> {
-    let status = docker
-        .inspect_container(name)
-        .await?
-        .ok_or_else(|| DockerError::NoSuchContainer {
-            container: name.to_owned(),
-        })?;
+    let status =
+        docker
+            .inspect_container(name)
+            .await?
+            .ok_or_else(|| DockerError::NoSuchContainer {
+                container: name.to_owned(),
+            })?;
     match status.host_address(container_port) {
         Some(address) => Ok(address),
         None => {
@@ -187,6 +188,9 @@ mod tests {
         )
         .await
         .expect_err("cancelled");
-        assert!(matches!(error, ReadinessError::Interrupted { .. }), "{error}");
+        assert!(
+            matches!(error, ReadinessError::Interrupted { .. }),
+            "{error}"
+        );
     }
 }

@@ -15,7 +15,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::plan::ComponentPlan;
-use super::readiness::{self, Endpoint, Ready, ReadinessError};
+use super::readiness::{self, Endpoint, ReadinessError, Ready};
 use crate::catalog::ComponentDef;
 use crate::docker::{ContainerSpec, ContainerStatus, Docker, DockerError};
 use crate::httpc::HttpClient;

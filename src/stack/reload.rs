@@ -224,7 +224,7 @@ mod tests {
     fn a_backup_puts_back_exactly_its_directory() {
         let dir = tempfile::tempdir().expect("temp dir");
         let config = Config::default();
-        let context = crate::catalog::render::for_stack(&config, 5000, 5001);
+        let context = crate::catalog::render::for_stack(&config, 5000, 5001, &[]);
         let bundle = Bundle::render(&config, &context).expect("render");
         bundle.write_to(dir.path()).expect("write");
         let prometheus_yml = dir.path().join("prometheus/prometheus.yml");

@@ -14,6 +14,8 @@ use std::fs::OpenOptions;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
+use nix::fcntl::{Flock, FlockArg};
+
 use super::record::{RecordError, StackRecord};
 use super::state::{ProjectDir, StateError};
 
@@ -73,7 +75,7 @@ impl StackStore {
     }
 
     /// The record's own lock, held for one read-modify-write (milliseconds).
-    fn exclusive(&self) -> Result<std::fs::File, RecordError> {
+    fn exclusive(&self) -> Result<Flock<std::fs::File>, RecordError> {
         let path = self.path.with_extension("json.lock");
         let locked = OpenOptions::new()
             .write(true)
@@ -81,7 +83,9 @@ impl StackStore {
             .truncate(false)
             .mode(0o600)
             .open(&path)
-            .and_then(|file| file.lock().map(|()| file));
+            .and_then(|file| {
+                Flock::lock(file, FlockArg::LockExclusive).map_err(|(_, errno)| errno.into())
+            });
         locked.map_err(|error| RecordError::Write(StateError::Io { path, error }))
     }
 }
@@ -115,6 +119,10 @@ mod tests {
         assert_eq!(now.components[0].config_digest, "new");
         assert_ne!(now, stale);
         let other = StackStore::new(&project_dir, "other");
-        assert_eq!(other.read().expect("read"), None, "another project's record");
+        assert_eq!(
+            other.read().expect("read"),
+            None,
+            "another project's record"
+        );
     }
 }

@@ -20,6 +20,8 @@ pub(super) struct ComponentFacts {
     container: Option<ContainerStatus>,
     /// `up` ran the stack without it.
     disabled: bool,
+    /// The name of a container of its name that is not the project's.
+    foreign: Option<String>,
     /// Why it has no image, from stack.json.
     missing: Option<String>,
     configured_image: Option<String>,
@@ -29,13 +31,19 @@ pub(super) struct ComponentFacts {
 }
 
 impl ComponentFacts {
-    /// Probes the component (and asks its version) if its container runs.
+    /// Probes the component (and asks its version) if its container runs. A container of its
+    /// name that is not `project`'s is not the component, and is named as a conflict.
     pub(super) async fn gather(
         client: &HttpClient,
+        project: &str,
         def: &'static ComponentDef,
         container: Option<ContainerStatus>,
         record: Option<&StackRecord>,
     ) -> Self {
+        let (container, foreign) = match container {
+            Some(status) if status.project() != Some(project) => (None, Some(status.name)),
+            other => (other, None),
+        };
         let recorded = record.and_then(|record| record.component(def.name));
         let address = container
             .as_ref()
@@ -51,6 +59,7 @@ impl ComponentFacts {
         Self {
             def,
             disabled: container.is_none() && record.is_some() && recorded.is_none(),
+            foreign,
             missing: recorded
                 .and_then(|recorded| recorded.missing.as_ref())
                 .map(|missing| format!("{} — {}", missing.reason, missing.fix)),
@@ -84,10 +93,19 @@ pub(super) fn container_component(
         detail: None,
     };
     let Some(status) = facts.container else {
-        (row.state, row.detail) = if facts.disabled {
+        (row.state, row.detail) = if let Some(name) = facts.foreign {
+            (
+                "conflict".to_owned(),
+                Some(format!(
+                    "a container named {name} exists that monibox did not create; monibox \
+                     leaves it alone: rename it (`docker rename {name} {name}-own`) or remove it \
+                     if it is disposable, then run `monibox up`"
+                )),
+            )
+        } else if facts.disabled {
             (
                 "disabled".to_owned(),
-                Some(format!("switched off ({})", def.off_switch())),
+                Some(format!("switched off (components.{} = false)", def.name)),
             )
         } else if let Some(missing) = facts.missing {
             ("missing".to_owned(), Some(missing))
@@ -339,7 +357,9 @@ mod tests {
         apply_supervision(&mut row, Some(&snapshot));
         let detail = row.detail.expect("a detail");
         assert!(
-            detail.starts_with("cannot be started: 4 attempts failed; the last attempt failed: a container named"),
+            detail.starts_with(
+                "cannot be started: 4 attempts failed; the last attempt failed: a container named"
+            ),
             "{detail}"
         );
         assert!(!detail.contains("restarted 0 times"), "{detail}");

@@ -56,7 +56,8 @@ pub struct ComponentStatus {
     pub name: &'static str,
     /// Docker's state (`running`, `exited`, …); `running`/`stopped` for the daemon; `absent`
     /// when there is no such container; `missing` when no image could be had; `disabled` when
-    /// the configuration switched it off.
+    /// the configuration switched it off; `conflict` when a container of its name exists that
+    /// monibox did not create.
     pub state: String,
     pub health: Health,
     /// Docker's own health check verdict, for containers that have one.
@@ -105,6 +106,8 @@ pub struct StatusReport {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct SupervisorSummary {
     pub engine_reachable: bool,
+    /// The timing profile whose check interval and backoff it applies.
+    pub timing: Option<crate::config::Timing>,
     /// Restarts are held while `up` or `reload` changes the stack.
     pub held: bool,
     /// Docker operations of the supervisor that failed.
@@ -142,13 +145,15 @@ pub async fn collect(
     let daemon = daemon.ok();
     let pid_file_pid = daemon_client.running_pid();
 
-    let facts: Vec<ComponentFacts> =
-        join_all(catalog::CATALOG.iter().zip(containers).map(|(def, container)| {
-            // Someone else's container of the name is not the component.
-            let container = container.filter(|status| status.project() == Some(project));
-            ComponentFacts::gather(&client, def, container, record)
-        }))
-        .await;
+    let facts: Vec<ComponentFacts> = join_all(
+        catalog::CATALOG
+            .iter()
+            .zip(containers)
+            .map(|(def, container)| {
+                ComponentFacts::gather(&client, project, def, container, record)
+            }),
+    )
+    .await;
     let snapshot = daemon.as_ref().map(|status| &status.supervisor);
     let mut components: Vec<ComponentStatus> = facts
         .into_iter()
@@ -188,7 +193,12 @@ pub async fn collect(
         pid_file_pid,
         ops,
     ));
-    components.push(listener_component(&catalog::DEMO, daemon.as_ref(), None, demo));
+    components.push(listener_component(
+        &catalog::DEMO,
+        daemon.as_ref(),
+        None,
+        demo,
+    ));
 
     let nothing_exists = resources.containers.is_empty()
         && resources.networks.is_empty()
@@ -222,6 +232,7 @@ pub async fn collect(
         alerts_received: received,
         supervisor: snapshot.map(|snapshot| SupervisorSummary {
             engine_reachable: snapshot.engine_reachable,
+            timing: snapshot.timing,
             held: snapshot.held,
             errors_total: snapshot.errors_total,
         }),
@@ -235,4 +246,3 @@ fn running_url(components: &[ComponentStatus], def: &ComponentDef) -> Option<Str
         .find(|component| component.name == def.name && component.state == "running")
         .and_then(|component| component.url.clone())
 }
-

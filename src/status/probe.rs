@@ -22,9 +22,7 @@ pub async fn version(
         .ok()
         .filter(|response| response.status.is_success())?;
     let body: serde_json::Value = serde_json::from_slice(&response.body).ok()?;
-    body.pointer(endpoint.pointer)?
-        .as_str()
-        .map(str::to_owned)
+    body.pointer(endpoint.pointer)?.as_str().map(str::to_owned)
 }
 
 /// What the daemon's webhook received (`GET /alerts` on the ops listener).

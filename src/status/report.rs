@@ -181,7 +181,11 @@ fn render_alerts(report: &StatusReport, now: SystemTime, out: &mut String) {
             .collect();
         if !rows.is_empty() {
             indent(
-                &table(&["STATE", "ALERT", "SEVERITY", "SINCE", "LABELS"], &rows, &[]),
+                &table(
+                    &["STATE", "ALERT", "SEVERITY", "SINCE", "LABELS"],
+                    &rows,
+                    &[],
+                ),
                 out,
             );
         }
@@ -327,7 +331,10 @@ mod tests {
             text.contains("PrometheusNotConnectedToAlertmanager  warning"),
             "a gap between name and severity: {text}"
         );
-        assert!(text.contains("instance=prometheus:9090 job=prometheus"), "{text}");
+        assert!(
+            text.contains("instance=prometheus:9090 job=prometheus"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -19,6 +19,7 @@
 //! Every Docker call has a timeout and every wait ends on the shutdown token.
 
 pub mod metrics;
+mod observe;
 pub mod policy;
 mod restart;
 mod runner;

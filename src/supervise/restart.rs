@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 use futures_util::future::join_all;
 use tokio_util::sync::CancellationToken;
 
-use super::runner::{Interrupted, Observed, Runner, timed};
+use super::observe::Observed;
+use super::runner::{Interrupted, Runner, timed};
 use crate::docker::{ContainerSpec, ContainerStatus, Docker, DockerError};
 use crate::stack::reconcile;
 

@@ -9,54 +9,19 @@ use futures_util::StreamExt;
 use tokio_util::sync::CancellationToken;
 
 use super::metrics::SupervisorMetrics;
-use super::policy::{Policy, Reason, Tracker};
-use super::{
-    ComponentView, FIRST_RECONNECT_WAIT, MAX_RECONNECT_WAIT, Shared, SupervisorSettings, View,
-    lock,
-};
+use super::observe::{Observed, observe};
+use super::policy::{Policy, Tracker};
+use super::{FIRST_RECONNECT_WAIT, MAX_RECONNECT_WAIT, Shared, SupervisorSettings, lock};
 use crate::catalog::{self, ComponentDef};
 use crate::config::Timing;
 use crate::docker::client::DEFAULT_DOCKER_HOST;
-use crate::docker::{
-    ContainerSpec, ContainerState, ContainerStatus, Docker, DockerError, HealthState,
-};
+use crate::docker::{ContainerSpec, Docker, DockerError};
 use crate::stack::store::StackStore;
 
 /// Limit of connecting (version negotiation).
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// Limit of one inspect call.
 const CALL_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// What the supervisor last found a container doing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Observed {
-    Unknown,
-    Up,
-    /// Created, restarting (Docker's own policy) or paused: nothing to do (yet).
-    Transient,
-    Down(Reason),
-}
-
-/// What a container's inspection means for the supervisor.
-fn observe(status: Option<&ContainerStatus>) -> Observed {
-    let Some(status) = status else {
-        return Observed::Down(Reason::Removed);
-    };
-    match status.state {
-        ContainerState::Running if status.health == Some(HealthState::Unhealthy) => {
-            Observed::Down(Reason::Unhealthy)
-        }
-        ContainerState::Running => Observed::Up,
-        ContainerState::Exited if status.oom_killed => Observed::Down(Reason::Oom),
-        ContainerState::Exited => Observed::Down(Reason::Exited),
-        // `docker rm -f` marks the container as being removed (then dead) before it is gone.
-        ContainerState::Removing | ContainerState::Dead => Observed::Down(Reason::Removed),
-        ContainerState::Created
-        | ContainerState::Restarting
-        | ContainerState::Paused
-        | ContainerState::Unknown => Observed::Transient,
-    }
-}
 
 pub(super) struct Supervised {
     pub(super) def: &'static ComponentDef,
@@ -73,11 +38,11 @@ pub(super) struct Runner {
     settings: SupervisorSettings,
     pub(super) shared: Arc<Shared>,
     policy: Policy,
-    timing: Option<Timing>,
+    pub(super) timing: Option<Timing>,
     check_every: Duration,
     pub(super) components: Vec<Supervised>,
     pub(super) held: bool,
-    engine_reachable: bool,
+    pub(super) engine_reachable: bool,
     /// The outage warning was logged (once per outage).
     warned_unreachable: bool,
 }
@@ -241,7 +206,11 @@ impl Runner {
     }
 
     /// Supervises through one connection until it breaks or `shutdown` is cancelled.
-    pub(super) async fn supervise(&mut self, docker: &Docker, shutdown: &CancellationToken) -> Interrupted {
+    pub(super) async fn supervise(
+        &mut self,
+        docker: &Docker,
+        shutdown: &CancellationToken,
+    ) -> Interrupted {
         let mut events = docker.container_events(&self.settings.project);
         if let Err(lost) = self.check_all(docker).await {
             return lost;
@@ -358,7 +327,7 @@ impl Runner {
             Ok(inspected) => inspected,
             Err(error) => return self.docker_failed(&name, &error),
         };
-        let observed = observe(inspected.as_ref());
+        let observed = observe(inspected.as_ref(), &self.settings.project);
         let held = self.held;
         let metrics = self.shared.metrics.clone();
         let supervised = &mut self.components[index];
@@ -388,7 +357,11 @@ impl Runner {
 
     /// Counts a failed Docker call; an unreachable Engine interrupts supervision, any other
     /// failure is retried at the next check.
-    pub(super) fn docker_failed(&self, target: &str, error: &DockerError) -> Result<(), Interrupted> {
+    pub(super) fn docker_failed(
+        &self,
+        target: &str,
+        error: &DockerError,
+    ) -> Result<(), Interrupted> {
         self.metrics().count_error();
         if error.is_unreachable() {
             tracing::debug!(%error, "the Engine went away");
@@ -397,55 +370,6 @@ impl Runner {
             tracing::warn!(container = target, %error, "Docker call failed");
             Ok(())
         }
-    }
-
-    pub(super) fn publish(&self) {
-        self.publish_with(|_| {});
-    }
-
-    /// Publishes the current view for the control socket, adjusted by `adjust`.
-    pub(super) fn publish_with(&self, adjust: impl FnOnce(&mut View)) {
-        let mut view = View {
-            engine_reachable: self.engine_reachable,
-            timing: self.timing,
-            components: self
-                .components
-                .iter()
-                .map(|s| {
-                    let pending = if self.held { None } else { s.tracker.pending() };
-                    let now = Instant::now();
-                    let state = if s.tracker.crash_looping() {
-                        "crash_looping"
-                    } else if let Some(pending) = pending {
-                        if pending.due > now {
-                            "backoff"
-                        } else {
-                            "restarting"
-                        }
-                    } else {
-                        match s.observed {
-                            Observed::Up => "running",
-                            Observed::Unknown | Observed::Transient => "starting",
-                            Observed::Down(_) if s.restarted => "starting",
-                            Observed::Down(_) => "absent",
-                        }
-                    };
-                    ComponentView {
-                        name: s.def.name,
-                        state,
-                        restarts_total: s.tracker.restarts_total(),
-                        failed_attempts_total: s.tracker.failed_attempts_total(),
-                        last_error: s.last_error.clone(),
-                        last_reason: s.tracker.last_reason(),
-                        consecutive_failures: s.tracker.attempts_since_stable(),
-                        next_attempt: pending.map(|p| p.due),
-                        crash_looping: s.tracker.crash_looping(),
-                    }
-                })
-                .collect(),
-        };
-        adjust(&mut view);
-        *lock(&self.shared.view) = view;
     }
 }
 fn check_interval(timing: Timing) -> Duration {
@@ -508,7 +432,11 @@ mod tests {
         let mut stack = record();
         stack.timing = Timing::Fast;
         let (supervisor, mut runner, store) = supervising(&stack, dir.path());
-        assert_eq!(supervisor.handle().snapshot().timing, None, "not published yet");
+        assert_eq!(
+            supervisor.handle().snapshot().timing,
+            None,
+            "not published yet"
+        );
         runner.publish();
         assert_eq!(supervisor.handle().snapshot().timing, Some(Timing::Fast));
 
@@ -517,7 +445,10 @@ mod tests {
         supervisor.handle().resume();
         assert!(runner.apply_control(Instant::now()));
         runner.publish();
-        assert_eq!(supervisor.handle().snapshot().timing, Some(Timing::Standard));
+        assert_eq!(
+            supervisor.handle().snapshot().timing,
+            Some(Timing::Standard)
+        );
         let standard = Policy::for_timing(Timing::Standard);
         let tracker = &mut runner.components.first_mut().expect("prometheus").tracker;
         let at = Instant::now();

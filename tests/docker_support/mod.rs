@@ -9,7 +9,8 @@ pub mod stack_report;
 
 use std::time::Duration;
 
-use monibox::docker::images::{self, HostImage, Rebuild};
+use monibox::catalog;
+use monibox::docker::images::{self, HostRecipe, Rebuild};
 use monibox::docker::{Docker, RemoveVolumes};
 use tokio::sync::OnceCell;
 
@@ -117,7 +118,7 @@ pub async fn host_images() -> HostImages {
     HOST_IMAGES
         .get_or_init(|| async {
             let docker = docker().await;
-            let build = |which| {
+            let build = |which: &'static HostRecipe| {
                 let docker = docker.clone();
                 async move {
                     let outcome =
@@ -133,9 +134,10 @@ pub async fn host_images() -> HostImages {
                     outcome.tag
                 }
             };
+            let recipe = |def: &catalog::ComponentDef| def.host_image.expect("a host recipe");
             HostImages {
-                prometheus: build(HostImage::Prometheus).await,
-                alertmanager: build(HostImage::Alertmanager).await,
+                prometheus: build(recipe(&catalog::prometheus::DEF)).await,
+                alertmanager: build(recipe(&catalog::alertmanager::DEF)).await,
             }
         })
         .await
@@ -147,10 +149,15 @@ pub async fn grafana_standin() -> String {
     STANDIN
         .get_or_init(|| async {
             let docker = docker().await;
-            images::build_grafana_standin(&docker, images::GRAFANA_STANDIN_TAG, &mut |_| {})
-                .await
-                .expect("building the Grafana stand-in")
-                .tag
+            images::build_from_host(
+                &docker,
+                &catalog::standin::RECIPE,
+                Rebuild::IfChanged,
+                &mut |_| {},
+            )
+            .await
+            .expect("building the Grafana stand-in")
+            .tag
         })
         .await
         .clone()
@@ -192,15 +199,25 @@ pub fn standin_spec(project: &TestProject, image: &str) -> monibox::docker::Cont
     spec
 }
 
-/// Grafana's readiness probe: `/api/health` answering with its `database` field.
-pub fn grafana_readiness() -> monibox::docker::Readiness {
-    monibox::docker::Readiness::Http(monibox::docker::HttpReadiness {
-        container_port: 3000,
-        path: "/api/health".to_owned(),
-        expect_body: Some("\"database\"".to_owned()),
-        interval: Duration::from_millis(50),
-        timeout: Duration::from_secs(1),
-    })
+/// Waits until `container` answers `def`'s readiness probe through its published port.
+pub async fn wait_ready(
+    docker: &Docker,
+    container: &str,
+    def: &catalog::ComponentDef,
+    timeout: Duration,
+) -> Result<monibox::stack::readiness::Ready, monibox::stack::readiness::ReadinessError> {
+    let endpoint = monibox::stack::readiness::Endpoint::Container {
+        docker,
+        name: container,
+        container_port: def.container_port,
+    };
+    monibox::stack::readiness::wait(
+        endpoint,
+        &def.readiness,
+        tokio::time::Instant::now() + timeout,
+        &tokio_util::sync::CancellationToken::new(),
+    )
+    .await
 }
 
 /// A whole stack run through the `monibox` binary: a unique test project, its own state
@@ -300,9 +317,18 @@ impl TestStack {
 
     /// The stack.json `up` wrote.
     pub fn record(&self) -> monibox::stack::record::StackRecord {
-        monibox::stack::record::StackRecord::read(&self.project_dir().join("stack.json"))
+        self.store()
+            .read()
             .expect("reading stack.json")
             .expect("stack.json exists")
+    }
+
+    /// The project's stack.json, as monibox reads and writes it.
+    pub fn store(&self) -> monibox::stack::store::StackStore {
+        let root =
+            monibox::stack::state::StateRoot::resolve(Some(self.state_dir.path()), None, None)
+                .expect("state root");
+        monibox::stack::store::StackStore::new(&root.project(self.name()), self.name())
     }
 
     pub async fn cleanup(mut self) {

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use monibox::assets::{Bundle, RenderContext};
+use monibox::assets::Bundle;
 use monibox::config::{Config, HttpUrl, Timing};
 use monibox::daemon::alerts::{AlertsView, ReceivedAlert};
 use monibox::daemon::ops::OpsListener;
@@ -36,8 +36,11 @@ pub fn write_bundle(config: &Config) -> (tempfile::TempDir, Bundle) {
         .prefix("monibox-bundle-")
         .tempdir()
         .expect("temp dir");
-    let bundle =
-        Bundle::render(config, &RenderContext::export(config, dir.path())).expect("bundle renders");
+    let bundle = Bundle::render(
+        config,
+        &monibox::catalog::render::for_export(config, dir.path()),
+    )
+    .expect("bundle renders");
     bundle.write_to(dir.path()).expect("bundle is written");
     (dir, bundle)
 }

@@ -86,7 +86,13 @@ pub async fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
         tracing::warn!("the daemon did not stop within {DAEMON_STOP_GRACE:?}");
     }
     let _lock = context.lock("up --foreground", &args.lock).await?;
-    let removed = teardown(&docker, context.project(), &context.dir, RemoveVolumes::Keep).await?;
+    let removed = teardown(
+        &docker,
+        context.project(),
+        &context.dir,
+        RemoveVolumes::Keep,
+    )
+    .await?;
     if !args.output.json {
         outln!(
             "stopped the daemon; removed {} containers and {} network (data volumes kept)",
@@ -156,8 +162,7 @@ async fn bring_up(
     let runs: BTreeMap<&'static str, ComponentRun> =
         runs.into_iter().map(|run| (run.def.name, run)).collect();
     for component in &mut record.components {
-        if let Some(Ok(reconciled)) = runs.get(component.name.as_str()).map(|run| &run.reconciled)
-        {
+        if let Some(Ok(reconciled)) = runs.get(component.name.as_str()).map(|run| &run.reconciled) {
             component.spec_hash = reconciled.status.spec_hash().map(str::to_owned);
             component.host_port = reconciled
                 .status

@@ -66,7 +66,17 @@ pub(super) async fn prepare(
 ) -> anyhow::Result<Prepared> {
     check_names(docker, context).await?;
     let mut created = Created::default();
-    match prepare_all(docker, context, previous, live, policy, cancel, &mut created).await {
+    match prepare_all(
+        docker,
+        context,
+        previous,
+        live,
+        policy,
+        cancel,
+        &mut created,
+    )
+    .await
+    {
         Ok(prepared) => Ok(prepared),
         Err(error) => Err(error.context(undo(docker, created).await)),
     }
@@ -84,7 +94,11 @@ async fn check_names(docker: &Docker, context: &ProjectContext) -> Result<(), Do
     });
     let volumes = catalog::enabled(&context.config)
         .filter(|def| def.data_dir.is_some())
-        .map(|def| async move { docker.check_volume(&def.volume_name(project), project).await });
+        .map(|def| async move {
+            docker
+                .check_volume(&def.volume_name(project), project)
+                .await
+        });
     let (containers, volumes, network) = tokio::join!(
         try_join_all(containers),
         try_join_all(volumes),
@@ -118,7 +132,10 @@ async fn prepare_all(
     let image_plans = image_plans?;
     let mut spinners: Vec<(&'static str, BuildProgress)> = Vec::new();
     let mut on_progress = |step: ObtainProgress| {
-        if spinners.last().is_none_or(|(name, _)| *name != step.component) {
+        if spinners
+            .last()
+            .is_none_or(|(name, _)| *name != step.component)
+        {
             if let Some((_, done)) = spinners.last() {
                 done.finish();
             }
@@ -172,7 +189,9 @@ async fn prepare_all(
         component.def.data_dir?;
         let name = component.def.volume_name(project);
         Some(async move {
-            let made = docker.ensure_volume(&name, project, component.def.name).await;
+            let made = docker
+                .ensure_volume(&name, project, component.def.name)
+                .await;
             (name, made)
         })
     });
@@ -224,7 +243,10 @@ async fn undo(docker: &Docker, created: Created) -> String {
     }
     match (removed.is_empty(), left.is_empty()) {
         (true, true) => "up stopped before creating anything".to_owned(),
-        (false, true) => format!("up stopped; it removed what it had created: {}", removed.join(", ")),
+        (false, true) => format!(
+            "up stopped; it removed what it had created: {}",
+            removed.join(", ")
+        ),
         (_, false) => format!(
             "up stopped; left behind: {} (`monibox down` removes them)",
             left.join(", ")

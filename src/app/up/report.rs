@@ -109,7 +109,9 @@ impl UpReport {
                 }
             }
             if let Some(Err(error)) = reloaded {
-                problems.push(format!("{name}: reloading its configuration failed: {error}"));
+                problems.push(format!(
+                    "{name}: reloading its configuration failed: {error}"
+                ));
             }
             let action = match run.map(|run| (&run.reconciled, &run.ready)) {
                 None => "missing",
@@ -275,7 +277,11 @@ impl Render for UpReport {
                 self.daemon.ops_url.clone().unwrap_or_else(dash)
             ),
         ));
-        let width = lines.iter().map(|(title, _)| title.len()).max().unwrap_or(0);
+        let width = lines
+            .iter()
+            .map(|(title, _)| title.len())
+            .max()
+            .unwrap_or(0);
         for (title, url) in lines {
             let _ = writeln!(out, "  {title:<width$}   {url}");
         }

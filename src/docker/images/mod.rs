@@ -90,11 +90,7 @@ pub async fn host_builds(
     let options = ListImagesOptions {
         filters: Some(HashMap::from([(
             "label".to_owned(),
-            vec![format!(
-                "{}={}",
-                labels::IMAGE_COMPONENT,
-                recipe.component
-            )],
+            vec![format!("{}={}", labels::IMAGE_COMPONENT, recipe.component)],
         )])),
         ..Default::default()
     };

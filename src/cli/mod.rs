@@ -1,13 +1,22 @@
 //! Command-line types (clap derive) and nothing else: parsing happens here, behaviour in `app`.
+//! The stack's commands are in [`stack`], configuration and images in [`tools`].
+
+mod stack;
+mod tools;
+
+pub use stack::{DAEMON_LOG, DaemonArgs, DownArgs, LogsArgs, ReloadArgs, StatusArgs, Tail, UpArgs};
+use stack::{LOGS_EXAMPLES, RELOAD_EXAMPLES};
+pub use tools::{
+    ConfigCommand, ConfigExportArgs, ConfigShowArgs, GRAFANA_STANDIN, ImagesBuildArgs,
+    ImagesCommand, ImagesListArgs, PullArg,
+};
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::builder::{PossibleValue, PossibleValuesParser};
 use clap::{Args, Parser, Subcommand};
 
-use crate::catalog;
 use crate::load::plan::{Mix, Scenario, Target, ThinkTime, parse_duration};
 use crate::load::threshold::Threshold;
 
@@ -120,163 +129,6 @@ pub struct OutputArgs {
     /// Print the report as JSON (fields documented in the README) instead of text.
     #[arg(long)]
     pub json: bool,
-}
-
-#[derive(Debug, Args)]
-pub struct UpArgs {
-    #[command(flatten)]
-    pub config: ConfigArgs,
-    #[command(flatten)]
-    pub state: StateArgs,
-    #[command(flatten)]
-    pub lock: LockArgs,
-    #[command(flatten)]
-    pub output: OutputArgs,
-    /// When images may be pulled: never, missing (default) or always.
-    #[arg(long, value_enum, default_value_t = PullArg::Missing)]
-    pub pull: PullArg,
-    /// Stay in the terminal running the daemon; Ctrl-C takes the stack down (data kept).
-    #[arg(long)]
-    pub foreground: bool,
-}
-
-#[derive(Debug, Args)]
-pub struct StatusArgs {
-    #[command(flatten)]
-    pub output: OutputArgs,
-    #[command(flatten)]
-    pub config: ConfigArgs,
-    #[command(flatten)]
-    pub state: StateArgs,
-}
-
-#[derive(Debug, Args)]
-pub struct DownArgs {
-    /// Also remove the data volumes (Prometheus, Alertmanager, Grafana) and the project's state
-    /// directory, Grafana's admin password included.
-    #[arg(long)]
-    pub volumes: bool,
-    #[command(flatten)]
-    pub config: ConfigArgs,
-    #[command(flatten)]
-    pub state: StateArgs,
-    #[command(flatten)]
-    pub lock: LockArgs,
-    #[command(flatten)]
-    pub output: OutputArgs,
-}
-
-const LOGS_EXAMPLES: &str = "\
-Examples:
-  monibox logs                    the last 50 lines of every component, in time order
-  monibox logs -f                 ... and then new lines as they come, until Ctrl-C
-  monibox logs prometheus         all of Prometheus's output (stdout and stderr)
-  monibox logs prometheus -n 20   its last 20 lines
-  monibox logs daemon -f          follow the daemon's log file
-  monibox logs alertmanager -t    with Docker's timestamps
-
-A followed container that restarts or is recreated is picked up again; following ends when
-every component stopped (a container that does not come back within 75 s, at once when no
-daemon runs to bring it back; the daemon's log 5 s after the daemon stopped).";
-
-/// The name `monibox logs` gives the daemon's log file (demo service, ops listener, webhook).
-pub const DAEMON_LOG: &str = "daemon";
-
-/// What `monibox logs` can show: every catalog component and the daemon.
-fn log_components() -> PossibleValuesParser {
-    PossibleValuesParser::new(
-        catalog::names()
-            .map(PossibleValue::new)
-            .chain([PossibleValue::new(DAEMON_LOG).help("the daemon's log file")]),
-    )
-}
-
-/// The hidden name of the Grafana stand-in in `images build --component`.
-pub const GRAFANA_STANDIN: &str = "grafana-standin";
-
-/// What `images build --from-host --component` can build: the catalog components with a host
-/// recipe, and (hidden) the Grafana stand-in.
-fn host_buildable() -> PossibleValuesParser {
-    PossibleValuesParser::new(
-        catalog::CATALOG
-            .iter()
-            .filter(|def| def.host_image.is_some())
-            .map(|def| PossibleValue::new(def.name))
-            .chain([PossibleValue::new(GRAFANA_STANDIN).hide(true)]),
-    )
-}
-
-/// How many lines `monibox logs` shows from the end of each log.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Tail {
-    All,
-    Lines(u64),
-}
-
-impl std::str::FromStr for Tail {
-    type Err = String;
-
-    fn from_str(text: &str) -> Result<Self, Self::Err> {
-        if text.eq_ignore_ascii_case("all") {
-            return Ok(Tail::All);
-        }
-        text.parse().map(Tail::Lines).map_err(|_| {
-            format!("{text:?} is not a number of lines: give a whole number such as 50, or `all`")
-        })
-    }
-}
-
-#[derive(Debug, Args)]
-pub struct LogsArgs {
-    /// The component to show [default: all of them, interleaved]
-    #[arg(value_parser = log_components())]
-    pub component: Option<String>,
-    /// Keep showing new lines until Ctrl-C (or until the components stop).
-    #[arg(short, long)]
-    pub follow: bool,
-    /// Lines from the end of each log, or `all` [default: all for one component, 50 per
-    /// component for all of them]
-    #[arg(short = 'n', long, value_name = "N|all")]
-    pub tail: Option<Tail>,
-    /// Show Docker's timestamp before each container line (the daemon's lines have their own).
-    #[arg(short, long)]
-    pub timestamps: bool,
-    #[command(flatten)]
-    pub config: ConfigArgs,
-    #[command(flatten)]
-    pub state: StateArgs,
-}
-
-const RELOAD_EXAMPLES: &str = "\
-Examples:
-  monibox reload                          after editing an alert threshold in the config file
-  monibox reload --config monibox.toml    the same, naming the file
-  monibox reload --json                   the result for scripts";
-
-#[derive(Debug, Args)]
-pub struct ReloadArgs {
-    #[command(flatten)]
-    pub output: OutputArgs,
-    #[command(flatten)]
-    pub config: ConfigArgs,
-    #[command(flatten)]
-    pub state: StateArgs,
-    #[command(flatten)]
-    pub lock: LockArgs,
-}
-
-#[derive(Debug, Args)]
-pub struct DaemonArgs {
-    /// The project whose stack.json to run.
-    #[arg(long, value_name = "NAME")]
-    pub project: String,
-    /// The state directory `up` used.
-    #[arg(long, value_name = "DIR")]
-    pub state_dir: PathBuf,
-    /// Start with the supervisor held (no restarts) until `up` sends `resume` on the control
-    /// socket, or for at most two minutes.
-    #[arg(long)]
-    pub held: bool,
 }
 
 #[derive(Debug, Args)]
@@ -419,83 +271,4 @@ pub struct ConfigArgs {
     /// Timing profile: standard (15 s scrapes) or fast (1 s, alerts fire within seconds).
     #[arg(long, value_name = "PROFILE", value_parser = ["standard", "fast"])]
     pub timing: Option<String>,
-}
-
-#[derive(Debug, Subcommand)]
-pub enum ConfigCommand {
-    /// Print the effective configuration (defaults, file, environment and flags applied).
-    Show(ConfigShowArgs),
-    /// Write the rendered bundle (Prometheus, rules, Alertmanager, Grafana, runbooks) to DIR,
-    /// addressed for Prometheus, Alertmanager and Grafana run on this machine.
-    Export(ConfigExportArgs),
-}
-
-#[derive(Debug, Args)]
-pub struct ConfigShowArgs {
-    /// Print JSON instead of TOML.
-    #[arg(long)]
-    pub json: bool,
-    #[command(flatten)]
-    pub config: ConfigArgs,
-}
-
-#[derive(Debug, Args)]
-pub struct ConfigExportArgs {
-    /// Directory to write to; created if missing.
-    pub dir: PathBuf,
-    /// Write into a non-empty directory, replacing the bundle's files (other files are kept).
-    #[arg(long)]
-    pub force: bool,
-    #[command(flatten)]
-    pub config: ConfigArgs,
-}
-
-#[derive(Debug, Subcommand)]
-pub enum ImagesCommand {
-    /// Build local images (monibox-local/<component>:<version>) without a registry.
-    #[command(after_help = "\
-Builds FROM scratch images from the host's Debian packages `prometheus` and
-`prometheus-alertmanager` (binaries, their shared libraries, web assets and templates) through
-the Docker Engine. Images whose inputs did not change are reused unless --force is given.")]
-    Build(ImagesBuildArgs),
-    /// Show, per component, the image `up` will use and where it comes from, or what is missing
-    /// and how to fix it.
-    List(ImagesListArgs),
-}
-
-#[derive(Debug, Args)]
-pub struct ImagesBuildArgs {
-    /// Build from the binaries installed on this host (the only source for now).
-    #[arg(long, required = true)]
-    pub from_host: bool,
-    /// Build only this component (default: all that can be built from the host).
-    #[arg(long, value_parser = host_buildable())]
-    pub component: Option<String>,
-    /// Rebuild even if an image built from the same host files exists.
-    #[arg(long)]
-    pub force: bool,
-    #[command(flatten)]
-    pub output: OutputArgs,
-}
-
-#[derive(Debug, Args)]
-pub struct ImagesListArgs {
-    #[command(flatten)]
-    pub output: OutputArgs,
-    /// The pull policy to evaluate, as `up --pull` would use it.
-    #[arg(long, value_enum, default_value_t = PullArg::Missing)]
-    pub pull: PullArg,
-    #[command(flatten)]
-    pub config: ConfigArgs,
-}
-
-/// When images may be pulled from a registry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum PullArg {
-    /// Use local images only.
-    Never,
-    /// Pull only what is not present locally (default).
-    Missing,
-    /// Pull the configured images even if present.
-    Always,
 }
