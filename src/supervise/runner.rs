@@ -400,6 +400,7 @@ pub(super) async fn timed<T>(
 
 #[cfg(test)]
 mod tests {
+    use super::super::policy::Reason;
     use super::super::{HOLD_EXPIRY, Supervisor};
     use super::*;
     use crate::stack::record::StackRecord;
