@@ -16,7 +16,9 @@ use monibox::docker::{
     ContainerSpec, ContainerState, Docker, ExtraHost, HealthCheck, HealthState, Mount,
     NetworkAttachment, PortPublish,
 };
-use monibox::stack::images::{ImageDecision, ImageSource, PullPolicy, plan_component};
+use monibox::stack::images::{
+    ImageChoice, ImageDecision, ImageSource, PullPolicy, obtain, plan_component,
+};
 
 const READY_DEADLINE: Duration = Duration::from_secs(60);
 const HEALTHY_DEADLINE: Duration = Duration::from_secs(30);
@@ -421,4 +423,43 @@ async fn the_cli_reports_an_unreachable_docker_with_exit_code_2() {
         stderr.contains("cannot reach Docker at tcp://127.0.0.1:1"),
         "{stderr}"
     );
+}
+
+#[tokio::test]
+async fn a_failed_pull_falls_back_to_a_build_from_the_host_package() {
+    let built = host_images().await;
+    let docker = docker().await;
+    // Nothing can be pulled here; the host has Debian's prometheus package.
+    let plan = plan_component(
+        &docker,
+        &catalog::prometheus::DEF,
+        "monibox-test/absent-image:0",
+        PullPolicy::Always,
+    )
+    .await
+    .expect("planning");
+    assert!(
+        matches!(
+            plan.decision,
+            ImageDecision::Pull {
+                fallback_build: true,
+                ..
+            }
+        ),
+        "{plan:?}"
+    );
+    let obtained = obtain(
+        &docker,
+        &[plan],
+        &mut |_| {},
+        &tokio_util::sync::CancellationToken::new(),
+    )
+    .await
+    .expect("obtaining");
+    assert_eq!(
+        obtained.choices.get("prometheus"),
+        Some(&ImageChoice::Use(built.prometheus.clone())),
+        "{obtained:?}"
+    );
+    assert_eq!(obtained.built, ["prometheus"]);
 }

@@ -5,6 +5,7 @@
 #![allow(dead_code)] // each test binary uses a different part of this module
 
 pub mod faults;
+pub mod foreign;
 pub mod stack_report;
 
 use std::time::Duration;
