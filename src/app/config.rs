@@ -8,6 +8,7 @@ use anyhow::Context;
 
 use crate::assets::{Bundle, paths};
 use crate::catalog;
+use crate::output::{Format, Render, emit};
 use crate::cli::{ConfigArgs, ConfigCommand, ConfigExportArgs, ConfigShowArgs};
 use crate::config::{Config, ConfigError, ENV_KEYS, FlagValue, Loaded, Sources, unknown_env_vars};
 
@@ -110,15 +111,39 @@ fn export(args: &ConfigExportArgs) -> anyhow::Result<ExitCode> {
         )
     })?;
     bundle.write_to(&dir)?;
-    outln!(
-        "wrote {} files to {} (timing {}, project {}); see {}",
-        bundle.files().len(),
-        dir.display(),
-        loaded.config.timing,
-        loaded.config.project,
-        dir.join(paths::README).display()
-    )?;
+    let report = ExportReport {
+        dir: dir.display().to_string(),
+        project: loaded.config.project.to_string(),
+        timing: loaded.config.timing,
+        files: bundle.files().iter().map(|file| file.path.clone()).collect(),
+        readme: dir.join(paths::README).display().to_string(),
+    };
+    emit(&report, Format::from_json_flag(args.output.json))?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// What `config export` wrote.
+#[derive(Debug, serde::Serialize)]
+struct ExportReport {
+    dir: String,
+    project: String,
+    timing: crate::config::Timing,
+    /// Relative to `dir`, sorted.
+    files: Vec<String>,
+    readme: String,
+}
+
+impl Render for ExportReport {
+    fn render_text(&self) -> String {
+        format!(
+            "wrote {} files to {} (timing {}, project {}); see {}\n",
+            self.files.len(),
+            self.dir,
+            self.timing,
+            self.project,
+            self.readme
+        )
+    }
 }
 
 /// Whether `dir` exists and holds anything. A path that exists but is not a directory is an

@@ -35,6 +35,8 @@ pub struct ConfigExportArgs {
     pub force: bool,
     #[command(flatten)]
     pub config: ConfigArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 /// The hidden name of the Grafana stand-in in `images build --component`.
