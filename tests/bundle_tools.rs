@@ -28,6 +28,16 @@ fn all_rules(bundle: &Bundle, path: &str) -> Vec<Value> {
         .collect()
 }
 
+/// The scrape jobs of a `prometheus.yml`, in order.
+fn job_names(prometheus: &Value) -> Vec<&str> {
+    prometheus["scrape_configs"]
+        .as_array()
+        .expect("scrape_configs")
+        .iter()
+        .filter_map(|job| job["job_name"].as_str())
+        .collect()
+}
+
 /// Every alerting rule of the bundle, whichever rule file holds it.
 fn every_alert_rule(bundle: &Bundle) -> Vec<Value> {
     rule_files(bundle)
@@ -95,12 +105,7 @@ fn promtool_accepts_the_config_and_rules_of_both_profiles() {
         };
         assert_eq!(prometheus["global"]["scrape_interval"], expected);
         assert_eq!(prometheus["global"]["evaluation_interval"], expected);
-        let jobs: Vec<&str> = prometheus["scrape_configs"]
-            .as_array()
-            .expect("scrape_configs")
-            .iter()
-            .filter_map(|job| job["job_name"].as_str())
-            .collect();
+        let jobs = job_names(&prometheus);
         assert_eq!(
             jobs,
             ["app", "monibox", "prometheus", "alertmanager", "grafana"]
@@ -568,12 +573,7 @@ fn a_bundle_without_alertmanager_and_grafana_is_valid_and_alerts_on_neither() {
     assert!(out.contains("2 rule files found"), "{out}");
     let prometheus = yaml(&bundle, paths::PROMETHEUS_CONFIG);
     assert!(prometheus.get("alerting").is_none(), "{prometheus:#}");
-    let jobs: Vec<&str> = prometheus["scrape_configs"]
-        .as_array()
-        .expect("scrape_configs")
-        .iter()
-        .filter_map(|job| job["job_name"].as_str())
-        .collect();
+    let jobs = job_names(&prometheus);
     assert_eq!(jobs, ["app", "monibox", "prometheus"]);
     assert!(
         bundle

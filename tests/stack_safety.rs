@@ -89,49 +89,47 @@ async fn assert_consistent(stack: &TestStack, round: &str) -> bool {
     true
 }
 
+/// Runs `first` and `second` at once [`RACES`] times, each time checking that both succeed and
+/// that the project is consistent, with `between` run after each round (if any); returns how
+/// many rounds ended with the stack running and how many with it stopped.
+async fn race(stack: &TestStack, first: &str, second: &str, between: Option<&str>) -> (u32, u32) {
+    let started = Instant::now();
+    let (mut running, mut stopped) = (0, 0);
+    for round in 0..RACES {
+        let what = format!("{first}/{second} round {round}");
+        let (a, b) = at_once(stack, &[first], &[second]).await;
+        assert_eq!(a.code, Some(0), "{what}: {a:?}");
+        assert_eq!(b.code, Some(0), "{what}: {b:?}");
+        if assert_consistent(stack, &what).await {
+            running += 1;
+        } else {
+            stopped += 1;
+        }
+        if let Some(between) = between {
+            let output = stack.run(&[between]).await;
+            assert_eq!(output.code, Some(0), "{what}: {output:?}");
+        }
+        assert!(started.elapsed() < TEST_DEADLINE, "{what}: too slow");
+    }
+    eprintln!(
+        "{RACES} {first}/{second} races in {:.1} s: {running} ended running, {stopped} stopped",
+        started.elapsed().as_secs_f64()
+    );
+    (running, stopped)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_ups_at_once_make_one_stack_every_time() {
     let stack = TestStack::new("race-up-up").await;
-    let started = Instant::now();
-    for round in 0..RACES {
-        let (first, second) = at_once(&stack, &["up"], &["up"]).await;
-        assert_eq!(first.code, Some(0), "round {round}: {first:?}");
-        assert_eq!(second.code, Some(0), "round {round}: {second:?}");
-        assert!(
-            assert_consistent(&stack, &format!("up/up round {round}")).await,
-            "round {round}: the stack runs"
-        );
-        let down = stack.run(&["down"]).await;
-        assert_eq!(down.code, Some(0), "round {round}: {down:?}");
-        assert!(started.elapsed() < TEST_DEADLINE, "round {round}: too slow");
-    }
-    eprintln!(
-        "{RACES} up/up races in {:.1} s",
-        started.elapsed().as_secs_f64()
-    );
+    let (running, _) = race(&stack, "up", "up", Some("down")).await;
+    assert_eq!(running, RACES as u32, "the stack runs after every round");
     stack.cleanup().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn up_and_down_at_once_leave_a_consistent_project_every_time() {
     let stack = TestStack::new("race-up-down").await;
-    let started = Instant::now();
-    let (mut running, mut stopped) = (0, 0);
-    for round in 0..RACES {
-        let (up, down) = at_once(&stack, &["up"], &["down"]).await;
-        assert_eq!(up.code, Some(0), "round {round}: {up:?}");
-        assert_eq!(down.code, Some(0), "round {round}: {down:?}");
-        if assert_consistent(&stack, &format!("up/down round {round}")).await {
-            running += 1;
-        } else {
-            stopped += 1;
-        }
-        assert!(started.elapsed() < TEST_DEADLINE, "round {round}: too slow");
-    }
-    eprintln!(
-        "{RACES} up/down races in {:.1} s: {running} ended running, {stopped} stopped",
-        started.elapsed().as_secs_f64()
-    );
+    race(&stack, "up", "down", None).await;
     stack.cleanup().await;
 }
 
@@ -173,6 +171,16 @@ async fn a_command_waits_for_the_project_lock_names_its_holder_and_gives_up() {
     stack.cleanup().await;
 }
 
+/// Fails unless the foreign container is still there, the same one, running.
+async fn assert_untouched(foreign: &ForeignContainer, after: &str) {
+    assert_eq!(
+        foreign.state().await,
+        Some((foreign.id.clone(), true)),
+        "{after} stopped or removed {}",
+        foreign.name
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_foreign_container_is_never_stopped_or_removed() {
     let stack = TestStack::new("foreign").await;
@@ -194,18 +202,10 @@ async fn a_foreign_container_is_never_stopped_or_removed() {
         .await
         .expect("listing");
     assert!(resources.is_empty(), "nothing was created: {resources:?}");
-    assert_eq!(
-        foreign.state().await,
-        Some((foreign.id.clone(), true)),
-        "untouched"
-    );
+    assert_untouched(&foreign, "up").await;
     let down = stack.run(&["down"]).await;
     assert_eq!(down.code, Some(0), "{down:?}");
-    assert_eq!(
-        foreign.state().await,
-        Some((foreign.id.clone(), true)),
-        "down leaves it alone"
-    );
+    assert_untouched(&foreign, "down").await;
     foreign.remove().await;
     stack.cleanup().await;
 }
@@ -245,18 +245,10 @@ async fn the_supervisor_leaves_a_foreign_container_alone_and_says_why_it_cannot_
     assert!(detail.contains("did not create"), "{detail}");
     assert!(!detail.contains("restarted 0 times"), "{detail}");
     assert_eq!(report["state"], "degraded");
-    assert_eq!(
-        foreign.state().await,
-        Some((foreign.id.clone(), true)),
-        "the supervisor never touched it"
-    );
+    assert_untouched(&foreign, "the supervisor").await;
     let down = stack.run(&["down", "--volumes"]).await;
     assert_eq!(down.code, Some(0), "{down:?}");
-    assert_eq!(
-        foreign.state().await,
-        Some((foreign.id.clone(), true)),
-        "down leaves it alone"
-    );
+    assert_untouched(&foreign, "down").await;
     foreign.remove().await;
     stack.cleanup().await;
 }

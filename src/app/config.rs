@@ -8,9 +8,9 @@ use anyhow::Context;
 
 use crate::assets::{Bundle, paths};
 use crate::catalog;
-use crate::output::{Format, Render, emit};
 use crate::cli::{ConfigArgs, ConfigCommand, ConfigExportArgs, ConfigShowArgs};
 use crate::config::{Config, ConfigError, ENV_KEYS, FlagValue, Loaded, Sources, unknown_env_vars};
+use crate::output::{Format, Render, emit};
 
 /// `MONIBOX_*` variables the command line reads (as flag defaults), besides the configuration's
 /// own [`crate::config::ENV_KEYS`].
@@ -115,7 +115,11 @@ fn export(args: &ConfigExportArgs) -> anyhow::Result<ExitCode> {
         dir: dir.display().to_string(),
         project: loaded.config.project.to_string(),
         timing: loaded.config.timing,
-        files: bundle.files().iter().map(|file| file.path.clone()).collect(),
+        files: bundle
+            .files()
+            .iter()
+            .map(|file| file.path.clone())
+            .collect(),
         readme: dir.join(paths::README).display().to_string(),
     };
     emit(&report, Format::from_json_flag(args.output.json))?;

@@ -82,14 +82,7 @@ impl Drop for ForeignContainer {
             return;
         }
         let id = self.id.clone();
-        let cleanup = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("a runtime for cleanup");
-            runtime.block_on(remove_container(&id));
-        });
-        let _ = cleanup.join();
+        super::clean_up_on_a_fresh_runtime(async move { remove_container(&id).await });
     }
 }
 
@@ -139,13 +132,6 @@ impl Drop for ForeignVolume {
             return;
         }
         let name = self.name.clone();
-        let cleanup = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("a runtime for cleanup");
-            runtime.block_on(remove_volume(&name));
-        });
-        let _ = cleanup.join();
+        super::clean_up_on_a_fresh_runtime(async move { remove_volume(&name).await });
     }
 }

@@ -91,16 +91,23 @@ impl Drop for TestProject {
             return;
         }
         let project = self.name.clone();
-        // The test's runtime may be unwinding; clean up on a fresh one.
-        let cleanup = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("a runtime for cleanup");
-            runtime.block_on(remove_everything(&project));
-        });
-        let _ = cleanup.join();
+        clean_up_on_a_fresh_runtime(async move { remove_everything(&project).await });
     }
+}
+
+/// Runs `cleanup` to completion on a runtime of its own, on a thread of its own: a guard's drop
+/// may run while the test's runtime unwinds.
+pub fn clean_up_on_a_fresh_runtime(
+    cleanup: impl std::future::Future<Output = ()> + Send + 'static,
+) {
+    let thread = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime for cleanup");
+        runtime.block_on(cleanup);
+    });
+    let _ = thread.join();
 }
 
 /// Tags of the host-built images.
