@@ -1,7 +1,7 @@
 //! `monibox config show` and `monibox config export`, and [`load`], which every command that
 //! needs the configuration uses to turn its [`ConfigArgs`] and the environment into a [`Config`].
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -11,6 +11,7 @@ use crate::catalog;
 use crate::cli::{ConfigArgs, ConfigCommand, ConfigExportArgs, ConfigShowArgs};
 use crate::config::{Config, ConfigError, ENV_KEYS, FlagValue, Loaded, Sources, unknown_env_vars};
 use crate::output::{Format, Render, emit};
+use crate::stack::state::ProjectDir;
 
 /// `MONIBOX_*` variables the command line reads (as flag defaults), besides the configuration's
 /// own [`crate::config::ENV_KEYS`].
@@ -20,6 +21,27 @@ const COMMAND_LINE_ENV_VARS: [&str; 2] = ["MONIBOX_STATE_DIR", "MONIBOX_CONFIG"]
 /// Unknown `MONIBOX_*` variables get a warning (once per process), since they are most likely
 /// typos that would otherwise be ignored without a word.
 pub fn load(args: &ConfigArgs) -> Result<Loaded, ConfigError> {
+    load_with(args, None)
+}
+
+/// [`load`], with the project's targets file (`<state dir>/<project>/targets.toml`, which
+/// `monibox targets add` writes when no config file is given) among the sources. The project is
+/// known only once the configuration is loaded, so it is loaded twice when that file exists.
+pub fn load_project(
+    args: &ConfigArgs,
+    state: &crate::cli::StateArgs,
+) -> anyhow::Result<(Loaded, ProjectDir, crate::stack::state::StateRoot)> {
+    let loaded = load(args)?;
+    let root = super::state_root(state)?;
+    let dir = root.project(loaded.config.project.as_str());
+    let targets_file = dir.targets_file();
+    if !targets_file.exists() {
+        return Ok((loaded, dir, root));
+    }
+    Ok((load_with(args, Some(targets_file))?, dir, root))
+}
+
+fn load_with(args: &ConfigArgs, targets_file: Option<PathBuf>) -> Result<Loaded, ConfigError> {
     let mut flags = Vec::new();
     if let Some(project) = &args.project {
         flags.push(FlagValue {
@@ -43,6 +65,7 @@ pub fn load(args: &ConfigArgs) -> Result<Loaded, ConfigError> {
     warn_about_unknown_env_vars(&env);
     Config::load(&Sources {
         file: args.config.clone(),
+        targets_file,
         env,
         flags,
     })

@@ -23,11 +23,11 @@ pub struct ProjectContext {
 }
 
 impl ProjectContext {
-    /// Loads the configuration and finds the project's state (nothing is created).
+    /// Loads the configuration (the project's targets file included) and finds the project's
+    /// state (nothing is created).
     pub fn load(config_args: &ConfigArgs, state_args: &StateArgs) -> anyhow::Result<Self> {
-        let config = config::load(config_args)?.config;
-        let root = super::state_root(state_args)?;
-        let dir = root.project(config.project.as_str());
+        let (loaded, dir, root) = config::load_project(config_args, state_args)?;
+        let config = loaded.config;
         let store = StackStore::new(&dir, config.project.as_str());
         Ok(Self {
             config,

@@ -35,16 +35,13 @@ pub mod prometheus_config;
 mod template;
 mod values;
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use include_dir::{Dir, include_dir};
 
 use crate::config::Config;
 use alertmanager_config::AlertmanagerConfig;
-use prometheus_config::{
-    Alerting, AlertmanagerTargets, Global, PrometheusConfig, ScrapeConfig, StaticConfig,
-};
+use prometheus_config::PrometheusConfig;
 use template::Format;
 pub use template::TemplateError;
 pub use values::alert_names;
@@ -103,6 +100,15 @@ pub struct RenderContext {
     pub skipped_dirs: Vec<&'static str>,
     /// Rule files (under `prometheus/rules/`) of components that do not run: left out.
     pub skipped_rule_files: Vec<&'static str>,
+    /// How Prometheus reaches a user target on this machine's loopback: `host.docker.internal`
+    /// from a container (the daemon relays it from the project network's gateway), `None` when
+    /// Prometheus runs on this machine and scrapes the address as given.
+    pub loopback_host: Option<String>,
+    /// Where Prometheus reads the copies of user targets' credential files; `None`: the files as
+    /// configured.
+    pub target_secrets_dir: Option<String>,
+    /// The daemon's Docker discovery endpoint (Prometheus's HTTP service discovery).
+    pub docker_sd_url: String,
 }
 
 /// A `file://` URL for an absolute path, with anything but unreserved characters and `/`
@@ -182,7 +188,7 @@ impl Bundle {
                 .filter(|path| path.starts_with("rules/"))
                 .map(str::to_owned)
                 .collect();
-            let text = prometheus_config(config, context, rule_files)
+            let text = PrometheusConfig::new(config, context, rule_files)
                 .to_yaml(&generated_header("Prometheus", config))
                 .map_err(|error| yaml_error(paths::PROMETHEUS_CONFIG, &error))?;
             files.push(generated(paths::PROMETHEUS_CONFIG, text));
@@ -282,41 +288,6 @@ fn render_embedded(
                 source,
             },
         })
-}
-
-/// `prometheus.yml`: the profile's intervals, the project as an external label, the rule files,
-/// Alertmanager when it runs, and the stack's scrape jobs.
-fn prometheus_config(
-    config: &Config,
-    context: &RenderContext,
-    rule_files: Vec<String>,
-) -> PrometheusConfig {
-    let profile = config.timing.profile();
-    PrometheusConfig {
-        global: Global {
-            scrape_interval: profile.scrape_interval,
-            scrape_timeout: profile.scrape_timeout,
-            evaluation_interval: profile.evaluation_interval,
-            external_labels: BTreeMap::from([(
-                "monibox_project".to_owned(),
-                config.project.as_str().to_owned(),
-            )]),
-        },
-        rule_files,
-        alerting: context
-            .alertmanager_address
-            .as_ref()
-            .map(|address| Alerting {
-                alertmanagers: vec![AlertmanagerTargets {
-                    static_configs: vec![StaticConfig::target(address.clone())],
-                }],
-            }),
-        scrape_configs: context
-            .scrape_targets
-            .iter()
-            .map(|target| ScrapeConfig::single(&target.job, &target.address))
-            .collect(),
-    }
 }
 
 fn generated_header(tool: &str, config: &Config) -> String {

@@ -9,7 +9,11 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::PromDuration;
+use super::RenderContext;
+use crate::config::{Config, PromDuration, Target, Timing};
+
+/// The job of the containers the daemon discovers through Docker's labels.
+pub const DOCKER_SD_JOB: &str = "docker";
 
 /// The whole file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -45,7 +49,39 @@ pub struct AlertmanagerTargets {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ScrapeConfig {
     pub job_name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scrape_interval: Option<PromDuration>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics_path: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scheme: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authorization: Option<Authorization>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub basic_auth: Option<BasicAuth>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub static_configs: Vec<StaticConfig>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub http_sd_configs: Vec<HttpSdConfig>,
+}
+
+/// `Authorization: <type> <credentials from the file>` (type `Bearer` by default).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Authorization {
+    pub credentials_file: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BasicAuth {
+    pub username: String,
+    pub password_file: String,
+}
+
+/// Prometheus's HTTP service discovery: targets from a URL answering JSON.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HttpSdConfig {
+    pub url: String,
+    pub refresh_interval: PromDuration,
 }
 
 /// Targets given as `host:port`, with labels for all of them.
@@ -67,19 +103,118 @@ impl StaticConfig {
 }
 
 impl ScrapeConfig {
+    /// A job with Prometheus's defaults and no targets.
+    pub fn job(job: impl Into<String>) -> Self {
+        Self {
+            job_name: job.into(),
+            scrape_interval: None,
+            metrics_path: None,
+            scheme: None,
+            authorization: None,
+            basic_auth: None,
+            static_configs: Vec::new(),
+            http_sd_configs: Vec::new(),
+        }
+    }
+
     /// A job scraping one `host:port` at `/metrics` over HTTP.
     pub fn single(job: impl Into<String>, address: impl Into<String>) -> Self {
         Self {
-            job_name: job.into(),
             static_configs: vec![StaticConfig::target(address)],
+            ..Self::job(job)
         }
     }
 }
 
 impl PrometheusConfig {
+    /// `prometheus.yml` for `config` in `context`: the profile's intervals, the project as an
+    /// external label, the rule files, Alertmanager when it runs, the stack's own jobs, one job
+    /// per user target, and the Docker discovery job.
+    pub fn new(config: &Config, context: &RenderContext, rule_files: Vec<String>) -> Self {
+        let profile = config.timing.profile();
+        let mut scrape_configs: Vec<ScrapeConfig> = context
+            .scrape_targets
+            .iter()
+            .map(|target| ScrapeConfig::single(&target.job, &target.address))
+            .collect();
+        scrape_configs.extend(
+            config
+                .targets
+                .iter()
+                .map(|target| user_job(target, context)),
+        );
+        scrape_configs.push(ScrapeConfig {
+            http_sd_configs: vec![HttpSdConfig {
+                url: context.docker_sd_url.clone(),
+                refresh_interval: match config.timing {
+                    Timing::Fast => PromDuration::from_secs(1),
+                    Timing::Standard => PromDuration::from_secs(5),
+                },
+            }],
+            ..ScrapeConfig::job(DOCKER_SD_JOB)
+        });
+        Self {
+            global: Global {
+                scrape_interval: profile.scrape_interval,
+                scrape_timeout: profile.scrape_timeout,
+                evaluation_interval: profile.evaluation_interval,
+                external_labels: BTreeMap::from([(
+                    "monibox_project".to_owned(),
+                    config.project.as_str().to_owned(),
+                )]),
+            },
+            rule_files,
+            alerting: context
+                .alertmanager_address
+                .as_ref()
+                .map(|address| Alerting {
+                    alertmanagers: vec![AlertmanagerTargets {
+                        static_configs: vec![StaticConfig::target(address.clone())],
+                    }],
+                }),
+            scrape_configs,
+        }
+    }
+
     /// The file's text: a comment saying where it comes from, then the YAML.
     pub fn to_yaml(&self, header: &str) -> Result<String, serde_norway::Error> {
         Ok(format!("{header}{}", serde_norway::to_string(self)?))
+    }
+}
+
+/// A user target's job: its address (a loopback one through `context.loopback_host`), path,
+/// scheme, interval, labels and credentials.
+fn user_job(target: &Target, context: &RenderContext) -> ScrapeConfig {
+    let address = match &context.loopback_host {
+        Some(host) if target.address.is_loopback() => format!("{host}:{}", target.address.port),
+        _ => target.address.host_port(),
+    };
+    let secret = |copy: String, original: &std::path::Path| match &context.target_secrets_dir {
+        Some(dir) => format!("{dir}/{copy}"),
+        None => original.display().to_string(),
+    };
+    let path = target.effective_path();
+    let scheme = target.effective_scheme().to_string();
+    ScrapeConfig {
+        scrape_interval: target.interval,
+        metrics_path: (path != "/metrics").then(|| path.to_owned()),
+        scheme: (scheme != "http").then_some(scheme),
+        authorization: target.bearer_token_file.as_ref().map(|file| Authorization {
+            credentials_file: secret(target.bearer_token_copy(), file),
+        }),
+        basic_auth: target.basic_auth.as_ref().map(|auth| BasicAuth {
+            username: auth.username.as_str().to_owned(),
+            password_file: secret(target.password_copy(), &auth.password_file),
+        }),
+        static_configs: vec![StaticConfig {
+            targets: vec![address],
+            labels: target
+                .labels
+                .iter()
+                .map(|(name, value)| (name.as_str().to_owned(), value.as_str().to_owned()))
+                .collect(),
+        }],
+        ..ScrapeConfig::job(target.name.as_str())
     }
 }
 

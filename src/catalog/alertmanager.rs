@@ -45,6 +45,7 @@ pub static DEF: ComponentDef = ComponentDef {
     },
     env: &[],
     secrets: &[],
+    state_mounts: &[],
     tmpfs: &[],
     health_check: &[
         "/bin/amtool",

@@ -49,6 +49,7 @@ pub static DEF: ComponentDef = ComponentDef {
         ("GF_LOG_MODE", "console"),
     ],
     secrets: &[PASSWORD_SECRET],
+    state_mounts: &[],
     tmpfs: &[TmpfsMount {
         target: "/tmp",
         size_bytes: 64 << 20,

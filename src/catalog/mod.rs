@@ -65,6 +65,14 @@ pub struct SecretMount {
     pub target: &'static str,
 }
 
+/// A directory of the project's state directory, bind-mounted read-only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StateMount {
+    /// The directory's name in the project's state directory.
+    pub dir: &'static str,
+    pub target: &'static str,
+}
+
 /// A private in-memory filesystem, for scratch files under the read-only root filesystem.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TmpfsMount {
@@ -107,6 +115,7 @@ pub struct ComponentDef {
     pub command: fn(&Config) -> Option<Vec<String>>,
     pub env: &'static [(&'static str, &'static str)],
     pub secrets: &'static [SecretMount],
+    pub state_mounts: &'static [StateMount],
     pub tmpfs: &'static [TmpfsMount],
     /// Docker's health check, in exec form (no shell needed in the image).
     pub health_check: &'static [&'static str],

@@ -1,9 +1,16 @@
 //! Prometheus: scrapes every target, evaluates the recording and alert rules, and sends alerts
 //! to Alertmanager. Reloads its configuration through `/-/reload` (`--web.enable-lifecycle`).
 
-use super::{BundleMount, ComponentDef, Probe, VersionEndpoint};
+use super::{BundleMount, ComponentDef, Probe, StateMount, VersionEndpoint};
 use crate::config::{Config, Ports};
 use crate::docker::images::{HostFile, HostRecipe, ImageLayout, VersionProbe};
+
+/// Copies of the user targets' credential files (bearer tokens, passwords), readable by
+/// Prometheus's user: a directory, so a target added by `reload` needs no new mount.
+pub const TARGET_SECRETS: StateMount = StateMount {
+    dir: "target-secrets",
+    target: "/etc/prometheus/target-secrets",
+};
 
 /// Prometheus's port inside its container.
 pub const CONTAINER_PORT: u16 = 9090;
@@ -33,6 +40,7 @@ pub static DEF: ComponentDef = ComponentDef {
     command,
     env: &[],
     secrets: &[],
+    state_mounts: &[TARGET_SECRETS],
     tmpfs: &[],
     health_check: &[
         "/bin/promtool",

@@ -30,6 +30,9 @@ pub fn for_stack(config: &Config, app_port: u16, ops_port: u16, without: &[&str]
             webhook_url: format!("http://host.docker.internal:{ops_port}/alerts"),
             grafana_dashboards_dir: GRAFANA_DASHBOARDS_IN_CONTAINER.to_owned(),
             runbooks_url: format!("http://127.0.0.1:{ops_port}/runbooks"),
+            loopback_host: Some("host.docker.internal".to_owned()),
+            target_secrets_dir: Some(prometheus::TARGET_SECRETS.target.to_owned()),
+            docker_sd_url: format!("http://host.docker.internal:{ops_port}/sd/docker"),
         },
     )
 }
@@ -63,6 +66,9 @@ pub fn for_export(config: &Config, dir: &Path) -> RenderContext {
                 .display()
                 .to_string(),
             runbooks_url: file_url(&dir.join(paths::RUNBOOKS)),
+            loopback_host: None,
+            target_secrets_dir: None,
+            docker_sd_url: format!("http://localhost:{ops_port}/sd/docker"),
         },
     )
 }
@@ -76,6 +82,9 @@ struct Addresses<'a> {
     webhook_url: String,
     grafana_dashboards_dir: String,
     runbooks_url: String,
+    loopback_host: Option<String>,
+    target_secrets_dir: Option<String>,
+    docker_sd_url: String,
 }
 
 fn context(config: &Config, without: &[&str], addresses: Addresses<'_>) -> RenderContext {
@@ -123,6 +132,9 @@ fn context(config: &Config, without: &[&str], addresses: Addresses<'_>) -> Rende
             .filter(|def| !runs(def))
             .filter_map(|def| def.rule_file)
             .collect(),
+        loopback_host: addresses.loopback_host,
+        target_secrets_dir: addresses.target_secrets_dir,
+        docker_sd_url: addresses.docker_sd_url,
     }
 }
 

@@ -123,6 +123,10 @@ pub struct FlagValue {
 #[derive(Debug, Clone, Default)]
 pub struct Sources {
     pub file: Option<PathBuf>,
+    /// A file of `[[targets]]` only (the project's `targets.toml` in the state directory, which
+    /// `monibox targets add` writes when no config file is given); its targets follow the config
+    /// file's. A missing file is no targets.
+    pub targets_file: Option<PathBuf>,
     /// The process environment (or any list of variables); unrelated variables are ignored.
     pub env: Vec<(String, String)>,
     pub flags: Vec<FlagValue>,
@@ -139,6 +143,8 @@ impl Config {
     /// Applies the layers in `sources` over the built-in defaults and validates the result.
     pub fn load(sources: &Sources) -> Result<Loaded, ConfigError> {
         let mut layers = vec!["built-in defaults".to_owned()];
+        // The texts read, to say where a cross-key error is: (path, text, first target index).
+        let mut texts: Vec<(PathBuf, String, usize)> = Vec::new();
         let mut config = match &sources.file {
             Some(path) => {
                 let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
@@ -146,10 +152,30 @@ impl Config {
                     source,
                 })?;
                 layers.push(format!("file {}", path.display()));
-                Self::from_toml(&text, path)?
+                let config = Self::from_toml(&text, path)?;
+                texts.push((path.clone(), text, 0));
+                config
             }
             None => Config::default(),
         };
+        if let Some(path) = &sources.targets_file {
+            match std::fs::read_to_string(path) {
+                Ok(text) => {
+                    let file: TargetsFile = parse(&text, path)?;
+                    let first = config.targets.len();
+                    config.targets.extend(file.targets);
+                    layers.push(format!("targets file {}", path.display()));
+                    texts.push((path.clone(), text, first));
+                }
+                Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+                Err(source) => {
+                    return Err(ConfigError::Read {
+                        path: path.clone(),
+                        source,
+                    });
+                }
+            }
+        }
         for &(var, key, kind) in ENV_KEYS {
             let Some((_, text)) = sources.env.iter().find(|(name, _)| name == var) else {
                 continue;
@@ -189,26 +215,14 @@ impl Config {
                 })?;
             layers.push(format!("flag {}", flag.flag));
         }
-        config.validate()?;
+        config.validate().map_err(|error| located(error, &texts))?;
         Ok(Loaded { config, layers })
     }
 
     /// Parses a config file's text; keys it leaves out keep their defaults. `path` only names
     /// the file in errors.
     pub fn from_toml(text: &str, path: &Path) -> Result<Config, ConfigError> {
-        toml::from_str(text).map_err(|error| {
-            let offset = error.span().map(|span| span.start).unwrap_or(0);
-            let (line, column) = line_and_column(text, offset);
-            ConfigError::File {
-                path: path.to_owned(),
-                key: key_at(text, offset)
-                    .or_else(|| key_on_line(text, offset))
-                    .unwrap_or_else(|| "(document)".to_owned()),
-                line,
-                column,
-                message: error.message().trim_end().to_owned(),
-            }
-        })
+        parse(text, path)
     }
 
     /// A copy with one dotted key replaced, checked by the same rules as the file.
@@ -229,6 +243,92 @@ impl Config {
             .try_into()
             .map_err(|error: toml::de::Error| error.message().trim_end().to_owned())
     }
+}
+
+/// A targets file: `[[targets]]` tables and nothing else.
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TargetsFile {
+    #[serde(default)]
+    pub targets: Vec<super::Target>,
+}
+
+/// `text` (from `path`) as a `T`, or the error naming the key, line and column.
+fn parse<T: serde::de::DeserializeOwned>(text: &str, path: &Path) -> Result<T, ConfigError> {
+    toml::from_str(text).map_err(|error| {
+        let offset = error.span().map(|span| span.start).unwrap_or(0);
+        let (line, column) = line_and_column(text, offset);
+        ConfigError::File {
+            path: path.to_owned(),
+            key: key_at(text, offset)
+                .or_else(|| key_on_line(text, offset))
+                .unwrap_or_else(|| "(document)".to_owned()),
+            line,
+            column,
+            message: error.message().trim_end().to_owned(),
+        }
+    })
+}
+
+/// A cross-key error with the file, line and column of its key, when one of `texts` holds it
+/// (a key set by the environment or a flag stays as it is). `targets[N]` counts across the
+/// files, each starting at its first target index.
+fn located(error: ConfigError, texts: &[(PathBuf, String, usize)]) -> ConfigError {
+    let ConfigError::Invalid { key, message } = error else {
+        return error;
+    };
+    for (path, text, first) in texts.iter().rev() {
+        let key_in_file = match key.strip_prefix("targets[") {
+            Some(rest) => {
+                let Some((index, tail)) = rest.split_once(']') else {
+                    continue;
+                };
+                match index.parse::<usize>() {
+                    Ok(index) if index >= *first => format!("targets[{}]{tail}", index - first),
+                    _ => continue,
+                }
+            }
+            None => key.clone(),
+        };
+        if let Some(offset) = offset_of(text, &key_in_file) {
+            let (line, column) = line_and_column(text, offset);
+            return ConfigError::File {
+                path: path.clone(),
+                key: key_in_file,
+                line,
+                column,
+                message,
+            };
+        }
+    }
+    ConfigError::Invalid { key, message }
+}
+
+/// The byte offset of the key `targets[1].name` (dots and `[index]`) in `text`.
+fn offset_of(text: &str, key: &str) -> Option<usize> {
+    let document = toml::de::DeTable::parse(text).ok()?;
+    let mut table = document.get_ref();
+    let mut parts = key.split('.').peekable();
+    while let Some(part) = parts.next() {
+        let (name, index) = match part.split_once('[') {
+            Some((name, index)) => (name, index.trim_end_matches(']').parse::<usize>().ok()),
+            None => (part, None),
+        };
+        let (found_key, value) = table.iter().find(|(k, _)| k.get_ref() == name)?;
+        let value = match index {
+            Some(index) => value.get_ref().as_array()?.get(index)?,
+            None => value,
+        };
+        if parts.peek().is_none() {
+            return Some(if index.is_some() {
+                value.span().start
+            } else {
+                found_key.span().start
+            });
+        }
+        table = value.get_ref().as_table()?;
+    }
+    None
 }
 
 /// 1-based line and column (in characters) of a byte offset.
@@ -286,6 +386,20 @@ fn find_key(table: &toml::de::DeTable<'_>, offset: usize, path: &mut Vec<String>
             && find_key(inner, offset, path)
         {
             return true;
+        }
+        // An array of tables: the key of the table holding the offset, as `name[index].key`.
+        if let Some(items) = value.get_ref().as_array() {
+            for (index, item) in items.iter().enumerate() {
+                if let Some(inner) = item.get_ref().as_table() {
+                    let name = path.pop().unwrap_or_default();
+                    path.push(format!("{name}[{index}]"));
+                    if find_key(inner, offset, path) {
+                        return true;
+                    }
+                    path.pop();
+                    path.push(name);
+                }
+            }
         }
         if key.span().contains(&offset) || value.span().contains(&offset) {
             return true;
@@ -376,6 +490,7 @@ mod tests {
         .expect("write");
         let sources = Sources {
             file: Some(path),
+            targets_file: None,
             env: vec![
                 ("MONIBOX_PROJECT".into(), "from-env".into()),
                 ("MONIBOX_PORTS_APP".into(), "auto".into()),

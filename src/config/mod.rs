@@ -8,6 +8,7 @@
 
 mod load;
 mod quantities;
+mod targets;
 mod validate;
 mod values;
 
@@ -15,8 +16,13 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-pub use load::{ConfigError, ENV_KEYS, EnvValue, FlagValue, Loaded, Sources, unknown_env_vars};
+pub use load::{
+    ConfigError, ENV_KEYS, EnvValue, FlagValue, Loaded, Sources, TargetsFile, unknown_env_vars,
+};
 pub use quantities::{ByteSize, Fraction, Positive, PromDuration};
+pub use targets::{
+    BasicAuth, JobName, LabelName, MetricsPath, RESERVED_JOBS, Scheme, Target, TargetAddress,
+};
 pub use values::{HttpUrl, Line, Port, ProjectName};
 
 /// The longest `/slow?ms=` delay the demo service accepts, so the configured range must fit.
@@ -37,6 +43,9 @@ pub struct Config {
     pub alerts: Alerts,
     pub receivers: Receivers,
     pub demo: Demo,
+    /// The user's own scrape targets.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub targets: Vec<Target>,
 }
 
 impl Default for Config {
@@ -52,6 +61,7 @@ impl Default for Config {
             alerts: Alerts::default(),
             receivers: Receivers::default(),
             demo: Demo::default(),
+            targets: Vec::new(),
         }
     }
 }

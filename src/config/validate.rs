@@ -49,6 +49,22 @@ impl Config {
                 "it must be above 0, or the alert would always fire".to_owned(),
             ));
         }
+        let mut names = std::collections::BTreeSet::new();
+        for (index, target) in self.targets.iter().enumerate() {
+            if !names.insert(target.name.as_str()) {
+                return Err(invalid(
+                    &format!("targets[{index}].name"),
+                    format!(
+                        "a target named {:?} is already configured; each target needs its own \
+                         name (it becomes the Prometheus job)",
+                        target.name.as_str()
+                    ),
+                ));
+            }
+            if let Err((key, message)) = target.check() {
+                return Err(invalid(&format!("targets[{index}].{key}"), message));
+            }
+        }
         if let Some(email) = &self.receivers.email {
             for (key, address) in [("to", &email.to), ("from", &email.from)] {
                 if !address.as_str().contains('@') {

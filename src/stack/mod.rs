@@ -4,7 +4,8 @@
 //! ([`plan`]: configuration + catalog + resolved ports + network → container specs and the
 //! daemon's settings), probing readiness ([`readiness`]), bringing Docker in line with the plan
 //! ([`reconcile`]), deciding whether a configuration change can be reloaded in place
-//! ([`reload`]) and taking it down again ([`teardown`]).
+//! ([`reload`]), the copies of user targets' credentials ([`secrets`]) and taking it down again
+//! ([`teardown`]).
 //!
 //! The commands in `app` sequence these steps; nothing here prints.
 
@@ -16,6 +17,7 @@ pub mod readiness;
 pub mod reconcile;
 pub mod record;
 pub mod reload;
+pub mod secrets;
 pub mod state;
 pub mod store;
 

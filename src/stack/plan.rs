@@ -198,6 +198,12 @@ fn container_spec(
             target: secret.target.to_owned(),
         });
     }
+    for mount in def.state_mounts {
+        spec.mounts.push(Mount::ReadOnlyBind {
+            source: project_dir.path().join(mount.dir),
+            target: mount.target.to_owned(),
+        });
+    }
     for tmpfs in def.tmpfs {
         spec.mounts.push(Mount::Tmpfs {
             target: tmpfs.target.to_owned(),

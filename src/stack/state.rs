@@ -16,6 +16,8 @@
 //!                              read ours): the Grafana password
 //!   .locks/<project>.lock      the project's lock (see `lock`): outside the project directory,
 //!                              which `down --volumes` removes while holding it
+//!   targets/<project>.toml     the `[[targets]]` `monibox targets add` keeps when no config file
+//!                              is given; configuration, so `down --volumes` keeps it
 //! ```
 //!
 //! The caller resolves the root from the flag and the environment ([`StateRoot::resolve`]); nothing
@@ -96,6 +98,7 @@ impl StateRoot {
         ProjectDir {
             dir: self.0.join(project),
             lock: self.0.join(".locks").join(format!("{project}.lock")),
+            targets: self.0.join("targets").join(format!("{project}.toml")),
         }
     }
 }
@@ -105,6 +108,7 @@ impl StateRoot {
 pub struct ProjectDir {
     dir: PathBuf,
     lock: PathBuf,
+    targets: PathBuf,
 }
 
 impl ProjectDir {
@@ -130,6 +134,12 @@ impl ProjectDir {
 
     pub fn log_file(&self) -> PathBuf {
         self.dir.join("daemon.log")
+    }
+
+    /// The targets `monibox targets add` keeps when no config file is given. Outside the project
+    /// directory: they are configuration, and survive `down --volumes`.
+    pub fn targets_file(&self) -> PathBuf {
+        self.targets.clone()
     }
 
     pub fn password_file(&self) -> PathBuf {
@@ -262,7 +272,8 @@ pub fn remove_file_if_present(path: &Path) -> Result<(), StateError> {
     }
 }
 
-fn create_dir(path: &Path, mode: u32) -> Result<(), StateError> {
+/// Creates `path` (and its parents) and sets its mode exactly, also when it exists.
+pub fn create_dir(path: &Path, mode: u32) -> Result<(), StateError> {
     fs::DirBuilder::new()
         .recursive(true)
         .mode(mode)
@@ -385,6 +396,7 @@ mod tests {
         let project = |dir: String| ProjectDir {
             dir: PathBuf::from(dir),
             lock: PathBuf::from("/unused.lock"),
+            targets: PathBuf::from("/unused.toml"),
         };
         let short = project("/home/u/.local/state/monibox/default".to_owned());
         assert_eq!(
