@@ -356,9 +356,12 @@ async fn a_name_conflict_is_reported() {
     let docker = docker().await;
     let image = grafana_standin().await;
     let spec = standin_spec(&project, &image);
-    docker.create_container(&spec).await.expect("creating");
+    docker
+        .create_container(&spec, &Default::default())
+        .await
+        .expect("creating");
     let error = docker
-        .create_container(&spec)
+        .create_container(&spec, &Default::default())
         .await
         .expect_err("same name twice");
     assert!(

@@ -134,6 +134,7 @@ fn export(args: &ConfigExportArgs) -> anyhow::Result<ExitCode> {
         )
     })?;
     bundle.write_to(&dir)?;
+    bundle.remove_stale(&dir)?;
     let report = ExportReport {
         dir: dir.display().to_string(),
         project: loaded.config.project.to_string(),

@@ -20,6 +20,8 @@ pub struct ProjectContext {
     pub root: StateRoot,
     pub dir: ProjectDir,
     pub store: StackStore,
+    /// The flags that name this project and configuration, for hints.
+    flags: String,
 }
 
 impl ProjectContext {
@@ -34,7 +36,13 @@ impl ProjectContext {
             root,
             dir,
             store,
+            flags: super::same_project_flags(config_args, state_args),
         })
+    }
+
+    /// `monibox <command>` with the flags that name this project, quoted for a message.
+    pub fn command(&self, command: &str) -> String {
+        format!("`monibox {command}{}`", self.flags)
     }
 
     pub fn project(&self) -> &str {

@@ -38,9 +38,11 @@ struct DownReport {
     containers_removed: usize,
     networks_removed: usize,
     volumes_removed: usize,
-    /// Whether the data volumes and the state directory (Grafana's password) were kept.
-    data_kept: bool,
+    /// The data volumes kept (without `--volumes`).
+    volumes_kept: Vec<String>,
     state_dir: String,
+    /// `--volumes` removed the project's state directory (Grafana's password included).
+    state_dir_removed: bool,
 }
 
 impl Render for DownReport {
@@ -54,25 +56,41 @@ impl Render for DownReport {
             DaemonStop::Signalled => format!("daemon: stopped by SIGTERM{pid}"),
             DaemonStop::Killed => format!("daemon: killed after ignoring SIGTERM{pid}"),
         };
-        let kept = if self.data_kept {
-            format!(
-                "data volumes are kept (monibox-{}-*-data) with the Grafana password; \
-                 `monibox down --volumes` removes them",
+        let removed = self.containers_removed + self.networks_removed + self.volumes_removed;
+        if removed == 0
+            && self.daemon == DaemonStop::NotRunning
+            && self.volumes_kept.is_empty()
+            && !self.state_dir_removed
+        {
+            return format!(
+                "nothing of project {} exists; nothing to do\n",
                 self.project
-            )
-        } else {
-            format!("removed the state directory {}", self.state_dir)
-        };
-        format!(
-            "{daemon}\nremoved {} container(s), {} network(s), {} volume(s)\n{kept}\n",
+            );
+        }
+        let mut text = format!(
+            "{daemon}\nremoved {} container(s), {} network(s), {} volume(s)\n",
             self.containers_removed, self.networks_removed, self.volumes_removed
-        )
+        );
+        if !self.volumes_kept.is_empty() {
+            text.push_str(&format!(
+                "kept the data volumes {} and the Grafana password; `monibox down --volumes` \
+                 removes them\n",
+                self.volumes_kept.join(", ")
+            ));
+        }
+        if self.state_dir_removed {
+            text.push_str(&format!("removed the state directory {}\n", self.state_dir));
+        }
+        text
     }
 }
 
 pub async fn run(args: DownArgs) -> anyhow::Result<ExitCode> {
     let project = ProjectContext::load(&args.config, &args.state)?;
     let _lock = project.lock("down", &args.lock).await?;
+    // Docker first: stopping the daemon of a stack whose containers cannot then be removed
+    // would leave them running unsupervised.
+    let docker = super::connect_docker().await?;
     let (daemon, daemon_pid) = match project.daemon().stop(STOP_GRACE).await {
         Stopped::NotRunning => (DaemonStop::NotRunning, None),
         Stopped::ShutDown { pid } => (DaemonStop::Stopped, pid),
@@ -85,12 +103,22 @@ pub async fn run(args: DownArgs) -> anyhow::Result<ExitCode> {
             Some(pid),
         ),
     };
-    let docker = super::connect_docker().await?;
     let volumes = if args.volumes {
         RemoveVolumes::Remove
     } else {
         RemoveVolumes::Keep
     };
+    let volumes_kept = match volumes {
+        RemoveVolumes::Keep => docker
+            .project_resources(project.project())
+            .await?
+            .volumes
+            .into_iter()
+            .map(|volume| volume.name)
+            .collect(),
+        RemoveVolumes::Remove => Vec::new(),
+    };
+    let state_dir_existed = project.dir.exists();
     let removed = teardown(&docker, project.project(), &project.dir, volumes).await?;
     let report = DownReport {
         project: project.project().to_owned(),
@@ -99,8 +127,9 @@ pub async fn run(args: DownArgs) -> anyhow::Result<ExitCode> {
         containers_removed: removed.containers,
         networks_removed: removed.networks,
         volumes_removed: removed.volumes,
-        data_kept: !args.volumes,
+        volumes_kept,
         state_dir: project.dir.path().display().to_string(),
+        state_dir_removed: args.volumes && state_dir_existed,
     };
     emit(&report, Format::from_json_flag(args.output.json))?;
     Ok(ExitCode::SUCCESS)

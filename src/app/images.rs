@@ -138,9 +138,24 @@ async fn list(
 ) -> anyhow::Result<ExitCode> {
     let policy = super::pull_policy(args.pull);
     let plans = plan(docker, config, policy).await?;
+    let mut components: Vec<ImageRow> = plans.iter().map(ImageRow::from_plan).collect();
+    components.extend(
+        catalog::CATALOG
+            .iter()
+            .filter(|def| !def.is_enabled(config))
+            .map(|def| ImageRow {
+                component: def.name,
+                configured: def.configured_image(config).to_owned(),
+                image: None,
+                source: "off",
+                size_bytes: None,
+                reason: format!("switched off (components.{} = false)", def.name),
+                fix: None,
+            }),
+    );
     let report = ImageListReport {
         pull_policy: policy,
-        components: plans.iter().map(ImageRow::from_plan).collect(),
+        components,
     };
     emit(&report, Format::from_json_flag(args.output.json))?;
     Ok(ExitCode::SUCCESS)
@@ -160,7 +175,7 @@ struct ImageRow {
     configured: String,
     /// The image that will run; None when missing.
     image: Option<String>,
-    /// `configured`, `host-build`, `pull`, `build` or `missing`.
+    /// `configured`, `host-build`, `pull`, `build`, `missing` or `off` (switched off).
     source: &'static str,
     size_bytes: Option<u64>,
     reason: String,
@@ -240,6 +255,7 @@ impl Render for ImageListReport {
                     "host-build" => format!("host build ({} not present)", row.configured),
                     "pull" => "pull (not present locally)".to_owned(),
                     "build" => "host build (made by `up`)".to_owned(),
+                    "off" => "off (components)".to_owned(),
                     _ => "MISSING".to_owned(),
                 };
                 vec![

@@ -149,7 +149,19 @@ fn running_stack(args: &LoadArgs) -> anyhow::Result<StackDefaults> {
         project: args.project.clone(),
         timing: None,
     };
-    let record = ProjectContext::load(&config_args, &args.state)?.record();
+    let context = ProjectContext::load(&config_args, &args.state)?;
+    let record = context.record();
+    // A project named (by flag, file or environment) that does not run is an error, not the
+    // default target: that could be someone else's service.
+    if record.is_none() && context.project() != "default" {
+        anyhow::bail!(
+            "project {} is not running (no stack.json in {}): start it with {}, or give \
+             --target URL",
+            context.project(),
+            context.dir.path().display(),
+            context.command("up")
+        );
+    }
     let parse = |url: String| url.parse::<Target>().ok();
     let target = record
         .as_ref()

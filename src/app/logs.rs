@@ -40,15 +40,25 @@ pub async fn run(args: LogsArgs) -> anyhow::Result<ExitCode> {
     let context = ProjectContext::load(&args.config, &args.state)?;
     let project = context.project().to_owned();
     let project_dir = &context.dir;
-    let up_hint = super::up_command(&args.config);
+    let up_hint = context.command("up");
     // Without a component: every component the configuration runs, and the daemon.
     let wanted: Vec<Option<&'static catalog::ComponentDef>> = match args.component.as_deref() {
         Some(DAEMON_LOG) => vec![None],
         Some(name) => vec![catalog::get(name)],
-        None => catalog::enabled(&context.config)
-            .map(Some)
-            .chain([None])
-            .collect(),
+        // What runs: the components `up` recorded, else those the configuration runs.
+        None => match context.record() {
+            Some(record) => catalog::CATALOG
+                .iter()
+                .copied()
+                .filter(|def| record.component(def.name).is_some())
+                .map(Some)
+                .chain([None])
+                .collect(),
+            None => catalog::enabled(&context.config)
+                .map(Some)
+                .chain([None])
+                .collect(),
+        },
     };
     let single = args.component.is_some();
 

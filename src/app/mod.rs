@@ -119,17 +119,23 @@ fn cancel_on_signal(token: CancellationToken) -> tokio::task::JoinHandle<()> {
     })
 }
 
-/// `monibox up` with the options that name the same project (`--config`, `--project`), quoted
-/// for a message that says what to run next.
-fn up_command(args: &crate::cli::ConfigArgs) -> String {
-    let mut command = "monibox up".to_owned();
-    if let Some(path) = &args.config {
-        command.push_str(&format!(" --config {}", path.display()));
+/// The options that name the same project and configuration (`--config`, `--project`,
+/// `--timing`, `--state-dir`), for a message that says what to run next.
+fn same_project_flags(config: &crate::cli::ConfigArgs, state: &StateArgs) -> String {
+    let mut flags = String::new();
+    if let Some(path) = &config.config {
+        flags.push_str(&format!(" --config {}", path.display()));
     }
-    if let Some(project) = &args.project {
-        command.push_str(&format!(" --project {project}"));
+    if let Some(project) = &config.project {
+        flags.push_str(&format!(" --project {project}"));
     }
-    format!("`{command}`")
+    if let Some(timing) = &config.timing {
+        flags.push_str(&format!(" --timing {timing}"));
+    }
+    if let Some(dir) = &state.state_dir {
+        flags.push_str(&format!(" --state-dir {}", dir.display()));
+    }
+    flags
 }
 
 /// Connects to the Engine named by DOCKER_HOST, or the default socket, giving up after

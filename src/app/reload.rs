@@ -73,7 +73,7 @@ pub async fn run(args: ReloadArgs) -> anyhow::Result<ExitCode> {
     let project = ProjectContext::load(&args.config, &args.state)?;
     let format = Format::from_json_flag(args.output.json);
     let name = project.project().to_owned();
-    let up_hint = super::up_command(&args.config);
+    let up_hint = project.command("up");
     let _lock = project.lock("reload", &args.lock).await?;
     let Some(record) = project.store.read()? else {
         anyhow::bail!(
@@ -162,6 +162,7 @@ async fn apply(
         .iter()
         .filter_map(|component| component.def.bundle.map(|mount| mount.dir))
         .collect();
+    crate::stack::secrets::sync(&project.dir, &project.config.targets)?;
     let backup = BundleBackup::take(&bundle_dir, &plan.bundle, &dirs)?;
     plan.bundle.write_to(&bundle_dir)?;
     project.dir.open_bundle_permissions()?;

@@ -14,7 +14,14 @@ pub async fn run(args: StatusArgs) -> anyhow::Result<ExitCode> {
     let project = ProjectContext::load(&args.config, &args.state)?;
     let record = project.record();
     let docker = super::connect_docker().await?;
-    let report = status::collect(&docker, project.project(), &project.dir, record.as_ref()).await?;
+    let report = status::collect(
+        &docker,
+        project.project(),
+        &project.dir,
+        record.as_ref(),
+        project.command("up"),
+    )
+    .await?;
     emit(&report, Format::from_json_flag(args.output.json))?;
     Ok(ExitCode::from(match report.state {
         Overall::Healthy => 0,

@@ -96,6 +96,8 @@ pub struct RenderContext {
     pub runbooks_url: String,
     /// How to run each component by hand against the bundle (README.txt), one line each.
     pub run_commands: Vec<String>,
+    /// How to check each component's files by hand (README.txt), one line each.
+    pub check_commands: Vec<String>,
     /// Bundle directories of components that do not run: left out.
     pub skipped_dirs: Vec<&'static str>,
     /// Rule files (under `prometheus/rules/`) of components that do not run: left out.
@@ -172,7 +174,8 @@ impl Bundle {
         let mut files = Vec::new();
         for file in embedded_files(&ASSETS) {
             let path = file.path().to_string_lossy().replace('\\', "/");
-            if is_skipped(&path, context) {
+            // The README describes the other files: rendered once they are known.
+            if is_skipped(&path, context) || path == paths::README {
                 continue;
             }
             files.push(BundleFile {
@@ -201,7 +204,55 @@ impl Bundle {
         }
         files.push(generated(paths::RUNBOOKS, RUNBOOKS.to_owned()));
         files.sort_by(|a, b| a.path.cmp(&b.path));
+        let listed: Vec<&str> = files.iter().map(|file| file.path.as_str()).collect();
+        let readme = ASSETS
+            .get_file(paths::README)
+            .map(|file| file.contents())
+            .unwrap_or_default();
+        let readme = render_embedded(paths::README, readme, &values.with_files(&listed), context)?;
+        files.push(BundleFile {
+            path: paths::README.to_owned(),
+            contents: readme,
+        });
+        files.sort_by(|a, b| a.path.cmp(&b.path));
         Ok(Bundle { files })
+    }
+
+    /// Files of a bundle monibox wrote earlier into `dir` that this one no longer has (those of a
+    /// component switched off since, say): only names monibox itself writes, so a user's own
+    /// files beside them are never among them.
+    pub fn stale_files(&self, dir: &Path) -> Vec<PathBuf> {
+        let generated = [
+            paths::PROMETHEUS_CONFIG,
+            paths::ALERTMANAGER_CONFIG,
+            paths::RUNBOOKS,
+        ];
+        embedded_files(&ASSETS)
+            .into_iter()
+            .map(|file| file.path().to_string_lossy().replace('\\', "/"))
+            .chain(generated.iter().map(|path| (*path).to_owned()))
+            .filter(|path| self.get(path).is_none())
+            .map(|path| dir.join(path))
+            .filter(|path| path.is_file())
+            .collect()
+    }
+
+    /// Removes [`Bundle::stale_files`] from `dir`, and the directories they leave empty.
+    pub fn remove_stale(&self, dir: &Path) -> Result<(), AssetError> {
+        for file in self.stale_files(dir) {
+            std::fs::remove_file(&file).map_err(|source| AssetError::Write {
+                path: file.clone(),
+                source,
+            })?;
+            let mut parent = file.parent();
+            while let Some(empty) = parent.filter(|p| *p != dir) {
+                if std::fs::remove_dir(empty).is_err() {
+                    break;
+                }
+                parent = empty.parent();
+            }
+        }
+        Ok(())
     }
 
     pub fn files(&self) -> &[BundleFile] {

@@ -28,15 +28,88 @@ pub fn alert_names() -> impl Iterator<Item = &'static str> {
     ALERT_FOR.iter().map(|(name, _, _)| *name)
 }
 
+/// What the bundle's files are for, as README.txt lists them: a path, or a directory's prefix.
+const FILE_DESCRIPTIONS: [(&str, &str); 9] = [
+    (
+        "prometheus/prometheus.yml",
+        "scrape jobs, alerting; rule files are relative to it",
+    ),
+    (
+        "prometheus/rules/recording.yml",
+        "recording rules (level:metric:operations)",
+    ),
+    (
+        "prometheus/rules/alerts.yml",
+        "alerting rules, each with a runbook in runbooks.md",
+    ),
+    (
+        "prometheus/rules/alertmanager.yml",
+        "alerting rules about Alertmanager",
+    ),
+    (
+        "alertmanager/alertmanager.yml",
+        "routing, inhibition, receivers",
+    ),
+    (
+        "grafana/grafana.ini",
+        "Grafana settings (no admin password in it)",
+    ),
+    (
+        "grafana/provisioning/",
+        "datasource (uid monibox-prometheus) and dashboard provider",
+    ),
+    ("grafana/dashboards/", "the dashboards"),
+    ("runbooks.md", "what each alert means and what to do"),
+];
+
 /// The placeholder values, looked up by name from the configuration and the context.
 pub(super) struct Values<'a> {
     config: &'a Config,
     context: &'a RenderContext,
+    /// The bundle's other files, once known (for README.txt).
+    files: &'a [&'a str],
 }
 
 impl<'a> Values<'a> {
     pub(super) fn new(config: &'a Config, context: &'a RenderContext) -> Self {
-        Self { config, context }
+        Self {
+            config,
+            context,
+            files: &[],
+        }
+    }
+
+    /// The same values, and the list of the bundle's `files`.
+    pub(super) fn with_files(&self, files: &'a [&'a str]) -> Values<'a> {
+        Values {
+            config: self.config,
+            context: self.context,
+            files,
+        }
+    }
+
+    /// Each kind of file the bundle has, with what it is for, aligned.
+    fn bundle_files(&self) -> String {
+        let mut lines: Vec<(String, &str)> = Vec::new();
+        for (path, description) in FILE_DESCRIPTIONS {
+            if self.files.iter().any(|file| file.starts_with(path)) {
+                lines.push((path.to_owned(), description));
+            }
+        }
+        for file in self.files {
+            let described = FILE_DESCRIPTIONS
+                .iter()
+                .any(|(path, _)| file.starts_with(path));
+            if !described && file.starts_with("prometheus/rules/") {
+                lines.push(((*file).to_owned(), "recording and alerting rules"));
+            }
+        }
+        let width = lines.iter().map(|(path, _)| path.len()).max().unwrap_or(0);
+        lines
+            .iter()
+            .map(|(path, description)| format!("{path:<width$}   {description}"))
+            .collect::<Vec<_>>()
+            .join("\n  ")
     }
 
     pub(super) fn lookup(&self, name: &str) -> Option<Value> {
@@ -80,6 +153,16 @@ impl<'a> Values<'a> {
                     .join(", "),
             ),
             "run_commands" => text(&context.run_commands.join("\n  ")),
+            "check_commands" => text(&context.check_commands.join("\n  ")),
+            "bundle_files" => text(&self.bundle_files()),
+            "alerting" => text(&match &context.alertmanager_address {
+                Some(_) => format!(
+                    "Alertmanager notifies {} (the monibox daemon) and the receivers you \
+                     configured.",
+                    context.webhook_url
+                ),
+                None => "No Alertmanager runs: alerts are evaluated, not sent.".to_owned(),
+            }),
             "grafana_dashboards_dir" => text(&context.grafana_dashboards_dir),
             "grafana_home_dashboard" => text(&format!(
                 "{}/service-overview.json",

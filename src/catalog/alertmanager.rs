@@ -58,6 +58,7 @@ pub static DEF: ComponentDef = ComponentDef {
     log_colour: "\x1b[31m",
     scrape_job: Some("alertmanager"),
     rule_file: Some("alertmanager.yml"),
+    check_by_hand: Some("amtool check-config alertmanager/alertmanager.yml"),
     run_by_hand: |listen, _| {
         format!(
             "alertmanager --config.file=alertmanager/alertmanager.yml --web.listen-address={listen} \

@@ -66,6 +66,7 @@ pub static DEF: ComponentDef = ComponentDef {
     log_colour: "\x1b[32m",
     scrape_job: Some("grafana"),
     rule_file: None,
+    check_by_hand: None,
     run_by_hand: |listen, _| {
         let port = listen.rsplit_once(':').map_or(listen, |(_, port)| port);
         format!(

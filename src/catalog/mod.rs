@@ -129,6 +129,8 @@ pub struct ComponentDef {
     /// Its own alert rules, `prometheus/rules/<file>` in the bundle, loaded only while it runs
     /// (an Alertmanager that is off is no reason to page).
     pub rule_file: Option<&'static str>,
+    /// The command that checks its files in an exported bundle, if its tools have one.
+    pub check_by_hand: Option<&'static str>,
     /// The command line that runs it by hand against an exported bundle, listening on `listen`
     /// (`127.0.0.1:<port>`), for the bundle's README.
     pub run_by_hand: fn(listen: &str, config: &Config) -> String,
@@ -172,7 +174,7 @@ impl ComponentDef {
     /// What to set to run without it.
     pub fn off_switch(&self) -> String {
         format!(
-            "components.{} = false in the config file (or MONIBOX_COMPONENTS_{}=false)",
+            "set components.{} = false (config file) or MONIBOX_COMPONENTS_{}=false",
             self.name,
             self.name.to_uppercase().replace('-', "_")
         )

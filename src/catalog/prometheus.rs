@@ -54,6 +54,7 @@ pub static DEF: ComponentDef = ComponentDef {
     log_colour: "\x1b[33m",
     scrape_job: Some("prometheus"),
     rule_file: None,
+    check_by_hand: Some("promtool check config prometheus/prometheus.yml"),
     run_by_hand: |listen, config| {
         format!(
             "prometheus --config.file=prometheus/prometheus.yml --web.listen-address={listen} {}",

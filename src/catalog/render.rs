@@ -113,8 +113,14 @@ fn context(config: &Config, without: &[&str], addresses: Addresses<'_>) -> Rende
             (def.run_by_hand)(&listen, config)
         })
         .collect();
+    let check_commands = CATALOG
+        .iter()
+        .filter(|def| runs(def))
+        .filter_map(|def| def.check_by_hand.map(str::to_owned))
+        .collect();
     RenderContext {
         scrape_targets,
+        check_commands,
         webhook_url: addresses.webhook_url,
         alertmanager_address: runs(&alertmanager::DEF)
             .then(|| (addresses.component)(&alertmanager::DEF)),

@@ -119,8 +119,18 @@ pub struct StateArgs {
 pub struct LockArgs {
     /// Wait at most this long (e.g. 30s, 5m) for another `up`, `down` or `reload` of the same
     /// project to finish, then exit 2.
-    #[arg(long, value_name = "TIME", default_value = "2m", value_parser = parse_duration)]
+    #[arg(long, value_name = "TIME", default_value = "2m", value_parser = parse_wait)]
     pub lock_timeout: Duration,
+}
+
+/// A time to wait: `30s`, `2m`, `1h30m`, `1d` (0 does not wait), at most a week.
+fn parse_wait(text: &str) -> Result<Duration, String> {
+    let wait = humantime::parse_duration(text)
+        .map_err(|error| format!("{text:?} is not a duration ({error}): use e.g. 30s, 2m or 1h"))?;
+    if wait > Duration::from_secs(7 * 86_400) {
+        return Err(format!("{text:?} is more than a week: wait at most 7d"));
+    }
+    Ok(wait)
 }
 
 /// `--json` for commands that report something.

@@ -106,8 +106,7 @@ pub enum EnvValue {
     Text,
     /// A number when it is one, else text (`auto`).
     Port,
-    /// `true` or `false` (also `1`/`0`, `on`/`off`, `yes`/`no`); anything else stays text, which
-    /// the key then refuses with its own message.
+    /// `true` or `false` (also `1`/`0`, `on`/`off`, `yes`/`no`, in any case).
     Bool,
 }
 
@@ -191,7 +190,14 @@ impl Config {
                 EnvValue::Bool => match text.to_ascii_lowercase().as_str() {
                     "true" | "1" | "on" | "yes" => toml::Value::Boolean(true),
                     "false" | "0" | "off" | "no" => toml::Value::Boolean(false),
-                    _ => toml::Value::String(text.clone()),
+                    _ => {
+                        return Err(ConfigError::Env {
+                            var: var.to_owned(),
+                            value: text.clone(),
+                            key: key.to_owned(),
+                            message: "use true or false (also 1/0, yes/no, on/off)".to_owned(),
+                        });
+                    }
                 },
                 EnvValue::Text => toml::Value::String(text.clone()),
             };

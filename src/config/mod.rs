@@ -145,6 +145,18 @@ pub struct Components {
     pub grafana: bool,
 }
 
+impl Components {
+    /// Whether `name` is a component (its key here) switched off; false for other names.
+    pub fn is_off(&self, name: &str) -> bool {
+        match name {
+            "prometheus" => !self.prometheus,
+            "alertmanager" => !self.alertmanager,
+            "grafana" => !self.grafana,
+            _ => false,
+        }
+    }
+}
+
 impl Default for Components {
     fn default() -> Self {
         Self {

@@ -12,6 +12,10 @@ impl Config {
         };
         let mut seen: Vec<(&str, u16)> = Vec::new();
         for (name, port, _) in self.ports.entries() {
+            // A component switched off holds no port.
+            if self.components.is_off(name) {
+                continue;
+            }
             if let Some(number) = port.number() {
                 if let Some((other, _)) = seen.iter().find(|(_, taken)| *taken == number) {
                     return Err(invalid(

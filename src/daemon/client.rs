@@ -22,6 +22,8 @@ const SIGNAL_GRACE: Duration = Duration::from_secs(2);
 pub struct DaemonClient {
     socket: PathBuf,
     pid_file: PathBuf,
+    /// The state root its daemon was started with (`--state-dir`).
+    state_root: PathBuf,
     project: String,
 }
 
@@ -41,6 +43,11 @@ impl DaemonClient {
         Self {
             socket: project_dir.control_socket(),
             pid_file: project_dir.pid_file(),
+            state_root: project_dir
+                .path()
+                .parent()
+                .map(PathBuf::from)
+                .unwrap_or_default(),
             project: project.to_owned(),
         }
     }
@@ -91,19 +98,36 @@ impl DaemonClient {
     }
 
     /// The pid of this project's daemon by its pid file, if that process is alive and is this
-    /// project's monibox (a stale pid file may name a pid since given to something else).
+    /// project's monibox (a stale pid file may name a pid since given to something else); else
+    /// a daemon of the project found in `/proc` (its pid file may have been deleted under it).
     pub fn running_pid(&self) -> Option<u32> {
         process::read_pid_file(&self.pid_file)
             .filter(|&pid| process::is_alive(pid) && process::is_project_daemon(pid, &self.project))
+            .or_else(|| {
+                process::find_daemons(&self.project, &self.state_root)
+                    .into_iter()
+                    .next()
+            })
     }
 
     /// Stops the daemon: asks it on the control socket and waits up to `grace` for it to exit;
     /// if it does not answer (or does not exit), signals the pid from the pid file — only if
     /// that pid is still this project's monibox.
     pub async fn stop(&self, grace: Duration) -> Stopped {
+        let stopped = self.stop_one(grace).await;
+        // Daemons of the project that lost their pid file and socket (their state directory was
+        // deleted under them) are found in /proc, and stopped too.
+        for orphan in process::find_daemons(&self.project, &self.state_root) {
+            tracing::warn!(pid = orphan, "stopping an orphaned daemon of the project");
+            process::terminate(orphan, SIGNAL_GRACE).await;
+        }
+        stopped
+    }
+
+    async fn stop_one(&self, grace: Duration) -> Stopped {
         let pid = match self.status().await {
             Ok(status) => Some(status.pid),
-            Err(_) => process::read_pid_file(&self.pid_file),
+            Err(_) => self.running_pid(),
         };
         let asked = self.shutdown().await.is_ok();
         let signal = |pid| async move {

@@ -85,6 +85,43 @@ pub fn is_project_daemon(pid: u32, project: &str) -> bool {
     cmdline_is_project_daemon(&args, project)
 }
 
+/// The live `monibox daemon --project <project> --state-dir <state_root>` processes, found in
+/// `/proc`: what finds a daemon whose pid file and control socket are gone (its state directory
+/// was deleted under it), so it is neither orphaned nor doubled.
+pub fn find_daemons(project: &str, state_root: &Path) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let own = std::process::id();
+    entries
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|&pid| pid != own && is_alive(pid))
+        .filter(|pid| {
+            let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+                return false;
+            };
+            let args: Vec<String> = cmdline
+                .split(|&byte| byte == 0)
+                .filter(|arg| !arg.is_empty())
+                .map(|arg| String::from_utf8_lossy(arg).into_owned())
+                .collect();
+            cmdline_is_daemon_of(&args, project, state_root)
+        })
+        .collect()
+}
+
+/// `monibox daemon --project <project> --state-dir <state_root>`, as `launch` starts it.
+fn cmdline_is_daemon_of(args: &[String], project: &str, state_root: &Path) -> bool {
+    let value = |flag: &str| {
+        args.iter()
+            .position(|arg| arg == flag)
+            .and_then(|index| args.get(index + 1))
+    };
+    args.iter().skip(1).any(|arg| arg == "daemon")
+        && cmdline_is_project_daemon(args, project)
+        && value("--state-dir").is_some_and(|dir| Path::new(dir) == state_root)
+}
+
 fn cmdline_is_project_daemon(args: &[String], project: &str) -> bool {
     let Some(program) = args.first() else {
         return false;
@@ -180,6 +217,19 @@ mod tests {
         assert!(!cmdline_is_project_daemon(&args("/bin/sleep daemon"), p));
         assert!(!cmdline_is_project_daemon(&args("monibox status"), p));
         assert!(!cmdline_is_project_daemon(&[], p));
+    }
+
+    #[test]
+    fn a_daemon_is_found_by_its_project_and_state_root() {
+        let daemon = args("/usr/bin/monibox daemon --project demo --state-dir /s --held");
+        assert!(cmdline_is_daemon_of(&daemon, "demo", Path::new("/s")));
+        assert!(!cmdline_is_daemon_of(&daemon, "demo", Path::new("/other")));
+        assert!(!cmdline_is_daemon_of(&daemon, "other", Path::new("/s")));
+        assert!(!cmdline_is_daemon_of(
+            &args("monibox up --foreground --project demo --state-dir /s"),
+            "demo",
+            Path::new("/s")
+        ));
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! label, so nothing monibox did not create is ever stopped or removed — and read a container's
 //! last log lines for error reports.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use bollard::query_parameters::{
@@ -31,14 +32,18 @@ fn taken_ports(message: &str) -> Option<String> {
 
 impl Docker {
     /// Creates the container (not started) and returns its id.
-    pub async fn create_container(&self, spec: &ContainerSpec) -> Result<String, DockerError> {
+    pub async fn create_container(
+        &self,
+        spec: &ContainerSpec,
+        preferred_ports: &BTreeMap<u16, u16>,
+    ) -> Result<String, DockerError> {
         let options = CreateContainerOptions {
             name: Some(spec.name.clone()),
             ..Default::default()
         };
         match self
             .engine
-            .create_container(Some(options), spec.to_create_body())
+            .create_container(Some(options), spec.to_create_body(preferred_ports))
             .await
         {
             Ok(created) => {
@@ -90,7 +95,17 @@ impl Docker {
         &self,
         spec: &ContainerSpec,
     ) -> Result<ContainerStatus, DockerError> {
-        self.create_container(spec).await?;
+        self.run_container_on(spec, &BTreeMap::new()).await
+    }
+
+    /// [`Docker::run_container`], asking for `preferred_ports` (container port → host port) for
+    /// the spec's `auto` ports; the caller retries without them if one is taken by now.
+    pub async fn run_container_on(
+        &self,
+        spec: &ContainerSpec,
+        preferred_ports: &BTreeMap<u16, u16>,
+    ) -> Result<ContainerStatus, DockerError> {
+        self.create_container(spec, preferred_ports).await?;
         tracing::trace!(container = %spec.name, "created");
         if let Err(error) = self.start_container(&spec.name).await {
             if let Err(cleanup) = self.remove_container(&spec.name).await {

@@ -137,17 +137,24 @@ impl ContainerSpec {
         all
     }
 
-    pub(super) fn to_create_body(&self) -> ContainerCreateBody {
+    /// The Engine's create request. An `auto` port (host port 0) whose container port is in
+    /// `preferred` asks for that host port instead (the one it had before a recreate, so URLs
+    /// stay the same); the spec, and so its hash label, are unchanged.
+    pub(super) fn to_create_body(&self, preferred: &BTreeMap<u16, u16>) -> ContainerCreateBody {
         let port_key = |port: u16| format!("{port}/tcp");
         let mut port_bindings: HashMap<String, Option<Vec<PortBinding>>> = HashMap::new();
         for publish in &self.ports {
+            let host_port = match publish.host_port {
+                0 => preferred.get(&publish.container_port).copied().unwrap_or(0),
+                fixed => fixed,
+            };
             port_bindings
                 .entry(port_key(publish.container_port))
                 .or_insert_with(|| Some(Vec::new()))
                 .get_or_insert_with(Vec::new)
                 .push(PortBinding {
                     host_ip: Some(publish.host_ip.to_string()),
-                    host_port: Some(publish.host_port.to_string()),
+                    host_port: Some(host_port.to_string()),
                 });
         }
         // Without exposed ports the Engine silently publishes nothing.
@@ -295,7 +302,7 @@ mod tests {
 
     #[test]
     fn published_ports_are_also_exposed() {
-        let body = spec().to_create_body();
+        let body = spec().to_create_body(&BTreeMap::new());
         assert_eq!(body.exposed_ports, Some(vec!["9090/tcp".to_owned()]));
         let bindings = body.host_config.and_then(|host| host.port_bindings);
         let binding = &bindings
@@ -304,5 +311,21 @@ mod tests {
             .unwrap_or_default()[0];
         assert_eq!(binding.host_ip.as_deref(), Some("127.0.0.1"));
         assert_eq!(binding.host_port.as_deref(), Some("0"));
+        let again = spec().to_create_body(&BTreeMap::from([(9090, 41000)]));
+        let bindings = again.host_config.and_then(|host| host.port_bindings);
+        let binding = &bindings
+            .as_ref()
+            .and_then(|b| b["9090/tcp"].clone())
+            .unwrap_or_default()[0];
+        assert_eq!(
+            binding.host_port.as_deref(),
+            Some("41000"),
+            "the port it had"
+        );
+        assert_eq!(
+            again.labels.as_ref().map(|l| l[labels::SPEC_HASH].clone()),
+            Some(spec().spec_hash()),
+            "the same spec"
+        );
     }
 }

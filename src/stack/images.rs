@@ -85,7 +85,7 @@ pub enum ImageChoice {
 }
 
 /// What [`obtain`] got: an image (or the reason there is none) per component, and which of them
-/// it built from the host's packages.
+/// it built from the host's packages (an unchanged earlier build it reused does not count).
 #[derive(Debug, Clone, Default)]
 pub struct Obtained {
     pub choices: BTreeMap<&'static str, ImageChoice>,
@@ -198,8 +198,19 @@ pub async fn obtain(
                     () = cancel.cancelled() => return Err(interrupted(image)),
                     pulled = images::pull_image(docker, image, PULL_TIMEOUT, &mut report) => pulled,
                 };
+                // `--pull always` without a registry: the local image, if there is one, runs.
+                let local = match &pulled {
+                    Err(DockerError::PullFailed { .. } | DockerError::PullTimeout { .. }) => {
+                        images::local_image(docker, image).await?
+                    }
+                    _ => None,
+                };
                 match pulled {
                     Ok(()) => ImageChoice::Use(image.clone()),
+                    Err(error) if local.is_some() => {
+                        tracing::info!("{}; using the local {image}", pull_failure(&error));
+                        ImageChoice::Use(image.clone())
+                    }
                     Err(
                         error @ (DockerError::PullFailed { .. } | DockerError::PullTimeout { .. }),
                     ) if *fallback_build => {
@@ -246,7 +257,9 @@ async fn build(
     };
     Ok(match outcome {
         Ok(outcome) => {
-            built.push(plan.def.name);
+            if !outcome.reused {
+                built.push(plan.def.name);
+            }
             ImageChoice::Use(outcome.tag)
         }
         Err(error) if error.is_unreachable() => return Err(error),
@@ -269,7 +282,7 @@ fn pull_failure(error: &DockerError) -> String {
         DockerError::PullFailed { image, detail }
             if detail.contains("no such host") || detail.contains("dial tcp") =>
         {
-            format!("{image} is not present locally and no registry can be reached to pull it")
+            format!("no registry can be reached to pull {image}")
         }
         DockerError::PullFailed { image, detail } => format!("pulling {image} failed: {detail}"),
         other => other.to_string(),

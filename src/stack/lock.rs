@@ -38,9 +38,10 @@ impl std::fmt::Display for Holder {
 #[derive(Debug, thiserror::Error)]
 pub enum LockError {
     #[error(
-        "project {project} is busy: {} has held its lock for over {waited:?}; wait for it to \
-         finish and try again, or stop it if it hangs{}",
-        holder.as_ref().map_or_else(|| "another monibox command".to_owned(), Holder::to_string),
+        "project {project} is busy: {} holds its lock{}; wait for it to finish and try again, \
+         or stop it if it hangs{}",
+        holder.as_ref().map_or_else(|| "another process".to_owned(), Holder::to_string),
+        if waited.is_zero() { String::new() } else { format!(" (waited {})", humantime::format_duration(*waited)) },
         holder.as_ref().map_or_else(String::new, |holder| format!(" (`kill {}`)", holder.pid))
     )]
     Busy {
@@ -120,14 +121,16 @@ impl ProjectLock {
     pub fn release(self) {}
 }
 
-/// The holder recorded in the lock file, if it reads as one.
+/// The holder recorded in the lock file, if it reads as one and that process still lives (a
+/// process that took the lock without recording itself leaves an earlier holder's record).
 fn read_holder(file: &mut File) -> Option<Holder> {
     let mut text = String::new();
     file.seek(SeekFrom::Start(0)).ok()?;
     file.take(4096).read_to_string(&mut text).ok()?;
     let (pid, command) = text.trim().split_once(' ')?;
-    Some(Holder {
-        pid: pid.parse().ok()?,
+    let pid: u32 = pid.parse().ok()?;
+    Path::new(&format!("/proc/{pid}")).exists().then(|| Holder {
+        pid,
         command: command.to_owned(),
     })
 }

@@ -35,6 +35,9 @@ pub struct ComponentPlan {
     pub spec: Option<ContainerSpec>,
     /// Digest of the component's files in the bundle.
     pub config_digest: String,
+    /// Host ports its `auto` ports had (container port → host port), asked for again when its
+    /// container is created, so URLs stay the same; the caller fills them from stack.json.
+    pub preferred_ports: BTreeMap<u16, u16>,
 }
 
 /// What `up` will run.
@@ -146,6 +149,7 @@ fn component_plan(
         image,
         spec,
         config_digest,
+        preferred_ports: BTreeMap::new(),
     }
 }
 

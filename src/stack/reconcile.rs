@@ -8,6 +8,7 @@
 //! same-named container of someone else's is a [`DockerError::NameConflict`], left untouched.
 //! [`recreate`] is also how the supervisor brings a component back.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use futures_util::future::join_all;
@@ -80,7 +81,7 @@ pub async fn bring_up(
     let work = plans.iter().filter_map(|plan| {
         let spec = plan.spec.as_ref()?;
         Some(async move {
-            let reconciled = reconcile_one(docker, spec).await;
+            let reconciled = reconcile_one(docker, spec, &plan.preferred_ports).await;
             let ready = match &reconciled {
                 Ok(_) => {
                     let endpoint = Endpoint::Container {
@@ -102,7 +103,11 @@ pub async fn bring_up(
     join_all(work).await
 }
 
-async fn reconcile_one(docker: &Docker, spec: &ContainerSpec) -> Result<Reconciled, DockerError> {
+async fn reconcile_one(
+    docker: &Docker,
+    spec: &ContainerSpec,
+    preferred: &BTreeMap<u16, u16>,
+) -> Result<Reconciled, DockerError> {
     let wanted = spec.spec_hash();
     let existing = docker.owned_container(&spec.name, &spec.project).await?;
     let action = match &existing {
@@ -119,19 +124,21 @@ async fn reconcile_one(docker: &Docker, spec: &ContainerSpec) -> Result<Reconcil
         None => Action::Created,
     };
     let started = std::time::Instant::now();
-    let status = recreate(docker, spec, REPLACE_GRACE).await?;
+    let status = recreate(docker, spec, REPLACE_GRACE, preferred).await?;
     tracing::debug!(container = %spec.name, elapsed = ?started.elapsed(), ?action, "container up");
     Ok(Reconciled { action, status })
 }
 
 /// Removes the project's container of `spec`'s name if there is one (stopping it with `grace`
 /// first; zero kills it), waits until a removal someone else started is done so the name is
-/// free, and creates and starts it afresh from `spec`. A same-named container that is not the
-/// project's is refused, untouched.
+/// free, and creates and starts it afresh from `spec` — its `auto` ports on the host ports they
+/// had (`preferred`: container port → host port) while those are free, so URLs stay the same.
+/// A same-named container that is not the project's is refused, untouched.
 pub async fn recreate(
     docker: &Docker,
     spec: &ContainerSpec,
     grace: Duration,
+    preferred: &BTreeMap<u16, u16>,
 ) -> Result<ContainerStatus, DockerError> {
     let name = spec.name.as_str();
     docker
@@ -147,7 +154,16 @@ pub async fn recreate(
         }
         tokio::time::sleep(NAME_FREE_POLL).await;
     }
-    docker.run_container(spec).await
+    match docker.run_container_on(spec, preferred).await {
+        Err(DockerError::PortTaken { .. }) if !preferred.is_empty() => {
+            tracing::debug!(
+                container = name,
+                "its earlier port is taken; Docker picks one"
+            );
+            docker.run_container(spec).await
+        }
+        other => other,
+    }
 }
 
 /// Removes the containers of components switched off; returns the names of those it removed.

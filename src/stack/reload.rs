@@ -154,8 +154,16 @@ fn spec_change(
             && recorded
                 .is_some_and(|recorded| recorded.config_digest != component.config_digest) =>
         {
+            let cause = if config.timing == record.timing {
+                String::new()
+            } else {
+                format!(
+                    " (the timing profile changed, {} → {}, and its files carry the interval)",
+                    record.timing, config.timing
+                )
+            };
             format!(
-                "{name}'s configuration changed, which it reads only when it starts: its \
+                "{name}'s configuration changed{cause}, which it reads only when it starts: its \
                  container has to be recreated"
             )
         }

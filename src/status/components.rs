@@ -40,11 +40,15 @@ impl ComponentFacts {
         container: Option<ContainerStatus>,
         record: Option<&StackRecord>,
     ) -> Self {
+        let recorded = record.and_then(|record| record.component(def.name));
+        // Switched off, a same-named container of someone else's is no concern of the stack's.
+        let switched_off = record.is_some() && recorded.is_none();
         let (container, foreign) = match container {
-            Some(status) if status.project() != Some(project) => (None, Some(status.name)),
+            Some(status) if status.project() != Some(project) => {
+                (None, (!switched_off).then_some(status.name))
+            }
             other => (other, None),
         };
-        let recorded = record.and_then(|record| record.component(def.name));
         let address = container
             .as_ref()
             .filter(|status| status.is_running())
@@ -58,7 +62,7 @@ impl ComponentFacts {
         };
         Self {
             def,
-            disabled: container.is_none() && record.is_some() && recorded.is_none(),
+            disabled: container.is_none() && switched_off,
             foreign,
             missing: recorded
                 .and_then(|recorded| recorded.missing.as_ref())
@@ -135,6 +139,13 @@ pub(super) fn container_component(
             Health::Unhealthy,
             Some("no published port to probe".to_owned()),
         ),
+        (ContainerState::Paused, _) => (
+            Health::Unknown,
+            Some(format!(
+                "paused (`docker unpause {}` resumes it)",
+                status.name
+            )),
+        ),
         (_, _) => (
             Health::Unknown,
             Some(match status.exit_code {
@@ -154,11 +165,15 @@ fn apply_supervision(row: &mut ComponentStatus, snapshot: Option<&SupervisorSnap
     let Some(snapshot) = snapshot else {
         return;
     };
-    let supervised = snapshot.component(row.name);
-    row.supervisor_restarts = Some(supervised.map_or(0, |s| s.restarts_total));
-    let Some(supervised) = supervised else {
+    let Some(supervised) = snapshot.component(row.name) else {
         return;
     };
+    row.supervisor_restarts = Some(supervised.restarts_total);
+    if row.state == "conflict" {
+        // The conflict's own detail says what is wrong and what to do.
+        row.crash_looping = supervised.crash_looping;
+        return;
+    }
     let mut detail = if supervised.crash_looping {
         row.crash_looping = true;
         if supervised.restarts_total == 0 {
@@ -168,8 +183,8 @@ fn apply_supervision(row: &mut ComponentStatus, snapshot: Option<&SupervisorSnap
             )
         } else {
             format!(
-                "crash-looping: restarted {} times (last: {})",
-                supervised.restarts_total,
+                "crash-looping: restarted {} (last: {})",
+                times(supervised.restarts_total),
                 supervised.last_reason.as_deref().unwrap_or("exited")
             )
         }
@@ -188,6 +203,15 @@ fn apply_supervision(row: &mut ComponentStatus, snapshot: Option<&SupervisorSnap
         detail.push_str(&format!("; {found}"));
     }
     row.detail = Some(detail);
+}
+
+/// `1 time`, `5 times`.
+fn times(count: u64) -> String {
+    if count == 1 {
+        "1 time".to_owned()
+    } else {
+        format!("{count} times")
+    }
 }
 
 /// Where the daemon's listeners are reached on this machine.
@@ -340,7 +364,7 @@ mod tests {
         );
         let mut alertmanager = running("alertmanager");
         apply_supervision(&mut alertmanager, Some(&snapshot));
-        assert_eq!(alertmanager.supervisor_restarts, Some(0), "never restarted");
+        assert_eq!(alertmanager.supervisor_restarts, None, "not supervised");
         assert!(!alertmanager.crash_looping);
         let mut unknown = running("grafana");
         apply_supervision(&mut unknown, None);

@@ -100,6 +100,9 @@ pub struct StatusReport {
     pub alerts_received: Option<AlertsView>,
     /// The daemon's supervisor; None when the daemon is down.
     pub supervisor: Option<SupervisorSummary>,
+    /// The `monibox up` command (with the flags that name this project) that starts it.
+    #[serde(skip)]
+    pub up_hint: String,
 }
 
 /// The supervisor as a whole (its components are in [`StatusReport::components`]).
@@ -129,6 +132,7 @@ pub async fn collect(
     project: &str,
     project_dir: &ProjectDir,
     record: Option<&StackRecord>,
+    up_hint: String,
 ) -> Result<StatusReport, DockerError> {
     let client = HttpClient::new(PROBE_TIMEOUT);
     let daemon_client = DaemonClient::new(project_dir, project);
@@ -230,6 +234,7 @@ pub async fn collect(
         targets,
         alerts,
         alerts_received: received,
+        up_hint,
         supervisor: snapshot.map(|snapshot| SupervisorSummary {
             engine_reachable: snapshot.engine_reachable,
             timing: snapshot.timing,

@@ -35,8 +35,8 @@ pub fn render(report: &StatusReport, now: SystemTime) -> String {
     if report.state == Overall::NotRunning {
         let _ = writeln!(
             out,
-            "nothing of it exists; start it with `monibox up --project {}`",
-            report.project
+            "no container, network or daemon of it runs; start it with {}",
+            report.up_hint
         );
         return out;
     }
@@ -74,6 +74,13 @@ pub fn render(report: &StatusReport, now: SystemTime) -> String {
             );
         }
     }
+    if report.supervisor.is_some_and(|supervisor| supervisor.held) {
+        let _ = writeln!(
+            out,
+            "supervisor: held — no restarts while `up` or `reload` changes the stack (a hold \
+             ends by itself within 2 minutes)"
+        );
+    }
     let _ = writeln!(out);
     render_targets(report, &mut out);
     render_alerts(report, now, &mut out);
@@ -93,7 +100,7 @@ fn component_row(component: &ComponentStatus) -> Vec<String> {
         .supervisor_restarts
         .or(component.restarts)
         .map_or_else(dash, |count| count.to_string());
-    let state = if component.crash_looping {
+    let state = if component.crash_looping && component.state != "conflict" {
         "crash-looping"
     } else {
         component.state.as_str()
@@ -191,12 +198,17 @@ fn render_alerts(report: &StatusReport, now: SystemTime, out: &mut String) {
         }
     }
     if let Some(received) = &report.alerts_received {
+        let shown: Vec<_> = received.recent.iter().take(RECENT_SHOWN).collect();
+        let latest = if received.recent.len() > shown.len() {
+            format!(" (the latest {} below)", shown.len())
+        } else {
+            String::new()
+        };
         let _ = writeln!(
             out,
-            "webhook: {} notifications with {} alerts received",
+            "webhook: {} notifications with {} alerts received{latest}",
             received.notifications_total, received.alerts_total
         );
-        let shown: Vec<_> = received.recent.iter().take(RECENT_SHOWN).collect();
         let labels: Vec<(&str, &BTreeMap<String, String>)> = shown
             .iter()
             .map(|a| (a.alertname.as_str(), &a.labels))
@@ -228,9 +240,18 @@ fn render_alerts(report: &StatusReport, now: SystemTime, out: &mut String) {
 }
 
 /// For each alert, the labels that tell it apart from the other alerts of the same name (those
-/// whose values differ among them), as `k=v k=v`; an alert alone under its name shows its `job`
-/// and `instance`.
+/// whose values differ among them), as `k=v k=v`; an alert that nothing tells apart (alone
+/// under its name, or the same alert notified again) shows its `job` and `instance`.
 fn telling_labels(alerts: &[(&str, &BTreeMap<String, String>)]) -> Vec<String> {
+    let pairs = |labels: &BTreeMap<String, String>, keep: &dyn Fn(&str, &String) -> bool| {
+        labels
+            .iter()
+            .filter(|(key, _)| !SHOWN_ELSEWHERE.contains(&key.as_str()))
+            .filter(|(key, value)| keep(key, value))
+            .map(|(key, value)| format!("{key}={value}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
     alerts
         .iter()
         .map(|(name, labels)| {
@@ -239,21 +260,14 @@ fn telling_labels(alerts: &[(&str, &BTreeMap<String, String>)]) -> Vec<String> {
                 .filter(|(other, _)| other == name)
                 .map(|(_, labels)| *labels)
                 .collect();
-            labels
-                .iter()
-                .filter(|(key, _)| !SHOWN_ELSEWHERE.contains(&key.as_str()))
-                .filter(|(key, value)| {
-                    if siblings.len() == 1 {
-                        key.as_str() == "job" || key.as_str() == "instance"
-                    } else {
-                        siblings
-                            .iter()
-                            .any(|other| other.get(key.as_str()) != Some(value))
-                    }
-                })
-                .map(|(key, value)| format!("{key}={value}"))
-                .collect::<Vec<_>>()
-                .join(" ")
+            let differing = pairs(labels, &|key, value| {
+                siblings.iter().any(|other| other.get(key) != Some(value))
+            });
+            if differing.is_empty() {
+                pairs(labels, &|key, _| key == "job" || key == "instance")
+            } else {
+                differing
+            }
         })
         .collect()
 }
@@ -279,6 +293,7 @@ mod tests {
             alerts: Some(alerts),
             alerts_received: None,
             supervisor: None,
+            up_hint: "`monibox up --project demo`".to_owned(),
         }
     }
 
@@ -343,6 +358,6 @@ mod tests {
         report.state = Overall::NotRunning;
         let text = render(&report, SystemTime::now());
         assert!(text.contains("not running"), "{text}");
-        assert!(text.contains("monibox up --project demo"), "{text}");
+        assert!(text.contains("`monibox up --project demo`"), "{text}");
     }
 }

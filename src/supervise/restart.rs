@@ -2,6 +2,7 @@
 //! once, each bounded in time), counting it, and recording the host port Docker picked for an
 //! `auto` port.
 
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
@@ -30,37 +31,45 @@ impl Runner {
             return Ok(());
         }
         let now = Instant::now();
-        let due: Vec<(usize, ContainerSpec)> = self
+        let due: Vec<(usize, ContainerSpec, BTreeMap<u16, u16>)> = self
             .components
             .iter()
             .enumerate()
             .filter(|(_, s)| s.tracker.due(now).is_some())
-            .map(|(index, s)| (index, s.spec.clone()))
+            .map(|(index, s)| (index, s.spec.clone(), s.preferred_ports.clone()))
             .collect();
         if due.is_empty() {
             return Ok(());
         }
         self.publish_with(|view| {
-            for (index, _) in &due {
+            for (index, _, _) in &due {
                 if let Some(component) = view.components.get_mut(*index) {
                     component.state = "restarting";
                 }
             }
         });
-        let work = join_all(due.iter().map(|(_, spec)| recreate(docker, spec)));
+        let work = join_all(
+            due.iter()
+                .map(|(_, spec, preferred)| recreate(docker, spec, preferred)),
+        );
         let results = tokio::select! {
             () = shutdown.cancelled() => return Err(Interrupted::Shutdown),
             results = work => results,
         };
         let mut lost = false;
         let mut moved_ports = Vec::new();
-        for ((index, spec), result) in due.iter().zip(results) {
+        for ((index, spec, _), result) in due.iter().zip(results) {
             let done = Instant::now();
             match result {
                 Ok(status) => {
-                    // An `auto` port is picked afresh by Docker for the new container.
+                    let supervised = &mut self.components[*index];
+                    // An `auto` port keeps its host port while that is free; if Docker had to
+                    // pick another, stack.json and the next recreate follow it.
                     for publish in spec.ports.iter().filter(|p| p.host_port == 0) {
                         if let Some(address) = status.host_address(publish.container_port) {
+                            supervised
+                                .preferred_ports
+                                .insert(publish.container_port, address.port());
                             moved_ports.push((
                                 spec.component.clone(),
                                 publish.container_port,
@@ -68,7 +77,6 @@ impl Runner {
                             ));
                         }
                     }
-                    let supervised = &mut self.components[*index];
                     let was_looping = supervised.tracker.crash_looping();
                     let reason = supervised.tracker.restarted(done);
                     supervised.restarted = true;
@@ -135,12 +143,16 @@ impl Runner {
 /// Recreates the component's container from its spec (killing one that still runs, such as an
 /// unhealthy one), within [`RECREATE_TIMEOUT`]; a container of that name that is not the
 /// project's is refused and left alone.
-async fn recreate(docker: &Docker, spec: &ContainerSpec) -> Result<ContainerStatus, DockerError> {
+async fn recreate(
+    docker: &Docker,
+    spec: &ContainerSpec,
+    preferred: &BTreeMap<u16, u16>,
+) -> Result<ContainerStatus, DockerError> {
     timed(
         RECREATE_TIMEOUT,
         "recreate container",
         &spec.name,
-        reconcile::recreate(docker, spec, Duration::ZERO),
+        reconcile::recreate(docker, spec, Duration::ZERO, preferred),
     )
     .await
 }

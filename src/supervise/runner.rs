@@ -32,6 +32,9 @@ pub(super) struct Supervised {
     pub(super) restarted: bool,
     /// Why the last restart attempt failed, until the component is seen up again.
     pub(super) last_error: Option<String>,
+    /// The host ports its `auto` ports had (container port → host port), asked for again when
+    /// it is recreated, so its URLs stay the same.
+    pub(super) preferred_ports: std::collections::BTreeMap<u16, u16>,
 }
 
 pub(super) struct Runner {
@@ -110,6 +113,10 @@ impl Runner {
             let Some(spec) = recorded.spec.clone() else {
                 continue;
             };
+            let preferred_ports = recorded
+                .host_port
+                .map(|port| std::collections::BTreeMap::from([(recorded.container_port, port)]))
+                .unwrap_or_default();
             let supervised = match previous.iter().position(|s| s.def.name == def.name) {
                 Some(index) => {
                     let mut kept = previous.swap_remove(index);
@@ -118,6 +125,7 @@ impl Runner {
                         kept.tracker.reset_failures(now);
                         kept.spec = spec;
                     }
+                    kept.preferred_ports = preferred_ports;
                     kept
                 }
                 None => Supervised {
@@ -127,6 +135,7 @@ impl Runner {
                     observed: Observed::Unknown,
                     restarted: false,
                     last_error: None,
+                    preferred_ports,
                 },
             };
             self.components.push(supervised);
@@ -286,7 +295,9 @@ impl Runner {
         let resumed = std::mem::take(&mut control.resume_requested);
         drop(control);
         if held && !self.held {
-            tracing::info!("held: no restarts until `up` resumes supervision");
+            tracing::info!(
+                "held: no restarts until the command that holds it (up or reload) resumes supervision"
+            );
             for supervised in &mut self.components {
                 supervised.tracker.cancel_pending();
             }

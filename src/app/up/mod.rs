@@ -42,6 +42,8 @@ use report::UpReport;
 const READY_DEADLINE: Duration = Duration::from_secs(60);
 /// How long a daemon being replaced may take to exit.
 const DAEMON_STOP_GRACE: Duration = Duration::from_secs(5);
+/// How long `up --foreground`, interrupted, waits for the project's lock to take the stack down.
+const FOREGROUND_TEARDOWN_WAIT: Duration = Duration::from_secs(10);
 
 pub async fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
@@ -54,6 +56,11 @@ pub async fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
     let (report, daemon, docker) = match result {
         Ok(done) => done,
         Err(error) => {
+            // A supervisor this run held (or a daemon it launched, which starts held) would
+            // otherwise stay held until its hold expires.
+            if let Err(resume) = context.daemon().resume().await {
+                tracing::debug!(%resume, "no supervisor to resume");
+            }
             signals.abort();
             return Err(error);
         }
@@ -85,7 +92,23 @@ pub async fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
     if tokio::time::timeout(DAEMON_STOP_GRACE, task).await.is_err() {
         tracing::warn!("the daemon did not stop within {DAEMON_STOP_GRACE:?}");
     }
-    let _lock = context.lock("up --foreground", &args.lock).await?;
+    // Stopped by `monibox down`, which holds the lock and removes the stack itself.
+    if !cancel.is_cancelled() {
+        signals.abort();
+        return Ok(code);
+    }
+    let lock_args = crate::cli::LockArgs {
+        lock_timeout: FOREGROUND_TEARDOWN_WAIT,
+    };
+    let Ok(_lock) = context.lock("up --foreground", &lock_args).await else {
+        eprintln!(
+            "another command is changing project {} now; the stack is left to it (`monibox \
+             down` removes it)",
+            context.project()
+        );
+        signals.abort();
+        return Ok(code);
+    };
     let removed = teardown(
         &docker,
         context.project(),
@@ -112,6 +135,20 @@ async fn bring_up(
     started: Instant,
     docker_host: Option<String>,
 ) -> anyhow::Result<(UpReport, DaemonHandle, Docker)> {
+    let config = &context.config;
+    let (prometheus, others) = (
+        &crate::catalog::prometheus::DEF,
+        [
+            &crate::catalog::grafana::DEF,
+            &crate::catalog::alertmanager::DEF,
+        ],
+    );
+    if !prometheus.is_enabled(config) && others.iter().any(|def| def.is_enabled(config)) {
+        tracing::warn!(
+            "components.prometheus = false: nothing scrapes, Grafana shows no data and \
+             Alertmanager receives no alerts"
+        );
+    }
     let previous = context.record();
     let live = context.daemon().live().await;
     let held = prepare::held_ports(previous.as_ref(), live.as_ref());
@@ -190,7 +227,7 @@ async fn bring_up(
         }),
         daemon: &daemon,
         daemon_ready: daemon_ready.map_err(|error| error.to_string()),
-        password: &password,
+        password: password.as_deref(),
         network_repaired,
         built_here,
         elapsed: started.elapsed(),

@@ -6,7 +6,7 @@
 
 use std::net::SocketAddr;
 
-use futures_util::future::{join_all, try_join_all};
+use futures_util::future::join_all;
 use tokio_util::sync::CancellationToken;
 
 use super::super::BuildProgress;
@@ -23,7 +23,8 @@ use crate::stack::record::{ComponentRecord, FORMAT, NetworkRecord, StackRecord};
 pub(super) struct Prepared {
     pub(super) plan: StackPlan,
     pub(super) record: StackRecord,
-    pub(super) password: String,
+    /// Grafana's admin password, when Grafana runs.
+    pub(super) password: Option<String>,
     /// Empty duplicates of the network this run removed.
     pub(super) network_repaired: usize,
     /// Components whose image this run built from the host's packages.
@@ -83,8 +84,9 @@ pub(super) async fn prepare(
 }
 
 /// Every container, volume and network name `up` will use, checked at once: one that exists
-/// without the project's label is someone else's, and `up` stops before touching anything.
-async fn check_names(docker: &Docker, context: &ProjectContext) -> Result<(), DockerError> {
+/// without the project's label is someone else's, and `up` stops before touching anything,
+/// naming every one it found.
+async fn check_names(docker: &Docker, context: &ProjectContext) -> anyhow::Result<()> {
     let project = context.project();
     let containers = catalog::enabled(&context.config).map(|def| async move {
         docker
@@ -100,13 +102,28 @@ async fn check_names(docker: &Docker, context: &ProjectContext) -> Result<(), Do
                 .await
         });
     let (containers, volumes, network) = tokio::join!(
-        try_join_all(containers),
-        try_join_all(volumes),
+        join_all(containers),
+        join_all(volumes),
         docker.find_network(project)
     );
-    containers?;
-    volumes?;
-    network.map(drop)
+    let mut errors: Vec<DockerError> = containers
+        .into_iter()
+        .chain(volumes)
+        .chain([network.map(drop)])
+        .filter_map(Result::err)
+        .collect();
+    match errors.len() {
+        0 => Ok(()),
+        1 => Err(errors.remove(0).into()),
+        count => anyhow::bail!(
+            "{count} names up needs are taken:\n  - {}",
+            errors
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("\n  - ")
+        ),
+    }
 }
 
 async fn prepare_all(
@@ -181,9 +198,22 @@ async fn prepare_all(
 
     let project_dir = &context.dir;
     project_dir.create()?;
-    let password = project_dir.grafana_password()?;
-    let plan = StackPlan::new(config, project_dir, &network, daemon_ports, &choices)?;
+    crate::stack::secrets::sync(project_dir, &config.targets)?;
+    let password = catalog::grafana::DEF
+        .is_enabled(config)
+        .then(|| project_dir.grafana_password())
+        .transpose()?;
+    let mut plan = StackPlan::new(config, project_dir, &network, daemon_ports, &choices)?;
+    for component in &mut plan.components {
+        let recorded = previous.and_then(|record| record.component(component.def.name));
+        if let Some(host_port) = recorded.and_then(|recorded| recorded.host_port) {
+            component
+                .preferred_ports
+                .insert(component.def.container_port, host_port);
+        }
+    }
     plan.bundle.write_to(&project_dir.bundle_dir())?;
+    plan.bundle.remove_stale(&project_dir.bundle_dir())?;
     project_dir.open_bundle_permissions()?;
     let volumes = plan.components.iter().filter_map(|component| {
         component.def.data_dir?;

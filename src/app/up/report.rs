@@ -34,6 +34,9 @@ pub(super) struct UpReport {
     pub(super) install: Option<String>,
     /// Empty duplicates of the project's network (from an older monibox) this run removed.
     pub(super) duplicate_networks_removed: usize,
+    /// The commands to run next, with the flags that name this project.
+    #[serde(skip)]
+    next: Vec<(String, &'static str)>,
 }
 
 #[derive(Debug, Serialize)]
@@ -74,7 +77,7 @@ pub(super) struct Inputs<'a> {
     pub(super) removed_disabled: Vec<&'static str>,
     pub(super) daemon: &'a DaemonHandle,
     pub(super) daemon_ready: Result<(), String>,
-    pub(super) password: &'a str,
+    pub(super) password: Option<&'a str>,
     pub(super) network_repaired: usize,
     pub(super) built_here: Vec<&'static str>,
     pub(super) elapsed: Duration,
@@ -185,15 +188,26 @@ impl UpReport {
                 demo_url: inputs.record.daemon.app_url(),
                 ops_url: inputs.record.daemon.ops_url(),
             },
-            grafana_login: grafana_runs.then(|| GrafanaLogin {
-                user: grafana::ADMIN_USER,
-                password: inputs.password.to_owned(),
-                password_file: inputs.context.dir.password_file().display().to_string(),
-            }),
+            grafana_login: inputs
+                .password
+                .filter(|_| grafana_runs)
+                .map(|password| GrafanaLogin {
+                    user: grafana::ADMIN_USER,
+                    password: password.to_owned(),
+                    password_file: inputs.context.dir.password_file().display().to_string(),
+                }),
             problems,
             install: (!packages.is_empty())
                 .then(|| format!("sudo apt-get install {}", packages.join(" "))),
             duplicate_networks_removed: inputs.network_repaired,
+            next: [
+                ("load", "drive traffic at the demo service"),
+                ("status", "health, scrape targets, alerts"),
+                ("down", "stop (data kept; --volumes removes it)"),
+            ]
+            .into_iter()
+            .map(|(command, what)| (inputs.context.command(command), what))
+            .collect(),
         }
     }
 }
@@ -254,7 +268,11 @@ impl Render for UpReport {
         let _ = writeln!(out);
         let dash = || "-".to_owned();
         let mut lines: Vec<(String, String)> = Vec::new();
-        for component in self.components.iter().filter(|c| c.action != "disabled") {
+        for component in self
+            .components
+            .iter()
+            .filter(|c| !matches!(c.action, "disabled" | "removed"))
+        {
             let title = catalog::get(component.name).map_or(component.name, |def| def.title);
             let mut url = component.url.clone().unwrap_or_else(dash);
             if let (true, Some(login)) = (component.name == grafana::DEF.name, &self.grafana_login)
@@ -298,24 +316,16 @@ impl Render for UpReport {
                 );
             }
         }
-        let project_flag = if self.project == "default" {
-            String::new()
-        } else {
-            format!(" --project {}", self.project)
-        };
         let _ = writeln!(out);
-        for (command, what) in [
-            ("load", "drive traffic at the demo service"),
-            ("status", "health, scrape targets, alerts"),
-            ("down", "stop (data kept; --volumes removes it)"),
-        ] {
-            let prefix = if command == "load" { "Next:" } else { "     " };
-            let _ = writeln!(
-                out,
-                "{prefix} {:<width$}  {what}",
-                format!("monibox {command}{project_flag}"),
-                width = 16 + project_flag.len()
-            );
+        let width = self
+            .next
+            .iter()
+            .map(|(command, _)| command.len())
+            .max()
+            .unwrap_or(0);
+        for (index, (command, what)) in self.next.iter().enumerate() {
+            let prefix = if index == 0 { "Next:" } else { "     " };
+            let _ = writeln!(out, "{prefix} {command:<width$}  {what}");
         }
         out
     }
