@@ -464,3 +464,30 @@ async fn a_failed_pull_falls_back_to_a_build_from_the_host_package() {
     // The unchanged host build was reused, not built again.
     assert!(obtained.built.is_empty(), "{obtained:?}");
 }
+
+#[tokio::test]
+async fn pull_always_without_a_registry_runs_the_local_image() {
+    let standin = grafana_standin().await;
+    let docker = docker().await;
+    let plan = plan_component(
+        &docker,
+        &catalog::grafana::DEF,
+        &standin,
+        PullPolicy::Always,
+    )
+    .await
+    .expect("planning");
+    let obtained = obtain(
+        &docker,
+        &[plan],
+        &mut |_| {},
+        &tokio_util::sync::CancellationToken::new(),
+    )
+    .await
+    .expect("obtaining");
+    assert_eq!(
+        obtained.choices.get("grafana"),
+        Some(&ImageChoice::Use(standin.clone())),
+        "the pull fails; the image is here: {obtained:?}"
+    );
+}

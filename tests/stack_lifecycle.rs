@@ -220,10 +220,9 @@ async fn prometheus_data_survives_down_and_up_and_down_volumes_removes_it() {
     stack.cleanup().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn up_in_the_foreground_serves_until_interrupted_then_takes_the_stack_down() {
+/// `up --foreground`, once it says it runs.
+async fn start_foreground(stack: &TestStack) -> tokio::process::Child {
     use tokio::io::{AsyncBufReadExt, BufReader};
-    let stack = TestStack::new("foreground").await;
     let mut command = stack.command(&["up", "--foreground"]);
     command.stdout(std::process::Stdio::piped());
     let mut child = command.spawn().expect("starting up --foreground");
@@ -237,6 +236,30 @@ async fn up_in_the_foreground_serves_until_interrupted_then_takes_the_stack_down
         panic!("up --foreground ended before it was up");
     });
     serving.await.expect("up --foreground came up within 60 s");
+    child
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn down_from_elsewhere_ends_a_foreground_up_at_once() {
+    let stack = TestStack::new("fg-down").await;
+    let mut child = start_foreground(&stack).await;
+    let down = stack.run(&["down"]).await;
+    assert_eq!(down.code, Some(0), "{down:?}");
+    assert!(down.elapsed < Duration::from_secs(5), "{:?}", down.elapsed);
+    assert!(down.stdout.contains("daemon: stopped"), "{}", down.stdout);
+    let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
+        .await
+        .expect("up --foreground ends once down stopped it")
+        .expect("waiting");
+    assert!(status.success(), "{status:?}");
+    assert_only_volumes_left(stack.name()).await;
+    stack.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn up_in_the_foreground_serves_until_interrupted_then_takes_the_stack_down() {
+    let stack = TestStack::new("foreground").await;
+    let mut child = start_foreground(&stack).await;
 
     let (_, report) = stack.status().await;
     assert_eq!(

@@ -9,7 +9,7 @@ use crate::docker::images::{HostFile, HostRecipe, ImageLayout, VersionProbe};
 /// Prometheus's user: a directory, so a target added by `reload` needs no new mount.
 pub const TARGET_SECRETS: StateMount = StateMount {
     dir: "target-secrets",
-    target: "/etc/prometheus/target-secrets",
+    target: "/run/monibox/target-secrets",
 };
 
 /// Prometheus's port inside its container.

@@ -29,11 +29,16 @@ pub async fn docker() -> Docker {
 
 /// A project name no other test (or test run) uses.
 pub fn unique_project(test: &str) -> String {
-    format!(
+    let name = format!(
         "{TEST_PROJECT_PREFIX}{test}-{}-{:08x}",
         std::process::id(),
         rand::random::<u32>()
-    )
+    );
+    assert!(
+        name.len() <= monibox::config::ProjectName::MAX_LEN,
+        "{name} is longer than a project name may be: shorten the test's name {test:?}"
+    );
+    name
 }
 
 static SWEPT: OnceCell<()> = OnceCell::const_new();
