@@ -46,7 +46,7 @@ pub struct Sample {
 }
 
 /// One scrape target as Prometheus reports it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TargetStatus {
     pub job: String,
     pub instance: String,
@@ -55,6 +55,10 @@ pub struct TargetStatus {
     pub last_error: String,
     /// RFC 3339; absent before the first scrape.
     pub last_scrape: Option<String>,
+    /// How long the last scrape took, in seconds; absent before the first scrape.
+    pub last_scrape_duration_seconds: Option<f64>,
+    /// The URL Prometheus scrapes.
+    pub scrape_url: String,
     /// Every label of the target after relabelling.
     pub labels: BTreeMap<String, String>,
 }
@@ -129,6 +133,10 @@ struct RawTarget {
     last_error: String,
     #[serde(rename = "lastScrape", default)]
     last_scrape: Option<String>,
+    #[serde(rename = "lastScrapeDuration", default)]
+    last_scrape_duration: Option<f64>,
+    #[serde(rename = "scrapeUrl", default)]
+    scrape_url: String,
 }
 
 #[derive(Deserialize)]
@@ -222,7 +230,12 @@ impl PrometheusApi {
                 instance: target.labels.get("instance").cloned().unwrap_or_default(),
                 health: target.health,
                 last_error: target.last_error,
+                last_scrape_duration_seconds: target
+                    .last_scrape
+                    .as_ref()
+                    .and(target.last_scrape_duration),
                 last_scrape: scraped_at(target.last_scrape),
+                scrape_url: target.scrape_url,
                 labels: target.labels,
             })
             .collect();

@@ -108,7 +108,14 @@ fn promtool_accepts_the_config_and_rules_of_both_profiles() {
         let jobs = job_names(&prometheus);
         assert_eq!(
             jobs,
-            ["app", "monibox", "prometheus", "alertmanager", "grafana"]
+            [
+                "app",
+                "monibox",
+                "prometheus",
+                "alertmanager",
+                "grafana",
+                "docker"
+            ]
         );
         assert_eq!(
             prometheus["global"]["external_labels"]["monibox_project"],
@@ -403,8 +410,8 @@ fn dashboards(bundle: &Bundle) -> Vec<(String, Value)> {
         .collect();
     assert_eq!(
         dashboards.len(),
-        3,
-        "service overview, resources, monitoring health"
+        4,
+        "service overview, resources, monitoring health, targets"
     );
     dashboards
 }
@@ -574,7 +581,7 @@ fn a_bundle_without_alertmanager_and_grafana_is_valid_and_alerts_on_neither() {
     let prometheus = yaml(&bundle, paths::PROMETHEUS_CONFIG);
     assert!(prometheus.get("alerting").is_none(), "{prometheus:#}");
     let jobs = job_names(&prometheus);
-    assert_eq!(jobs, ["app", "monibox", "prometheus"]);
+    assert_eq!(jobs, ["app", "monibox", "prometheus", "docker"]);
     assert!(
         bundle
             .files()
@@ -598,4 +605,89 @@ fn a_bundle_without_alertmanager_and_grafana_is_valid_and_alerts_on_neither() {
             "{about_alertmanager} would fire without an Alertmanager"
         );
     }
+}
+
+#[test]
+fn user_targets_render_as_their_own_jobs_that_promtool_accepts() {
+    let secrets = tempfile::tempdir().expect("temp dir");
+    let token = secrets.path().join("token");
+    let password = secrets.path().join("password");
+    std::fs::write(&token, "t0ken\n").expect("write");
+    std::fs::write(&password, "pw\n").expect("write");
+    let text = format!(
+        "[[targets]]\nname = \"shop\"\naddress = \"127.0.0.1:8080\"\nlabels = {{ team = \"web\" }}\n\
+         basic_auth = {{ username = \"u\", password_file = {password:?} }}\n\n\
+         [[targets]]\nname = \"api\"\naddress = \"https://api.internal:8443/stats\"\n\
+         interval = \"30s\"\nbearer_token_file = {token:?}\n"
+    );
+    let mut config = Config::from_toml(&text, Path::new("t.toml")).expect("valid targets");
+    config.alerts = test_config(Timing::Standard).alerts;
+    let (dir, bundle) = write_bundle(&config);
+    assert_tool_ok(
+        "promtool",
+        &["check", "config", "prometheus/prometheus.yml"],
+        dir.path(),
+    );
+    let exported = yaml(&bundle, paths::PROMETHEUS_CONFIG);
+    let jobs = job_names(&exported);
+    assert_eq!(
+        jobs,
+        [
+            "app",
+            "monibox",
+            "prometheus",
+            "alertmanager",
+            "grafana",
+            "shop",
+            "api",
+            "docker"
+        ]
+    );
+    let job = |prometheus: &serde_json::Value, name: &str| {
+        prometheus["scrape_configs"]
+            .as_array()
+            .expect("jobs")
+            .iter()
+            .find(|job| job["job_name"] == name)
+            .cloned()
+            .expect("the job")
+    };
+    let api = job(&exported, "api");
+    assert_eq!(api["scheme"], "https");
+    assert_eq!(api["metrics_path"], "/stats");
+    assert_eq!(api["scrape_interval"], "30s");
+    assert_eq!(api["static_configs"][0]["targets"][0], "api.internal:8443");
+    assert_eq!(
+        api["authorization"]["credentials_file"],
+        token.display().to_string(),
+        "exported for a Prometheus on this machine: the user's own file"
+    );
+    let shop = job(&exported, "shop");
+    assert_eq!(shop["static_configs"][0]["targets"][0], "127.0.0.1:8080");
+    assert_eq!(shop["static_configs"][0]["labels"]["team"], "web");
+
+    let stack = Bundle::render(
+        &config,
+        &monibox::catalog::render::for_stack(&config, 5000, 5001, &[]),
+    )
+    .expect("renders");
+    let in_container = yaml(&stack, paths::PROMETHEUS_CONFIG);
+    let shop = job(&in_container, "shop");
+    assert_eq!(
+        shop["static_configs"][0]["targets"][0], "host.docker.internal:8080",
+        "a loopback target is scraped through the daemon's relay on the gateway"
+    );
+    assert_eq!(
+        shop["static_configs"][0]["labels"]["instance"], "127.0.0.1:8080",
+        "and keeps the address the user wrote as its instance"
+    );
+    assert_eq!(
+        shop["basic_auth"]["password_file"],
+        "/run/monibox/target-secrets/shop-password"
+    );
+    let docker = job(&in_container, "docker");
+    assert_eq!(
+        docker["http_sd_configs"][0]["url"],
+        "http://host.docker.internal:5001/sd/docker"
+    );
 }

@@ -47,7 +47,7 @@ fn settings(socket: &std::path::Path) -> DaemonSettings {
 
 async fn status(socket: &std::path::Path) -> control::DaemonStatus {
     match control::request(socket, ControlRequest::Status, Duration::from_secs(2)).await {
-        Ok(ControlResponse::Status(status)) => status,
+        Ok(ControlResponse::Status(status)) => *status,
         other => panic!("expected a status, got {other:?}"),
     }
 }

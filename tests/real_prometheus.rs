@@ -11,7 +11,8 @@
 //! Grafana's variables in dashboard queries are replaced as Grafana would for the dashboards'
 //! default 15-minute range and the datasource's 1 s `timeInterval` (the fast scrape interval):
 //! `$__rate_interval` → `4s` (four scrape intervals, Grafana's minimum), `$__interval` → `1s`,
-//! `$__range` → `15m`. Any other `$` variable fails the test until it is added here.
+//! `$__range` → `15m`; the Targets dashboard's `$job` and `$instance` → `.+` (their "All" value).
+//! Any other `$` variable fails the test until it is added here.
 
 mod support;
 
@@ -57,7 +58,10 @@ fn substitute_grafana_variables(expr: &str) -> String {
     let substituted = expr
         .replace("$__rate_interval", "4s")
         .replace("$__interval", "1s")
-        .replace("$__range", "15m");
+        .replace("$__range", "15m")
+        // The Targets dashboard's variables with "All" selected (their allValue).
+        .replace("$job", ".+")
+        .replace("$instance", ".+");
     assert!(
         !substituted.contains('$'),
         "unknown Grafana variable in {expr:?}: add its substitution to this test"
@@ -72,6 +76,23 @@ fn dashboard_queries(bundle: &Bundle) -> Vec<(String, String)> {
             continue;
         }
         let dashboard: Value = serde_json::from_slice(&file.contents).expect("dashboard JSON");
+        // A variable's `label_values(SELECTOR, LABEL)` has values when this query has series.
+        for variable in dashboard["templating"]["list"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            let definition = variable["definition"].as_str().unwrap_or_default();
+            let inner = definition
+                .strip_prefix("label_values(")
+                .and_then(|rest| rest.strip_suffix(')'))
+                .unwrap_or_else(|| panic!("unknown variable query {definition:?}"));
+            let (selector, label) = inner
+                .rsplit_once(',')
+                .expect("label_values(SELECTOR, LABEL)");
+            let title = format!("{} / variable {}", dashboard["title"], variable["name"]);
+            queries.push((title, format!("count by ({}) ({selector})", label.trim())));
+        }
         for panel in dashboard["panels"].as_array().expect("panels") {
             for target in panel["targets"].as_array().into_iter().flatten() {
                 let title = format!("{} / {}", dashboard["title"], panel["title"]);

@@ -29,6 +29,7 @@ mod progress;
 mod reload;
 mod serve;
 mod status;
+mod targets;
 mod up;
 
 use std::path::PathBuf;
@@ -74,6 +75,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Command::Down(args) => down::run(args).await,
             Command::Logs(args) => logs::run(args).await,
             Command::Reload(args) => reload::run(args).await,
+            Command::Targets(command) => targets::run(command).await,
             Command::Completions(args) => completions(args),
             Command::Daemon(args) => daemon::run(args).await,
         }

@@ -61,7 +61,7 @@ enum State {
 }
 
 #[derive(Debug, Serialize)]
-struct Report {
+pub(super) struct Report {
     project: String,
     state: State,
     components: Vec<ComponentReport>,
@@ -72,45 +72,77 @@ struct Report {
 pub async fn run(args: ReloadArgs) -> anyhow::Result<ExitCode> {
     let project = ProjectContext::load(&args.config, &args.state)?;
     let format = Format::from_json_flag(args.output.json);
-    let name = project.project().to_owned();
     let up_hint = project.command("up");
     let _lock = project.lock("reload", &args.lock).await?;
+    match reload_locked(&project).await? {
+        Reloaded::NotRunning(why) => anyhow::bail!(
+            "project {:?} is not running ({why}): {up_hint} starts it",
+            project.project()
+        ),
+        Reloaded::NeedsUp(needs_up) => {
+            if format == Format::Json {
+                let report = Report {
+                    project: project.project().to_owned(),
+                    state: State::NeedsUp,
+                    components: Vec::new(),
+                    needs_up,
+                };
+                emit(&report, format)?;
+                return Ok(ExitCode::from(EXIT_ENVIRONMENT));
+            }
+            anyhow::bail!("nothing reloaded: {}", needs_up_text(&needs_up, &up_hint));
+        }
+        Reloaded::Applied(report) => {
+            emit(&report, format)?;
+            Ok(if report.failed() {
+                ExitCode::from(EXIT_UNHEALTHY)
+            } else {
+                ExitCode::SUCCESS
+            })
+        }
+    }
+}
+
+/// What [`reload_locked`] did.
+#[derive(Debug)]
+pub(super) enum Reloaded {
+    /// Nothing runs to reload, and why (no stack.json, no containers).
+    NotRunning(String),
+    /// The changes only `monibox up` can apply; nothing was changed.
+    NeedsUp(Vec<String>),
+    Applied(Report),
+}
+
+/// "this change needs more than a reload; run `monibox up` …" with the changes listed.
+pub(super) fn needs_up_text(needs_up: &[String], up_hint: &str) -> String {
+    format!(
+        "{} needs more than a reload; run {up_hint}, which recreates only what changed:\n  - {}",
+        if needs_up.len() == 1 {
+            "this change"
+        } else {
+            "these changes"
+        },
+        needs_up.join("\n  - ")
+    )
+}
+
+/// Applies `project`'s configuration to its running stack; the caller holds the project's lock.
+pub(super) async fn reload_locked(project: &ProjectContext) -> anyhow::Result<Reloaded> {
     let Some(record) = project.store.read()? else {
-        anyhow::bail!(
-            "project {name:?} is not running (no stack.json in {}): {up_hint} starts it",
+        return Ok(Reloaded::NotRunning(format!(
+            "no stack.json in {}",
             project.dir.path().display()
-        );
+        )));
     };
     let docker = super::connect_docker().await?;
     let running = inspect_all(&docker, &record).await?;
     if running.values().all(Option::is_none) {
-        anyhow::bail!(
-            "project {name:?} is not running (it has no containers): {up_hint} starts it"
-        );
+        return Ok(Reloaded::NotRunning("it has no containers".to_owned()));
     }
     let ReloadPlan { plan, needs_up } =
         ReloadPlan::new(&project.config, &project.dir, &record, &running)?;
     if !needs_up.is_empty() {
-        if format == Format::Json {
-            let report = Report {
-                project: name,
-                state: State::NeedsUp,
-                components: Vec::new(),
-                needs_up,
-            };
-            emit(&report, format)?;
-            return Ok(ExitCode::from(EXIT_ENVIRONMENT));
-        }
-        anyhow::bail!(
-            "nothing reloaded: {} needs more than a reload; run {up_hint}, which recreates only \
-             what changed:\n  - {}",
-            if needs_up.len() == 1 {
-                "this change"
-            } else {
-                "these changes"
-            },
-            needs_up.join("\n  - ")
-        );
+        return Ok(Reloaded::NeedsUp(needs_up));
     }
 
     // The supervisor must not recreate a container from the old record, nor write the record,
@@ -119,7 +151,7 @@ pub async fn run(args: ReloadArgs) -> anyhow::Result<ExitCode> {
     if let Err(error) = daemon.hold().await {
         tracing::debug!(%error, "no supervisor to hold");
     }
-    let outcome = apply(&project, &plan, &running).await;
+    let outcome = apply(project, &plan, &running).await;
     if let Err(error) = daemon.resume().await {
         tracing::debug!(%error, "no supervisor to resume");
     }
@@ -127,8 +159,8 @@ pub async fn run(args: ReloadArgs) -> anyhow::Result<ExitCode> {
     let failed = components
         .iter()
         .any(|component| matches!(component.result, Outcome::Failed | Outcome::NotRunning));
-    let report = Report {
-        project: name,
+    Ok(Reloaded::Applied(Report {
+        project: project.project().to_owned(),
         state: if failed {
             State::Failed
         } else {
@@ -136,13 +168,14 @@ pub async fn run(args: ReloadArgs) -> anyhow::Result<ExitCode> {
         },
         components,
         needs_up: Vec::new(),
-    };
-    emit(&report, format)?;
-    Ok(if failed {
-        ExitCode::from(EXIT_UNHEALTHY)
-    } else {
-        ExitCode::SUCCESS
-    })
+    }))
+}
+
+impl Report {
+    /// Whether a component rejected its configuration or does not run.
+    pub(super) fn failed(&self) -> bool {
+        matches!(self.state, State::Failed)
+    }
 }
 
 /// Writes the bundle, reloads every component that can, puts back the files of one that
@@ -220,6 +253,7 @@ async fn apply(
         if all_applied {
             record.timing = timing;
         }
+        record.relays = crate::stack::record::Relay::for_targets(&project.config.targets);
     })?;
     Ok(components)
 }

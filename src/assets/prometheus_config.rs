@@ -185,9 +185,11 @@ impl PrometheusConfig {
 /// A user target's job: its address (a loopback one through `context.loopback_host`), path,
 /// scheme, interval, labels and credentials.
 fn user_job(target: &Target, context: &RenderContext) -> ScrapeConfig {
-    let address = match &context.loopback_host {
-        Some(host) if target.address.is_loopback() => format!("{host}:{}", target.address.port),
-        _ => target.address.host_port(),
+    let (address, relayed) = match &context.loopback_host {
+        Some(host) if target.address.is_loopback() => {
+            (format!("{host}:{}", target.address.port), true)
+        }
+        _ => (target.address.host_port(), false),
     };
     let secret = |copy: String, original: &std::path::Path| match &context.target_secrets_dir {
         Some(dir) => format!("{dir}/{copy}"),
@@ -195,6 +197,15 @@ fn user_job(target: &Target, context: &RenderContext) -> ScrapeConfig {
     };
     let path = target.effective_path();
     let scheme = target.effective_scheme().to_string();
+    let mut labels: BTreeMap<String, String> = target
+        .labels
+        .iter()
+        .map(|(name, value)| (name.as_str().to_owned(), value.as_str().to_owned()))
+        .collect();
+    // A relayed target keeps the address the user wrote as its instance.
+    if relayed {
+        labels.insert("instance".to_owned(), target.address.host_port());
+    }
     ScrapeConfig {
         scrape_interval: target.interval,
         metrics_path: (path != "/metrics").then(|| path.to_owned()),
@@ -208,11 +219,7 @@ fn user_job(target: &Target, context: &RenderContext) -> ScrapeConfig {
         }),
         static_configs: vec![StaticConfig {
             targets: vec![address],
-            labels: target
-                .labels
-                .iter()
-                .map(|(name, value)| (name.as_str().to_owned(), value.as_str().to_owned()))
-                .collect(),
+            labels,
         }],
         ..ScrapeConfig::job(target.name.as_str())
     }

@@ -7,6 +7,7 @@ use std::path::Path;
 use super::{CATALOG, ComponentDef, DEMO, OPS, alertmanager, prometheus};
 use crate::assets::{RenderContext, ScrapeTarget, file_url, paths};
 use crate::config::Config;
+use crate::docker::HOST_ALIAS;
 
 /// Where Grafana reads dashboards inside its container.
 const GRAFANA_DASHBOARDS_IN_CONTAINER: &str = "/etc/grafana/dashboards";
@@ -27,12 +28,12 @@ pub fn for_stack(config: &Config, app_port: u16, ops_port: u16, without: &[&str]
             demo: on_host(app_port),
             ops: on_host(ops_port),
             component: &in_network,
-            webhook_url: format!("http://host.docker.internal:{ops_port}/alerts"),
+            webhook_url: format!("http://{HOST_ALIAS}:{ops_port}/alerts"),
             grafana_dashboards_dir: GRAFANA_DASHBOARDS_IN_CONTAINER.to_owned(),
             runbooks_url: format!("http://127.0.0.1:{ops_port}/runbooks"),
-            loopback_host: Some("host.docker.internal".to_owned()),
+            loopback_host: Some(HOST_ALIAS.to_owned()),
             target_secrets_dir: Some(prometheus::TARGET_SECRETS.target.to_owned()),
-            docker_sd_url: format!("http://host.docker.internal:{ops_port}/sd/docker"),
+            docker_sd_url: format!("http://{HOST_ALIAS}:{ops_port}/sd/docker"),
         },
     )
 }

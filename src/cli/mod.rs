@@ -1,11 +1,17 @@
 //! Command-line types (clap derive) and nothing else: parsing happens here, behaviour in `app`.
-//! The stack's commands are in [`stack`], configuration and images in [`tools`].
+//! The stack's commands are in [`stack`], the user's targets in [`targets`], configuration and
+//! images in [`tools`].
 
 mod stack;
+mod targets;
 mod tools;
 
 pub use stack::{DAEMON_LOG, DaemonArgs, DownArgs, LogsArgs, ReloadArgs, StatusArgs, Tail, UpArgs};
 use stack::{LOGS_EXAMPLES, RELOAD_EXAMPLES};
+use targets::TARGETS_EXAMPLES;
+pub use targets::{
+    TargetsAddArgs, TargetsCommand, TargetsCommon, TargetsListArgs, TargetsRemoveArgs,
+};
 pub use tools::{
     ConfigCommand, ConfigExportArgs, ConfigShowArgs, GRAFANA_STANDIN, ImagesBuildArgs,
     ImagesCommand, ImagesListArgs, PullArg,
@@ -27,6 +33,7 @@ Examples:
   monibox down                           stop and remove it (data kept; --volumes removes it too)
   monibox logs -f                        every component's log, interleaved, as it is written
   monibox reload                         apply a changed config to Prometheus and Alertmanager
+  monibox targets add web 127.0.0.1:80   scrape your own service as job web (no restart)
   monibox serve                          run the demo service on 127.0.0.1:5000
   monibox serve --listen 127.0.0.1:0     same, on any free port (the address is printed)
   monibox config show --timing fast      the effective configuration with the fast profile
@@ -81,6 +88,9 @@ pub enum Command {
     /// environment error, or the change needs `monibox up`.
     #[command(after_help = RELOAD_EXAMPLES)]
     Reload(ReloadArgs),
+    /// Scrape your own services: add, list and remove targets (no container restarts).
+    #[command(subcommand, after_help = TARGETS_EXAMPLES)]
+    Targets(TargetsCommand),
     /// Drive HTTP load at the demo service (or any HTTP target) and report latency and errors.
     Load(Box<LoadArgs>),
     /// Run the instrumented demo service in the foreground (Ctrl-C to stop).

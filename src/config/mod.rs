@@ -6,7 +6,9 @@
 //! process environment on its own. Every bad value is an error that names where it came from:
 //! the file, key, line and column; the environment variable; or the flag.
 
+mod edit;
 mod load;
+mod locate;
 mod quantities;
 mod targets;
 mod validate;
@@ -16,6 +18,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+pub use edit::{EditError, add_target, remove_target};
 pub use load::{
     ConfigError, ENV_KEYS, EnvValue, FlagValue, Loaded, Sources, TargetsFile, unknown_env_vars,
 };

@@ -23,13 +23,14 @@ use serde::{Deserialize, Serialize};
 use super::{Line, PromDuration};
 
 /// Jobs monibox scrapes itself; a target may not take their names.
-pub const RESERVED_JOBS: [&str; 6] = [
+pub const RESERVED_JOBS: [&str; 7] = [
     "app",
     "monibox",
     "prometheus",
     "alertmanager",
     "grafana",
     "docker",
+    "node",
 ];
 
 /// One scrape target of the user's.

@@ -56,7 +56,7 @@ impl DaemonClient {
     /// does).
     pub async fn status(&self) -> Result<DaemonStatus, ControlError> {
         match self.request(ControlRequest::Status, QUICK).await? {
-            ControlResponse::Status(status) if status.project == self.project => Ok(status),
+            ControlResponse::Status(status) if status.project == self.project => Ok(*status),
             ControlResponse::Status(status) => Err(self.unexpected(format!(
                 "it runs project {:?}, not {:?}",
                 status.project, self.project

@@ -9,8 +9,9 @@
 //! ```
 //!
 //! `hold` stops the supervisor's restarts (until `resume`, or by itself after two minutes) and
-//! answers once no restart is under way: `up` sends it before it changes containers, and
-//! `resume` after it wrote the final stack.json, which the supervisor then re-reads.
+//! answers once no restart is under way: `up` and `reload` send it before they change the
+//! stack, and `resume` after they wrote the final stack.json, which the supervisor and the
+//! loopback relays then re-read.
 //!
 //! The daemon serves it ([`ControlListener`]); `up`, `status` and `down` use [`request`].
 
@@ -26,6 +27,8 @@ use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
+use super::discovery::DiscoverySnapshot;
+use super::relay::Relays;
 use crate::supervise::{SupervisorHandle, SupervisorSnapshot};
 
 /// Longest request line accepted.
@@ -47,7 +50,7 @@ pub enum ControlRequest {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "result", rename_all = "snake_case")]
 pub enum ControlResponse {
-    Status(DaemonStatus),
+    Status(Box<DaemonStatus>),
     ShuttingDown,
     Held { expires_in_seconds: f64 },
     Resumed,
@@ -73,6 +76,9 @@ pub struct DaemonStatus {
     /// The supervisor of the project's containers (empty from a daemon without one).
     #[serde(default)]
     pub supervisor: SupervisorSnapshot,
+    /// Docker discovery's targets and skipped containers.
+    #[serde(default)]
+    pub discovery: DiscoverySnapshot,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -175,6 +181,7 @@ impl ControlListener {
         self,
         status: Arc<dyn Fn() -> DaemonStatus + Send + Sync>,
         supervisor: SupervisorHandle,
+        relays: Arc<Relays>,
         shutdown: CancellationToken,
     ) {
         let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
@@ -197,10 +204,14 @@ impl ControlListener {
                     }
                 },
             };
-            let (status, supervisor, shutdown) =
-                (status.clone(), supervisor.clone(), shutdown.clone());
+            let (status, supervisor, relays, shutdown) = (
+                status.clone(),
+                supervisor.clone(),
+                relays.clone(),
+                shutdown.clone(),
+            );
             tokio::spawn(async move {
-                answer(stream, status.as_ref(), &supervisor, &shutdown).await;
+                answer(stream, status.as_ref(), &supervisor, &relays, &shutdown).await;
                 drop(permit);
             });
         }
@@ -212,6 +223,7 @@ async fn answer(
     stream: UnixStream,
     status: &(dyn Fn() -> DaemonStatus + Send + Sync),
     supervisor: &SupervisorHandle,
+    relays: &Relays,
     shutdown: &CancellationToken,
 ) {
     let (reader, mut writer) = stream.into_split();
@@ -220,7 +232,7 @@ async fn answer(
     let read = reader.read_line(&mut line);
     let response = match tokio::time::timeout(READ_TIMEOUT, read).await {
         Ok(Ok(_)) => match serde_json::from_str::<ControlRequest>(line.trim()) {
-            Ok(ControlRequest::Status) => ControlResponse::Status(status()),
+            Ok(ControlRequest::Status) => ControlResponse::Status(Box::new(status())),
             Ok(ControlRequest::Shutdown) => {
                 tracing::info!("shutdown requested on the control socket");
                 shutdown.cancel();
@@ -231,6 +243,7 @@ async fn answer(
             },
             Ok(ControlRequest::Resume) => {
                 supervisor.resume();
+                relays.refresh();
                 ControlResponse::Resumed
             }
             Err(error) => ControlResponse::Error {

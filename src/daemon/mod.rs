@@ -2,7 +2,10 @@
 //! `--foreground`) that serves, on 127.0.0.1 and the project network's gateway address:
 //!
 //! - the demo service (what the stack monitors and `monibox load` drives);
-//! - the ops listener ([`ops`]): self-metrics, the Alertmanager webhook, the runbooks;
+//! - the ops listener ([`ops`]): self-metrics, the Alertmanager webhook, the runbooks, Docker
+//!   discovery's targets ([`discovery`]);
+//! - relays from the gateway to user targets on loopback and to discovered containers
+//!   ([`relay`]);
 //! - the control socket ([`control`]): `status`, `shutdown`, `hold` and `resume` for the other
 //!   commands;
 //!
@@ -17,9 +20,11 @@
 pub mod alerts;
 pub mod client;
 pub mod control;
+pub mod discovery;
 mod metrics;
 pub mod ops;
 pub mod process;
+pub mod relay;
 mod runbooks;
 
 use std::net::SocketAddr;
@@ -34,9 +39,11 @@ use crate::config;
 use crate::demo::{DemoError, DemoService, DemoSettings};
 use crate::httpd::BindError;
 use crate::stack::record::DaemonRecord;
+use crate::stack::store::StackStore;
 use crate::supervise::{Supervisor, SupervisorSettings};
 use control::{ControlError, ControlListener, DaemonStatus};
 use ops::OpsListener;
+use relay::Relays;
 
 /// How long the demo service may take to finish in-flight requests on shutdown; short, so that
 /// `down` stays quick (a `/slow` request is at most 10 s, and is cut off after this).
@@ -146,6 +153,18 @@ impl Daemon {
         let app_listen = self.demo.local_addrs().to_vec();
         let ops_listen = self.ops.local_addrs().to_vec();
         let (project, settings_digest) = (self.project, self.settings_digest);
+        // The gateway the daemon listens on besides loopback: where loopback targets are relayed.
+        let gateway = app_listen
+            .iter()
+            .map(SocketAddr::ip)
+            .find(|ip| !ip.is_loopback());
+        let relays = Relays::new(
+            gateway,
+            StackStore::new(&self.supervision.project_dir, &project),
+        );
+        let discovery = ops_state.discovery();
+        let discovery_board = discovery.clone();
+        let docker_host = self.supervision.docker_host.clone();
         let supervisor = Supervisor::new(self.supervision, ops_state.supervisor_metrics());
         let supervisor_handle = supervisor.handle();
         let snapshot_handle = supervisor_handle.clone();
@@ -163,6 +182,7 @@ impl Daemon {
                 notifications_total,
                 alerts_total,
                 supervisor: snapshot_handle.snapshot(),
+                discovery: discovery_board.snapshot(),
             }
         });
 
@@ -176,8 +196,15 @@ impl Daemon {
         tasks.spawn(self.ops.run(shutdown.clone()));
         tasks.spawn(
             self.control
-                .run(status, supervisor_handle, shutdown.clone()),
+                .run(status, supervisor_handle, relays.clone(), shutdown.clone()),
         );
+        tasks.spawn(relays.run(shutdown.clone()));
+        tasks.spawn(discovery::run(
+            discovery,
+            gateway,
+            docker_host,
+            shutdown.clone(),
+        ));
         tasks.spawn(supervisor.run(shutdown.clone()));
         tasks.close();
         tasks.wait().await;

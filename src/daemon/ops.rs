@@ -7,6 +7,7 @@
 //! | `POST /alerts` | Alertmanager's webhook (payload version 4, at most 1 MiB); 400 if malformed |
 //! | `GET /alerts` | what the webhook received: counts and the newest alerts, as JSON |
 //! | `GET /runbooks` | the runbooks as HTML; alerts' `runbook_url`s point here |
+//! | `GET /sd/docker` | Docker discovery's targets, for Prometheus's `http_sd_configs` |
 //! | `GET /-/healthy` | `OK` |
 
 use std::net::SocketAddr;
@@ -22,9 +23,11 @@ use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
 use super::alerts::{AlertLog, AlertsView, parse_payload};
+use super::discovery::DiscoveryBoard;
 use super::metrics::SelfMetrics;
 use super::runbooks;
 use crate::demo::ExpositionFormat;
+use crate::docker::HOST_ALIAS;
 use crate::httpd::{self, BindError, Bound, Handler, Limits};
 use crate::supervise::metrics::SupervisorMetrics;
 
@@ -32,7 +35,7 @@ use crate::supervise::metrics::SupervisorMetrics;
 pub const MAX_WEBHOOK_BYTES: usize = 1024 * 1024;
 /// How long a client may take to send a webhook body.
 const BODY_READ_TIMEOUT: Duration = Duration::from_secs(10);
-const ROUTES: &str = "/metrics, /alerts, /runbooks, /-/healthy";
+const ROUTES: &str = "/metrics, /alerts, /runbooks, /sd/docker, /-/healthy";
 
 /// What the ops endpoints share; the control socket reads the alert counts from it too.
 #[derive(Debug)]
@@ -40,6 +43,7 @@ pub struct OpsState {
     metrics: SelfMetrics,
     alerts: Mutex<AlertLog>,
     runbooks_html: String,
+    discovery: Arc<DiscoveryBoard>,
 }
 
 impl OpsState {
@@ -48,7 +52,13 @@ impl OpsState {
             metrics: SelfMetrics::new(crate::assets::alert_names()),
             alerts: Mutex::new(AlertLog::default()),
             runbooks_html: runbooks::to_html(crate::assets::RUNBOOKS),
+            discovery: DiscoveryBoard::new(HOST_ALIAS),
         }
+    }
+
+    /// What Docker discovery publishes, served on `/sd/docker`.
+    pub fn discovery(&self) -> Arc<DiscoveryBoard> {
+        self.discovery.clone()
     }
 
     fn alert_log(&self) -> MutexGuard<'_, AlertLog> {
@@ -138,10 +148,15 @@ impl Handler for OpsState {
                 "text/html; charset=utf-8",
                 self.runbooks_html.clone(),
             ),
+            ("/sd/docker", &Method::GET | &Method::HEAD) => {
+                json_response(StatusCode::OK, self.discovery.sd_body())
+            }
             ("/-/healthy", &Method::GET | &Method::HEAD) => {
                 response(StatusCode::OK, "text/plain; charset=utf-8", "OK".to_owned())
             }
-            ("/metrics" | "/runbooks" | "/-/healthy", _) => method_not_allowed("GET, HEAD"),
+            ("/metrics" | "/runbooks" | "/sd/docker" | "/-/healthy", _) => {
+                method_not_allowed("GET, HEAD")
+            }
             _ => problem(
                 StatusCode::NOT_FOUND,
                 &format!("no such route; the routes are {ROUTES}"),

@@ -1,10 +1,12 @@
-//! The Engine's event stream for one project's containers, as monibox's own [`ContainerEvent`]s:
-//! the supervisor's trigger to look at a component now instead of at its next periodic check.
+//! The Engine's event stream for one project's containers, or for every container on the
+//! Engine ([`EventScope`]), as monibox's own [`ContainerEvent`]s: the supervisor's trigger to look
+//! at a component now instead of at its next periodic check, and Docker discovery's to look at the
+//! labelled containers again.
 //!
-//! The stream is filtered on the Engine's side by type, project label and action: without the
-//! action filter every health check would add `exec_create`/`exec_start`/`exec_die` noise.
+//! The stream is filtered on the Engine's side by type, action and (for a project) label: without
+//! the action filter every health check would add `exec_create`/`exec_start`/`exec_die` noise.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use bollard::models::EventMessage;
 use bollard::query_parameters::EventsOptions;
@@ -29,13 +31,24 @@ pub enum ContainerEventKind {
     Health(HealthState),
 }
 
-/// One event about one of the project's containers.
+/// Whose containers' events to follow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventScope<'a> {
+    /// The containers labelled with this project.
+    Project(&'a str),
+    /// Every container on the Engine.
+    Engine,
+}
+
+/// One event about one container.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ContainerEvent {
     /// The `io.monibox.component` label, if the container has one.
     pub component: Option<String>,
     pub container: String,
     pub kind: ContainerEventKind,
+    /// The container's labels, with the Engine's `name`, `image` and `exitCode` attributes.
+    pub attributes: BTreeMap<String, String>,
 }
 
 impl ContainerEvent {
@@ -63,34 +76,40 @@ impl ContainerEvent {
             component: attributes.get(labels::COMPONENT).cloned(),
             container: attributes.get("name").cloned().unwrap_or_default(),
             kind,
+            attributes: attributes.into_iter().collect(),
         })
     }
 }
 
 impl Docker {
-    /// Follows the events of `project`'s containers from now on. The stream ends (or yields an
-    /// error) when the connection to the Engine breaks; the caller reconnects.
+    /// Follows the events of the containers in `scope` from now on. The stream ends (or yields
+    /// an error) when the connection to the Engine breaks; the caller reconnects.
     pub fn container_events(
         &self,
-        project: &str,
+        scope: EventScope<'_>,
     ) -> impl Stream<Item = Result<ContainerEvent, DockerError>> + Send + Unpin + 'static {
-        let filters = HashMap::from([
+        let mut filters = HashMap::from([
             ("type".to_owned(), vec!["container".to_owned()]),
-            (
-                "label".to_owned(),
-                vec![format!("{}={project}", labels::PROJECT)],
-            ),
             (
                 "event".to_owned(),
                 ACTIONS.iter().map(|action| (*action).to_owned()).collect(),
             ),
         ]);
+        let target = match scope {
+            EventScope::Project(project) => {
+                filters.insert(
+                    "label".to_owned(),
+                    vec![format!("{}={project}", labels::PROJECT)],
+                );
+                format!("of project {project}")
+            }
+            EventScope::Engine => "of all containers".to_owned(),
+        };
         let options = EventsOptions {
             filters: Some(filters),
             ..Default::default()
         };
         let client = self.clone();
-        let target = format!("of project {project}");
         Box::pin(self.engine.events(Some(options)).filter_map(move |item| {
             let mapped = match item {
                 Ok(message) => ContainerEvent::from_message(message).map(Ok),

@@ -10,7 +10,10 @@
 //!   is ever stopped or removed.
 //! - [`logs`]: a container's output as timestamped lines, tailed or followed.
 //! - [`cleanup`]: listing and removing a project's resources by label.
-//! - [`events`]: the Engine's event stream for a project's containers, for the supervisor.
+//! - [`events`]: the Engine's event stream for a project's containers (the supervisor) or all
+//!   of them (Docker discovery).
+//! - [`listing`]: every running container on the Engine in one call, and attaching a container
+//!   to another network.
 //! - [`images`]: local images, pulling, and building `FROM scratch` images from host files as a
 //!   [`images::HostRecipe`] describes.
 //!
@@ -25,6 +28,7 @@ pub mod events;
 pub mod images;
 pub mod inspect;
 pub mod labels;
+pub mod listing;
 pub mod logs;
 pub mod network;
 pub mod spec;
@@ -35,8 +39,11 @@ mod build;
 pub use cleanup::{ProjectResources, RemovalReport, RemoveVolumes};
 pub use client::Docker;
 pub use error::DockerError;
-pub use events::{ContainerEvent, ContainerEventKind};
+pub use events::{ContainerEvent, ContainerEventKind, EventScope};
 pub use inspect::{ContainerState, ContainerStatus, HealthState, PublishedPort};
+pub use listing::{NetworkEndpoint, RunningContainer};
 pub use logs::{ContainerLogLine, ContainerLogs, LogQuery, OutputStream};
 pub use network::ProjectNetwork;
-pub use spec::{ContainerSpec, ExtraHost, HealthCheck, Mount, NetworkAttachment, PortPublish};
+pub use spec::{
+    ContainerSpec, ExtraHost, HOST_ALIAS, HealthCheck, Mount, NetworkAttachment, PortPublish,
+};

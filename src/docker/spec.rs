@@ -68,6 +68,10 @@ pub struct PortPublish {
     pub host_port: u16,
 }
 
+/// The name a project's containers reach the host by: an `/etc/hosts` entry for the project
+/// network's gateway, as Docker Desktop names it.
+pub const HOST_ALIAS: &str = "host.docker.internal";
+
 /// An `/etc/hosts` entry in the container.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ExtraHost {

@@ -17,7 +17,8 @@ use crate::assets::{AssetError, Bundle};
 use crate::catalog::{self, ComponentDef};
 use crate::config::{Config, Port};
 use crate::docker::{
-    ContainerSpec, ExtraHost, HealthCheck, Mount, NetworkAttachment, PortPublish, ProjectNetwork,
+    ContainerSpec, ExtraHost, HOST_ALIAS, HealthCheck, Mount, NetworkAttachment, PortPublish,
+    ProjectNetwork,
 };
 
 /// Label holding the digest of a component's configuration files, for components that cannot
@@ -172,7 +173,7 @@ fn container_spec(
         aliases: vec![def.name.to_owned()],
     });
     spec.extra_hosts.push(ExtraHost {
-        hostname: "host.docker.internal".to_owned(),
+        hostname: HOST_ALIAS.to_owned(),
         address: IpAddr::V4(network.gateway),
     });
     spec.ports.push(PortPublish {

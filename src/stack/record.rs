@@ -28,6 +28,52 @@ pub struct StackRecord {
     pub network: NetworkRecord,
     pub daemon: DaemonRecord,
     pub components: Vec<ComponentRecord>,
+    /// User targets on this machine's loopback that the daemon relays from the gateway.
+    #[serde(default)]
+    pub relays: Vec<Relay>,
+}
+
+/// A user target on this machine's loopback, relayed from the project network's gateway at
+/// the same port (see `daemon::relay`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Relay {
+    pub port: u16,
+    /// The loopback address the target listens on (`127.0.0.1` or `::1`).
+    pub host: std::net::IpAddr,
+}
+
+impl Relay {
+    /// A target on 127.0.0.1.
+    pub fn loopback(port: u16) -> Self {
+        Self {
+            port,
+            host: std::net::IpAddr::V4(Ipv4Addr::LOCALHOST),
+        }
+    }
+
+    /// Where the relay forwards to.
+    pub fn to_address(&self) -> SocketAddr {
+        SocketAddr::new(self.host, self.port)
+    }
+
+    /// The relays the configuration's targets need: one per loopback port.
+    pub fn for_targets(targets: &[crate::config::Target]) -> Vec<Relay> {
+        let mut relays: Vec<Relay> = targets
+            .iter()
+            .filter(|target| target.address.is_loopback())
+            .map(|target| Relay {
+                port: target.address.port,
+                host: match target.address.host.parse::<std::net::IpAddr>() {
+                    Ok(ip) => ip,
+                    // `localhost`
+                    Err(_) => std::net::IpAddr::V4(Ipv4Addr::LOCALHOST),
+                },
+            })
+            .collect();
+        relays.sort_by_key(|relay| relay.port);
+        relays.dedup_by_key(|relay| relay.port);
+        relays
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -212,6 +258,7 @@ pub(crate) mod tests {
                     "monibox-local/prometheus:2.42.0",
                 )),
             }],
+            relays: Vec::new(),
         }
     }
 

@@ -10,6 +10,7 @@ use std::time::SystemTime;
 
 use super::{ComponentStatus, Health, Overall, StatusReport};
 use crate::output::{Render, ago, duration_text, table};
+use crate::promapi::TargetStatus;
 
 /// Received alerts listed; the JSON form has up to the daemon's full log.
 const RECENT_SHOWN: usize = 5;
@@ -82,7 +83,7 @@ pub fn render(report: &StatusReport, now: SystemTime) -> String {
         );
     }
     let _ = writeln!(out);
-    render_targets(report, &mut out);
+    render_targets(report, now, &mut out);
     render_alerts(report, now, &mut out);
     out
 }
@@ -120,7 +121,7 @@ fn component_row(component: &ComponentStatus) -> Vec<String> {
     ]
 }
 
-fn render_targets(report: &StatusReport, out: &mut String) {
+fn render_targets(report: &StatusReport, now: SystemTime, out: &mut String) {
     let Some(targets) = &report.targets else {
         let expected = report
             .component(crate::catalog::prometheus::DEF.name)
@@ -147,13 +148,34 @@ fn render_targets(report: &StatusReport, out: &mut String) {
             "  (Prometheus loads its targets within about 5 s of starting)"
         );
     }
-    let down: Vec<Vec<String>> = targets
-        .iter()
-        .filter(|t| t.health == "down")
-        .map(|t| vec![t.job.clone(), t.instance.clone(), t.last_error.clone()])
+    // The user's targets (configured or discovered), each with its health; of monibox's own
+    // only those that are down.
+    let (users, own): (Vec<&TargetStatus>, Vec<&TargetStatus>) =
+        targets.iter().partition(|t| is_users_job(&t.job));
+    let rows: Vec<Vec<String>> = users
+        .into_iter()
+        .chain(own.into_iter().filter(|t| t.health == "down"))
+        .map(|t| {
+            vec![
+                t.job.clone(),
+                t.instance.clone(),
+                t.health.clone(),
+                t.last_scrape
+                    .as_deref()
+                    .map_or_else(|| "-".to_owned(), |time| ago(time, now)),
+                t.last_error.clone(),
+            ]
+        })
         .collect();
-    if !down.is_empty() {
-        indent(&table(&["JOB", "INSTANCE", "LAST ERROR"], &down, &[]), out);
+    if !rows.is_empty() {
+        indent(
+            &table(
+                &["JOB", "INSTANCE", "HEALTH", "LAST SCRAPE", "LAST ERROR"],
+                &rows,
+                &[],
+            ),
+            out,
+        );
     }
 }
 
@@ -270,6 +292,12 @@ fn telling_labels(alerts: &[(&str, &BTreeMap<String, String>)]) -> Vec<String> {
             }
         })
         .collect()
+}
+
+/// Whether a job is the user's: a configured target's or Docker discovery's.
+fn is_users_job(job: &str) -> bool {
+    job == crate::assets::prometheus_config::DOCKER_SD_JOB
+        || !crate::config::RESERVED_JOBS.contains(&job)
 }
 
 fn indent(text: &str, out: &mut String) {

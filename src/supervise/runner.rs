@@ -15,7 +15,7 @@ use super::{FIRST_RECONNECT_WAIT, MAX_RECONNECT_WAIT, Shared, SupervisorSettings
 use crate::catalog::{self, ComponentDef};
 use crate::config::Timing;
 use crate::docker::client::DEFAULT_DOCKER_HOST;
-use crate::docker::{ContainerSpec, Docker, DockerError};
+use crate::docker::{ContainerSpec, Docker, DockerError, EventScope};
 use crate::stack::store::StackStore;
 
 /// Limit of connecting (version negotiation).
@@ -220,7 +220,7 @@ impl Runner {
         docker: &Docker,
         shutdown: &CancellationToken,
     ) -> Interrupted {
-        let mut events = docker.container_events(&self.settings.project);
+        let mut events = docker.container_events(EventScope::Project(&self.settings.project));
         if let Err(lost) = self.check_all(docker).await {
             return lost;
         }

@@ -332,5 +332,6 @@ fn new_record(
         },
         daemon: plan.daemon.clone(),
         components,
+        relays: crate::stack::record::Relay::for_targets(&context.config.targets),
     }
 }
