@@ -99,7 +99,7 @@ pub fn run(command: ConfigCommand) -> anyhow::Result<ExitCode> {
 }
 
 fn show(args: &ConfigShowArgs) -> anyhow::Result<ExitCode> {
-    let loaded = load(&args.config)?;
+    let (loaded, _, _) = load_project(&args.config, &args.state)?;
     if args.json {
         outln!("{}", serde_json::to_string_pretty(&loaded.config)?)?;
     } else {
@@ -111,7 +111,7 @@ fn show(args: &ConfigShowArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn export(args: &ConfigExportArgs) -> anyhow::Result<ExitCode> {
-    let loaded = load(&args.config)?;
+    let (loaded, _, _) = load_project(&args.config, &args.state)?;
     let dir = &args.dir;
     if !args.force && has_entries(dir)? {
         anyhow::bail!(

@@ -254,6 +254,7 @@ async fn apply(
             record.timing = timing;
         }
         record.relays = crate::stack::record::Relay::for_targets(&project.config.targets);
+        record.discovery = project.config.discovery.clone();
     })?;
     Ok(components)
 }

@@ -129,7 +129,7 @@ impl ScrapeConfig {
 impl PrometheusConfig {
     /// `prometheus.yml` for `config` in `context`: the profile's intervals, the project as an
     /// external label, the rule files, Alertmanager when it runs, the stack's own jobs, one job
-    /// per user target, and the Docker discovery job.
+    /// per user target, and the Docker discovery job (unless `[discovery] docker` is off).
     pub fn new(config: &Config, context: &RenderContext, rule_files: Vec<String>) -> Self {
         let profile = config.timing.profile();
         let mut scrape_configs: Vec<ScrapeConfig> = context
@@ -143,16 +143,18 @@ impl PrometheusConfig {
                 .iter()
                 .map(|target| user_job(target, context)),
         );
-        scrape_configs.push(ScrapeConfig {
-            http_sd_configs: vec![HttpSdConfig {
-                url: context.docker_sd_url.clone(),
-                refresh_interval: match config.timing {
-                    Timing::Fast => PromDuration::from_secs(1),
-                    Timing::Standard => PromDuration::from_secs(5),
-                },
-            }],
-            ..ScrapeConfig::job(DOCKER_SD_JOB)
-        });
+        if config.discovery.docker {
+            scrape_configs.push(ScrapeConfig {
+                http_sd_configs: vec![HttpSdConfig {
+                    url: context.docker_sd_url.clone(),
+                    refresh_interval: match config.timing {
+                        Timing::Fast => PromDuration::from_secs(1),
+                        Timing::Standard => PromDuration::from_secs(5),
+                    },
+                }],
+                ..ScrapeConfig::job(DOCKER_SD_JOB)
+            });
+        }
         Self {
             global: Global {
                 scrape_interval: profile.scrape_interval,

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::builder::{PossibleValue, PossibleValuesParser};
 use clap::{Args, Subcommand};
 
-use super::{ConfigArgs, OutputArgs};
+use super::{ConfigArgs, OutputArgs, StateArgs};
 use crate::catalog;
 
 #[derive(Debug, Subcommand)]
@@ -24,6 +24,9 @@ pub struct ConfigShowArgs {
     pub json: bool,
     #[command(flatten)]
     pub config: ConfigArgs,
+    /// Where the project's targets file is (the targets `monibox targets add` keeps).
+    #[command(flatten)]
+    pub state: StateArgs,
 }
 
 #[derive(Debug, Args)]
@@ -35,6 +38,8 @@ pub struct ConfigExportArgs {
     pub force: bool,
     #[command(flatten)]
     pub config: ConfigArgs,
+    #[command(flatten)]
+    pub state: StateArgs,
     #[command(flatten)]
     pub output: OutputArgs,
 }

@@ -86,6 +86,11 @@ pub const ENV_KEYS: &[(&str, &str, EnvValue)] = &[
         "components.grafana",
         EnvValue::Bool,
     ),
+    (
+        "MONIBOX_DISCOVERY_DOCKER",
+        "discovery.docker",
+        EnvValue::Bool,
+    ),
 ];
 
 /// The `MONIBOX_*` variables in `env` that are neither in [`ENV_KEYS`] nor in `also_known`

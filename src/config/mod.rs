@@ -6,6 +6,7 @@
 //! process environment on its own. Every bad value is an error that names where it came from:
 //! the file, key, line and column; the environment variable; or the flag.
 
+mod discovery;
 mod edit;
 mod load;
 mod locate;
@@ -18,6 +19,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+pub use discovery::{Discovery, DockerLabel};
 pub use edit::{EditError, add_target, remove_target};
 pub use load::{
     ConfigError, ENV_KEYS, EnvValue, FlagValue, Loaded, Sources, TargetsFile, unknown_env_vars,
@@ -46,6 +48,7 @@ pub struct Config {
     pub alerts: Alerts,
     pub receivers: Receivers,
     pub demo: Demo,
+    pub discovery: Discovery,
     /// The user's own scrape targets.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub targets: Vec<Target>,
@@ -64,6 +67,7 @@ impl Default for Config {
             alerts: Alerts::default(),
             receivers: Receivers::default(),
             demo: Demo::default(),
+            discovery: Discovery::default(),
             targets: Vec::new(),
         }
     }

@@ -10,8 +10,8 @@
 //!
 //! `hold` stops the supervisor's restarts (until `resume`, or by itself after two minutes) and
 //! answers once no restart is under way: `up` and `reload` send it before they change the
-//! stack, and `resume` after they wrote the final stack.json, which the supervisor and the
-//! loopback relays then re-read.
+//! stack, and `resume` after they wrote the final stack.json, which the supervisor, the
+//! loopback relays and Docker discovery then re-read.
 //!
 //! The daemon serves it ([`ControlListener`]); `up`, `status` and `down` use [`request`].
 
@@ -28,7 +28,6 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
 use super::discovery::DiscoverySnapshot;
-use super::relay::Relays;
 use crate::supervise::{SupervisorHandle, SupervisorSnapshot};
 
 /// Longest request line accepted.
@@ -181,7 +180,7 @@ impl ControlListener {
         self,
         status: Arc<dyn Fn() -> DaemonStatus + Send + Sync>,
         supervisor: SupervisorHandle,
-        relays: Arc<Relays>,
+        on_resume: Arc<dyn Fn() + Send + Sync>,
         shutdown: CancellationToken,
     ) {
         let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
@@ -204,14 +203,21 @@ impl ControlListener {
                     }
                 },
             };
-            let (status, supervisor, relays, shutdown) = (
+            let (status, supervisor, on_resume, shutdown) = (
                 status.clone(),
                 supervisor.clone(),
-                relays.clone(),
+                on_resume.clone(),
                 shutdown.clone(),
             );
             tokio::spawn(async move {
-                answer(stream, status.as_ref(), &supervisor, &relays, &shutdown).await;
+                answer(
+                    stream,
+                    status.as_ref(),
+                    &supervisor,
+                    on_resume.as_ref(),
+                    &shutdown,
+                )
+                .await;
                 drop(permit);
             });
         }
@@ -223,7 +229,7 @@ async fn answer(
     stream: UnixStream,
     status: &(dyn Fn() -> DaemonStatus + Send + Sync),
     supervisor: &SupervisorHandle,
-    relays: &Relays,
+    on_resume: &(dyn Fn() + Send + Sync),
     shutdown: &CancellationToken,
 ) {
     let (reader, mut writer) = stream.into_split();
@@ -243,7 +249,7 @@ async fn answer(
             },
             Ok(ControlRequest::Resume) => {
                 supervisor.resume();
-                relays.refresh();
+                on_resume();
                 ControlResponse::Resumed
             }
             Err(error) => ControlResponse::Error {

@@ -158,10 +158,8 @@ impl Daemon {
             .iter()
             .map(SocketAddr::ip)
             .find(|ip| !ip.is_loopback());
-        let relays = Relays::new(
-            gateway,
-            StackStore::new(&self.supervision.project_dir, &project),
-        );
+        let store = StackStore::new(&self.supervision.project_dir, &project);
+        let relays = Relays::new(gateway, store.clone());
         let discovery = ops_state.discovery();
         let discovery_board = discovery.clone();
         let docker_host = self.supervision.docker_host.clone();
@@ -186,6 +184,15 @@ impl Daemon {
             }
         });
 
+        // What follows stack.json besides the supervisor re-reads it when `up` or `reload`
+        // resumes the daemon.
+        let on_resume: Arc<dyn Fn() + Send + Sync> = {
+            let (relays, discovery) = (relays.clone(), discovery.clone());
+            Arc::new(move || {
+                relays.refresh();
+                discovery.refresh();
+            })
+        };
         let tasks = TaskTracker::new();
         let demo_shutdown = shutdown.clone();
         tasks.spawn(async move {
@@ -196,13 +203,14 @@ impl Daemon {
         tasks.spawn(self.ops.run(shutdown.clone()));
         tasks.spawn(
             self.control
-                .run(status, supervisor_handle, relays.clone(), shutdown.clone()),
+                .run(status, supervisor_handle, on_resume, shutdown.clone()),
         );
         tasks.spawn(relays.run(shutdown.clone()));
         tasks.spawn(discovery::run(
             discovery,
             gateway,
             docker_host,
+            store,
             shutdown.clone(),
         ));
         tasks.spawn(supervisor.run(shutdown.clone()));

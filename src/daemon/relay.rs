@@ -14,8 +14,10 @@ use std::collections::BTreeMap;
 use std::io::ErrorKind;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -25,6 +27,9 @@ use crate::stack::store::StackStore;
 
 /// Connections relayed at once per port, bounding what a misbehaving client can hold.
 const MAX_CONNECTIONS: usize = 64;
+/// A draining relay's answer: a valid, empty text exposition.
+const EMPTY_SCRAPE: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4; \
+charset=utf-8\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
 /// How long connecting to the target on loopback may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -57,7 +62,7 @@ impl Relays {
         let Some(gateway) = self.gateway else {
             return;
         };
-        let mut relays = RelaySet::new(gateway, &shutdown);
+        let mut relays = RelaySet::new(gateway, None, &shutdown);
         loop {
             let wanted = match self.store.read() {
                 Ok(Some(record)) => Some(record.relays),
@@ -102,6 +107,9 @@ pub struct RelayWanted {
 pub struct RelaySet {
     gateway: IpAddr,
     running: BTreeMap<String, Running>,
+    /// How long a relay no longer wanted keeps answering, with an empty scrape (see
+    /// [`RelaySet::new`]); None: it stops at once.
+    drain: Option<Duration>,
     tasks: TaskTracker,
     shutdown: CancellationToken,
 }
@@ -113,35 +121,65 @@ struct Running {
     at: SocketAddr,
     to: SocketAddr,
     stop: CancellationToken,
+    /// Set while it drains: each connection gets an empty `200` instead of the target.
+    draining: Arc<AtomicBool>,
+    drain_until: Option<Instant>,
+}
+
+impl Running {
+    fn set_draining(&mut self, until: Option<Instant>) {
+        self.drain_until = until;
+        self.draining.store(until.is_some(), Ordering::Relaxed);
+    }
 }
 
 impl RelaySet {
-    /// No relays yet; all of them end when `shutdown` is cancelled.
-    pub fn new(gateway: IpAddr, shutdown: &CancellationToken) -> Self {
+    /// No relays yet; all of them end when `shutdown` is cancelled. With `drain`, a relay no
+    /// longer wanted answers every scrape with an empty `200` for that long before it stops: a
+    /// stopped container's target stays in Prometheus until its next discovery update (up to
+    /// about 10 s with Prometheus's throttles), and its series should end then, not turn into
+    /// failed scrapes that alert.
+    pub fn new(gateway: IpAddr, drain: Option<Duration>, shutdown: &CancellationToken) -> Self {
         Self {
             gateway,
             running: BTreeMap::new(),
+            drain,
             tasks: TaskTracker::new(),
             shutdown: shutdown.child_token(),
         }
     }
 
-    /// Stops the relays not in `wanted` (or wanted elsewhere) and binds the new ones; returns
-    /// where each relay that runs listens, by key. A relay whose port is taken does not run: a
-    /// fixed port is taken by the app itself when it listens on all addresses, so it is reached
-    /// there without a relay.
+    /// Drains (or stops) the relays not in `wanted` and binds the new ones; returns where each
+    /// wanted relay listens, by key. A relay whose port is taken does not run: a fixed port is
+    /// taken by the app itself when it listens on all addresses, so it is reached there without
+    /// a relay.
     pub async fn apply(&mut self, wanted: Vec<RelayWanted>) -> BTreeMap<String, SocketAddr> {
+        let now = Instant::now();
+        let drain = self.drain;
         self.running.retain(|key, relay| {
-            let keep = wanted
-                .iter()
-                .any(|w| &w.key == key && w.to == relay.to && w.port == relay.port);
+            let same = |w: &&RelayWanted| w.to == relay.to && w.port == relay.port;
+            let wanted_here = wanted.iter().find(|w| &w.key == key);
+            let keep = match (wanted_here, drain, relay.drain_until) {
+                (Some(w), _, _) if same(&w) => {
+                    relay.set_draining(None);
+                    true
+                }
+                // Wanted elsewhere: the old one goes at once.
+                (Some(_), _, _) => false,
+                (None, Some(drain), None) => {
+                    relay.set_draining(Some(now + drain));
+                    true
+                }
+                (None, Some(_), Some(until)) => now < until,
+                (None, None, _) => false,
+            };
             if !keep {
                 relay.stop.cancel();
                 tracing::debug!(at = %relay.at, "relay stopped");
             }
             keep
         });
-        for relay in wanted {
+        for relay in wanted.iter().cloned() {
             if self.running.contains_key(&relay.key) {
                 continue;
             }
@@ -150,7 +188,9 @@ impl RelaySet {
                 Ok(listener) => {
                     let stop = self.shutdown.child_token();
                     let at = listener.local_addr().unwrap_or(at);
-                    self.tasks.spawn(serve(listener, relay.to, stop.clone()));
+                    let draining = Arc::new(AtomicBool::new(false));
+                    self.tasks
+                        .spawn(serve(listener, relay.to, draining.clone(), stop.clone()));
                     tracing::debug!(%at, to = %relay.to, "relaying to a target");
                     self.running.insert(
                         relay.key,
@@ -159,6 +199,8 @@ impl RelaySet {
                             at,
                             to: relay.to,
                             stop,
+                            draining,
+                            drain_until: None,
                         },
                     );
                 }
@@ -173,6 +215,7 @@ impl RelaySet {
         }
         self.running
             .iter()
+            .filter(|(_, relay)| relay.drain_until.is_none())
             .map(|(key, relay)| (key.clone(), relay.at))
             .collect()
     }
@@ -185,8 +228,14 @@ impl RelaySet {
     }
 }
 
-/// Accepts on `listener` and copies each connection to `to`, until `stop`.
-async fn serve(listener: TcpListener, to: SocketAddr, stop: CancellationToken) {
+/// Accepts on `listener` and copies each connection to `to` (or, while `draining`, answers it
+/// with an empty scrape), until `stop`.
+async fn serve(
+    listener: TcpListener,
+    to: SocketAddr,
+    draining: Arc<AtomicBool>,
+    stop: CancellationToken,
+) {
     let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     loop {
         let accepted = tokio::select! {
@@ -201,8 +250,13 @@ async fn serve(listener: TcpListener, to: SocketAddr, stop: CancellationToken) {
             continue;
         };
         let stop = stop.clone();
+        let drained = draining.load(Ordering::Relaxed);
         tokio::spawn(async move {
             let _permit = permit;
+            if drained {
+                answer_empty(inbound).await;
+                return;
+            }
             let connected = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(to)).await;
             let Ok(Ok(mut outbound)) = connected else {
                 return;
@@ -217,10 +271,30 @@ async fn serve(listener: TcpListener, to: SocketAddr, stop: CancellationToken) {
     }
 }
 
+/// Reads the request's head (bounded) and answers `200` with no samples: the scrape of a target
+/// that is gone, whose series end with it.
+async fn answer_empty(mut inbound: TcpStream) {
+    let mut head = Vec::with_capacity(1024);
+    let mut buffer = [0u8; 1024];
+    let read = tokio::time::timeout(CONNECT_TIMEOUT, async {
+        while !head.windows(4).any(|window| window == b"\r\n\r\n") && head.len() < 8192 {
+            match inbound.read(&mut buffer).await {
+                Ok(0) | Err(_) => return false,
+                Ok(n) => head.extend_from_slice(&buffer[..n]),
+            }
+        }
+        true
+    })
+    .await;
+    if matches!(read, Ok(true)) {
+        let _ = inbound.write_all(EMPTY_SCRAPE).await;
+        let _ = inbound.shutdown().await;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     #[tokio::test]
     async fn a_relay_copies_both_ways_and_stops_when_told() {
@@ -238,12 +312,25 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.2:0").await.expect("bind");
         let at = listener.local_addr().expect("addr");
         let stop = CancellationToken::new();
-        let relay = tokio::spawn(serve(listener, to, stop.clone()));
+        let draining = Arc::new(AtomicBool::new(false));
+        let relay = tokio::spawn(serve(listener, to, draining.clone(), stop.clone()));
         let mut client = TcpStream::connect(at).await.expect("connect");
         client.write_all(b"ping").await.expect("write");
         let mut answer = [0u8; 4];
         client.read_exact(&mut answer).await.expect("read");
         assert_eq!(&answer, b"pong");
+        draining.store(true, Ordering::Relaxed);
+        let mut scrape = TcpStream::connect(at).await.expect("connect");
+        scrape
+            .write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .expect("write");
+        let mut answer = String::new();
+        scrape.read_to_string(&mut answer).await.expect("read");
+        assert!(
+            answer.starts_with("HTTP/1.1 200 OK") && answer.contains("Content-Length: 0"),
+            "a draining relay answers with an empty scrape: {answer:?}"
+        );
         stop.cancel();
         tokio::time::timeout(Duration::from_secs(5), relay)
             .await

@@ -302,3 +302,18 @@ fn io_cause<'a>(error: &'a (dyn std::error::Error + 'static)) -> Option<&'a std:
     }
     None
 }
+
+/// `call` within `limit`; running out of time is the Engine not answering.
+pub async fn timed<T>(
+    limit: Duration,
+    operation: &'static str,
+    target: &str,
+    call: impl Future<Output = Result<T, DockerError>>,
+) -> Result<T, DockerError> {
+    tokio::time::timeout(limit, call).await.unwrap_or_else(|_| {
+        Err(DockerError::Timeout {
+            operation,
+            target: target.to_owned(),
+        })
+    })
+}

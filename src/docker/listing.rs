@@ -96,14 +96,14 @@ impl RunningContainer {
 }
 
 impl Docker {
-    /// The Engine's running containers, all of them or those with `label` (`key` or
-    /// `key=value`, the Engine's label filter).
+    /// The Engine's running containers that have every one of `labels` (each `key` or
+    /// `key=value`, the Engine's label filter); all of them when `labels` is empty.
     pub async fn running_containers(
         &self,
-        label: Option<&str>,
+        labels: &[String],
     ) -> Result<Vec<RunningContainer>, DockerError> {
         let filters =
-            label.map(|label| HashMap::from([("label".to_owned(), vec![label.to_owned()])]));
+            (!labels.is_empty()).then(|| HashMap::from([("label".to_owned(), labels.to_vec())]));
         let options = ListContainersOptions {
             filters,
             ..Default::default()
@@ -112,7 +112,7 @@ impl Docker {
             .engine
             .list_containers(Some(options))
             .await
-            .map_err(|error| self.fail("list containers", label.unwrap_or("all"), error))?;
+            .map_err(|error| self.fail("list containers", labels.join(","), error))?;
         Ok(listed
             .into_iter()
             .filter_map(RunningContainer::from_summary)

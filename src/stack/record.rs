@@ -31,6 +31,9 @@ pub struct StackRecord {
     /// User targets on this machine's loopback that the daemon relays from the gateway.
     #[serde(default)]
     pub relays: Vec<Relay>,
+    /// Whether, and which, labelled containers the daemon's Docker discovery serves.
+    #[serde(default)]
+    pub discovery: crate::config::Discovery,
 }
 
 /// A user target on this machine's loopback, relayed from the project network's gateway at
@@ -259,6 +262,7 @@ pub(crate) mod tests {
                 )),
             }],
             relays: Vec::new(),
+            discovery: crate::config::Discovery::default(),
         }
     }
 

@@ -9,7 +9,8 @@ use futures_util::future::join_all;
 use tokio_util::sync::CancellationToken;
 
 use super::observe::Observed;
-use super::runner::{Interrupted, Runner, timed};
+use super::runner::{Interrupted, Runner};
+use crate::docker::error::timed;
 use crate::docker::{ContainerSpec, ContainerStatus, Docker, DockerError};
 use crate::stack::reconcile;
 

@@ -15,6 +15,7 @@ use super::{FIRST_RECONNECT_WAIT, MAX_RECONNECT_WAIT, Shared, SupervisorSettings
 use crate::catalog::{self, ComponentDef};
 use crate::config::Timing;
 use crate::docker::client::DEFAULT_DOCKER_HOST;
+use crate::docker::error::timed;
 use crate::docker::{ContainerSpec, Docker, DockerError, EventScope};
 use crate::stack::store::StackStore;
 
@@ -392,21 +393,6 @@ fn check_interval(timing: Timing) -> Duration {
 
 pub(super) async fn sleep_until(at: Instant) {
     tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await;
-}
-
-/// `call` within `limit`; running out of time is the Engine not answering.
-pub(super) async fn timed<T>(
-    limit: Duration,
-    operation: &'static str,
-    target: &str,
-    call: impl Future<Output = Result<T, DockerError>>,
-) -> Result<T, DockerError> {
-    tokio::time::timeout(limit, call).await.unwrap_or_else(|_| {
-        Err(DockerError::Timeout {
-            operation,
-            target: target.to_owned(),
-        })
-    })
 }
 
 #[cfg(test)]

@@ -27,9 +27,30 @@ pub struct ForeignContainer {
 impl ForeignContainer {
     /// Creates and starts `name` from `image` (its own command), with no labels.
     pub async fn start(name: &str, image: &str) -> Self {
+        Self::start_labelled(name, image, &[], None).await
+    }
+
+    /// Creates and starts `name` from `image` with `labels` (none of monibox's), on `network`
+    /// (the default bridge when None).
+    pub async fn start_labelled(
+        name: &str,
+        image: &str,
+        labels: &[(&str, &str)],
+        network: Option<&str>,
+    ) -> Self {
         let engine = engine();
         let body = ContainerCreateBody {
             image: Some(image.to_owned()),
+            labels: Some(
+                labels
+                    .iter()
+                    .map(|(key, value)| ((*key).to_owned(), (*value).to_owned()))
+                    .collect(),
+            ),
+            host_config: network.map(|network| bollard::models::HostConfig {
+                network_mode: Some(network.to_owned()),
+                ..Default::default()
+            }),
             ..Default::default()
         };
         let options = CreateContainerOptions {
@@ -65,6 +86,21 @@ impl ForeignContainer {
     pub async fn remove(mut self) {
         remove_container(&self.id).await;
         self.removed = true;
+    }
+
+    /// Stops it (one second's grace), keeping it.
+    pub async fn stop(&self) {
+        let options = bollard::query_parameters::StopContainerOptions {
+            t: Some(1),
+            ..Default::default()
+        };
+        tokio::time::timeout(
+            CALL_TIMEOUT,
+            engine().stop_container(&self.id, Some(options)),
+        )
+        .await
+        .expect("stopping in time")
+        .expect("stopping the foreign container");
     }
 }
 
@@ -133,5 +169,48 @@ impl Drop for ForeignVolume {
         }
         let name = self.name.clone();
         super::clean_up_on_a_fresh_runtime(async move { remove_volume(&name).await });
+    }
+}
+
+/// A bridge network without any monibox label.
+pub struct ForeignNetwork {
+    pub name: String,
+    removed: bool,
+}
+
+impl ForeignNetwork {
+    pub async fn create(name: &str) -> Self {
+        let request = bollard::models::NetworkCreateRequest {
+            name: name.to_owned(),
+            driver: Some("bridge".to_owned()),
+            ..Default::default()
+        };
+        tokio::time::timeout(CALL_TIMEOUT, engine().create_network(request))
+            .await
+            .expect("creating in time")
+            .expect("creating the foreign network");
+        Self {
+            name: name.to_owned(),
+            removed: false,
+        }
+    }
+
+    pub async fn remove(mut self) {
+        remove_network(&self.name).await;
+        self.removed = true;
+    }
+}
+
+async fn remove_network(name: &str) {
+    let _ = tokio::time::timeout(CALL_TIMEOUT, engine().remove_network(name)).await;
+}
+
+impl Drop for ForeignNetwork {
+    fn drop(&mut self) {
+        if self.removed {
+            return;
+        }
+        let name = self.name.clone();
+        super::clean_up_on_a_fresh_runtime(async move { remove_network(&name).await });
     }
 }

@@ -252,6 +252,9 @@ pub struct RunOutput {
     pub elapsed: Duration,
 }
 
+/// The test configuration's `[discovery]` body; [`TestStack::discover_docker`] replaces it.
+const DISCOVERY_OFF: &str = "docker = false";
+
 /// The longest any single command of a stack test may take.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(120);
 
@@ -271,7 +274,9 @@ impl TestStack {
              [ports]\napp = \"auto\"\nops = \"auto\"\nprometheus = \"auto\"\n\
              alertmanager = \"auto\"\ngrafana = \"auto\"\n\n\
              [images]\nprometheus = \"{}\"\nalertmanager = \"{}\"\n\
-             # A stand-in for Grafana (busybox httpd), not Grafana.\ngrafana = \"{standin}\"\n",
+             # A stand-in for Grafana (busybox httpd), not Grafana.\ngrafana = \"{standin}\"\n\n\
+             # Parallel tests' stacks must not scrape each other's labelled containers.\n\
+             [discovery]\n{DISCOVERY_OFF}\n",
             project.name, images.prometheus, images.alertmanager
         );
         std::fs::write(&config_path, config).expect("writing the test config");
@@ -289,6 +294,17 @@ impl TestStack {
     /// The project's state directory (inside the temporary state root).
     pub fn project_dir(&self) -> std::path::PathBuf {
         self.state_dir.path().join(self.name())
+    }
+
+    /// Turns Docker discovery on for the containers labelled `label` (`key=value`) as well as
+    /// `prometheus.io/scrape=true`, so the test sees only its own.
+    pub fn discover_docker(&self, label: &str) {
+        let config = std::fs::read_to_string(&self.config_path).expect("reading the test config");
+        let config = config.replace(
+            DISCOVERY_OFF,
+            &format!("docker = true\ndocker_labels = [{label:?}]"),
+        );
+        std::fs::write(&self.config_path, config).expect("writing the test config");
     }
 
     /// Appends TOML to the stack's configuration file (a later `up` or `reload` reads it).

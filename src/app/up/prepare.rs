@@ -333,5 +333,6 @@ fn new_record(
         daemon: plan.daemon.clone(),
         components,
         relays: crate::stack::record::Relay::for_targets(&context.config.targets),
+        discovery: context.config.discovery.clone(),
     }
 }

@@ -12,8 +12,9 @@
 //! the user's networks instead would change them, and make `docker compose down` fail with
 //! "network has active endpoints".
 //!
-//! Containers monibox created (any project's) are not discovered: the stack's own jobs scrape
-//! them.
+//! What to discover is stack.json's `discovery` (`[discovery]` in the configuration: on or off,
+//! and more labels a container must have), read at every look and again on `resume`. Containers
+//! monibox created (any project's) are not discovered: the stack's own jobs scrape them.
 
 pub mod targets;
 
@@ -24,10 +25,12 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use super::relay::{RelaySet, RelayWanted};
 use crate::docker::{Docker, EventScope};
+use crate::stack::store::StackStore;
 use crate::supervise::MAX_RECONNECT_WAIT;
 use targets::{DiscoveredTarget, SCRAPE_LABEL, SkippedContainer};
 
@@ -36,6 +39,9 @@ use targets::{DiscoveredTarget, SCRAPE_LABEL, SkippedContainer};
 pub const RESYNC_EVERY: Duration = Duration::from_secs(15);
 /// Events closer together than this lead to one look: a compose project starting is one.
 const SETTLE: Duration = Duration::from_millis(50);
+/// How long a stopped container's relay answers Prometheus's scrapes with no samples, until
+/// Prometheus drops the target (see [`RelaySet::new`]); more than its discovery delay.
+const DRAIN: Duration = Duration::from_secs(30);
 /// How long connecting to the Engine may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 
@@ -57,6 +63,8 @@ pub struct DiscoverySnapshot {
 pub struct DiscoveryBoard {
     published: Mutex<Published>,
     loopback_host: String,
+    /// Wakes discovery to look again (stack.json's `[discovery]` may have changed).
+    refresh: Notify,
 }
 
 #[derive(Debug)]
@@ -74,7 +82,13 @@ impl DiscoveryBoard {
                 snapshot: DiscoverySnapshot::default(),
             }),
             loopback_host: loopback_host.to_owned(),
+            refresh: Notify::new(),
         })
+    }
+
+    /// Makes discovery re-read stack.json and look at the containers again.
+    pub fn refresh(&self) {
+        self.refresh.notify_one();
     }
 
     fn lock(&self) -> MutexGuard<'_, Published> {
@@ -106,12 +120,13 @@ pub async fn run(
     board: Arc<DiscoveryBoard>,
     gateway: Option<IpAddr>,
     docker_host: Option<String>,
+    store: StackStore,
     shutdown: CancellationToken,
 ) {
     let Some(gateway) = gateway else {
         return;
     };
-    let mut relays = RelaySet::new(gateway, &shutdown);
+    let mut relays = RelaySet::new(gateway, Some(DRAIN), &shutdown);
     let mut wait = Duration::from_millis(250);
     let mut warned = false;
     while !shutdown.is_cancelled() {
@@ -124,7 +139,7 @@ pub async fn run(
                 warned = false;
                 wait = Duration::from_millis(250);
                 board.publish(|snapshot| snapshot.engine_reachable = true);
-                follow(&docker, &board, &mut relays, &shutdown).await;
+                follow(&docker, &board, &store, &mut relays, &shutdown).await;
                 board.publish(|snapshot| snapshot.engine_reachable = false);
             }
             Err(error) => {
@@ -149,6 +164,7 @@ pub async fn run(
 async fn follow(
     docker: &Docker,
     board: &DiscoveryBoard,
+    store: &StackStore,
     relays: &mut RelaySet,
     shutdown: &CancellationToken,
 ) {
@@ -161,9 +177,10 @@ async fn follow(
         tokio::select! {
             () = shutdown.cancelled() => return,
             _ = tick.tick() => due = Some(tokio::time::Instant::now()),
+            () = board.refresh.notified() => due = Some(tokio::time::Instant::now()),
             () = tokio::time::sleep_until(due.unwrap_or(far)), if due.is_some() => {
                 due = None;
-                resync(docker, board, relays).await;
+                resync(docker, board, store, relays).await;
             }
             event = events.next() => match event {
                 Some(Ok(event)) if event.attributes.contains_key(SCRAPE_LABEL) => {
@@ -180,11 +197,37 @@ async fn follow(
     }
 }
 
-/// Lists the labelled containers, relays to each and publishes the result.
-async fn resync(docker: &Docker, board: &DiscoveryBoard, relays: &mut RelaySet) {
-    let listed = docker
-        .running_containers(Some(&format!("{SCRAPE_LABEL}=true")))
-        .await;
+/// Lists the labelled containers `[discovery]` asks for, relays to each and publishes the
+/// result; with discovery off (or no stack.json), nothing.
+async fn resync(
+    docker: &Docker,
+    board: &DiscoveryBoard,
+    store: &StackStore,
+    relays: &mut RelaySet,
+) {
+    let settings = match store.read() {
+        Ok(record) => record.map(|record| record.discovery),
+        Err(error) => {
+            tracing::debug!(%error, "Docker discovery: cannot read stack.json");
+            return;
+        }
+    };
+    let Some(settings) = settings.filter(|settings| settings.docker) else {
+        relays.apply(Vec::new()).await;
+        board.publish(|snapshot| {
+            snapshot.targets.clear();
+            snapshot.skipped.clear();
+        });
+        return;
+    };
+    let mut filters = vec![format!("{SCRAPE_LABEL}=true")];
+    filters.extend(
+        settings
+            .docker_labels
+            .iter()
+            .map(|label| label.as_str().to_owned()),
+    );
+    let listed = docker.running_containers(&filters).await;
     let containers = match listed {
         Ok(containers) => containers,
         Err(error) => {
