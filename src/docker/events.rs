@@ -45,7 +45,10 @@ pub enum EventScope<'a> {
 pub struct ContainerEvent {
     /// The `io.monibox.component` label, if the container has one.
     pub component: Option<String>,
+    /// The container's name.
     pub container: String,
+    /// The container's id.
+    pub id: String,
     pub kind: ContainerEventKind,
     /// The container's labels, with the Engine's `name`, `image` and `exitCode` attributes.
     pub attributes: BTreeMap<String, String>,
@@ -55,7 +58,9 @@ impl ContainerEvent {
     /// None for actions monibox does not follow (the filter should not let them through).
     fn from_message(message: EventMessage) -> Option<Self> {
         let action = message.action?;
-        let attributes = message.actor.and_then(|actor| actor.attributes)?;
+        let actor = message.actor?;
+        let id = actor.id.unwrap_or_default();
+        let attributes = actor.attributes?;
         let kind = match action.as_str() {
             "start" => ContainerEventKind::Started,
             "die" => ContainerEventKind::Died {
@@ -75,6 +80,7 @@ impl ContainerEvent {
         Some(Self {
             component: attributes.get(labels::COMPONENT).cloned(),
             container: attributes.get("name").cloned().unwrap_or_default(),
+            id,
             kind,
             attributes: attributes.into_iter().collect(),
         })
@@ -152,6 +158,7 @@ mod tests {
         let died = ContainerEvent::from_message(message("die", &labelled)).expect("die");
         assert_eq!(died.component.as_deref(), Some("prometheus"));
         assert_eq!(died.container, "monibox-p-prometheus");
+        assert_eq!(died.id, "abc");
         assert_eq!(
             died.kind,
             ContainerEventKind::Died {

@@ -18,7 +18,7 @@
 
 pub mod targets;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -29,7 +29,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use super::relay::{RelaySet, RelayWanted};
-use crate::docker::{Docker, EventScope};
+use crate::docker::{ContainerEventKind, Docker, EventScope};
 use crate::stack::store::StackStore;
 use crate::supervise::MAX_RECONNECT_WAIT;
 use targets::{DiscoveredTarget, SCRAPE_LABEL, SkippedContainer};
@@ -172,6 +172,9 @@ async fn follow(
     let mut tick = tokio::time::interval(RESYNC_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut due: Option<tokio::time::Instant> = None;
+    // Containers that died: the Engine may still list them as running for a moment after its
+    // `die` event, and they must not be served again.
+    let mut stopped: HashSet<String> = HashSet::new();
     loop {
         let far = tokio::time::Instant::now() + Duration::from_secs(3600);
         tokio::select! {
@@ -180,10 +183,19 @@ async fn follow(
             () = board.refresh.notified() => due = Some(tokio::time::Instant::now()),
             () = tokio::time::sleep_until(due.unwrap_or(far)), if due.is_some() => {
                 due = None;
-                resync(docker, board, store, relays).await;
+                resync(docker, board, store, relays, &mut stopped).await;
             }
             event = events.next() => match event {
                 Some(Ok(event)) if event.attributes.contains_key(SCRAPE_LABEL) => {
+                    match event.kind {
+                        ContainerEventKind::Started => {
+                            stopped.remove(&event.id);
+                        }
+                        ContainerEventKind::Died { .. } | ContainerEventKind::Destroyed => {
+                            stopped.insert(event.id);
+                        }
+                        _ => {}
+                    }
                     due.get_or_insert_with(|| tokio::time::Instant::now() + SETTLE);
                 }
                 Some(Ok(_)) => {}
@@ -204,6 +216,7 @@ async fn resync(
     board: &DiscoveryBoard,
     store: &StackStore,
     relays: &mut RelaySet,
+    stopped: &mut HashSet<String>,
 ) {
     let settings = match store.read() {
         Ok(record) => record.map(|record| record.discovery),
@@ -236,12 +249,14 @@ async fn resync(
             return;
         }
     };
+    // A died container the Engine no longer lists needs no remembering.
+    stopped.retain(|id| containers.iter().any(|container| &container.id == id));
     let mut candidates = Vec::new();
     let mut skipped = Vec::new();
-    for container in containers
+    let wanted = containers
         .iter()
-        .filter(|container| !container.is_monibox())
-    {
+        .filter(|container| !container.is_monibox() && !stopped.contains(&container.id));
+    for container in wanted {
         match targets::candidate(container) {
             Ok(candidate) => candidates.push(candidate),
             Err(reason) => skipped.push(SkippedContainer {
