@@ -691,3 +691,60 @@ fn user_targets_render_as_their_own_jobs_that_promtool_accepts() {
         "http://host.docker.internal:5001/sd/docker"
     );
 }
+
+#[test]
+fn remote_write_and_agent_mode_render_configs_promtool_accepts() {
+    let text = "[prometheus]\nmode = \"agent\"\nexternal_labels = { region = \"eu\" }\n\n\
+                [[remote_write]]\nurl = \"https://mimir.example/api/v1/push\"\nname = \"mimir\"\n\
+                headers = { \"X-Scope-OrgID\" = \"team-a\" }\n";
+    let mut agent = Config::from_toml(text, Path::new("t.toml")).expect("valid");
+    agent.alerts = test_config(Timing::Standard).alerts;
+    let (dir, bundle) = write_bundle(&agent);
+    assert_tool_ok(
+        "promtool",
+        &["check", "config", "--agent", "prometheus/prometheus.yml"],
+        dir.path(),
+    );
+    let prometheus = yaml(&bundle, paths::PROMETHEUS_CONFIG);
+    assert_eq!(
+        prometheus["rule_files"],
+        serde_json::json!([]),
+        "an agent has no rules"
+    );
+    assert!(prometheus.get("alerting").is_none());
+    assert_eq!(prometheus["global"]["external_labels"]["region"], "eu");
+    assert_eq!(
+        prometheus["global"]["external_labels"]["monibox_project"],
+        "default"
+    );
+    assert!(prometheus["global"]["external_labels"]["host"].is_string());
+    let remote = &prometheus["remote_write"][0];
+    assert_eq!(remote["url"], "https://mimir.example/api/v1/push");
+    assert_eq!(remote["headers"]["X-Scope-OrgID"], "team-a");
+    assert_eq!(remote["queue_config"]["max_samples_per_send"], 2000);
+
+    let mut server = agent.clone();
+    server.prometheus.mode = monibox::config::PrometheusMode::Server;
+    let (dir, bundle) = write_bundle(&server);
+    assert_tool_ok(
+        "promtool",
+        &["check", "config", "prometheus/prometheus.yml"],
+        dir.path(),
+    );
+    let prometheus = yaml(&bundle, paths::PROMETHEUS_CONFIG);
+    assert!(
+        prometheus["rule_files"]
+            .as_array()
+            .is_some_and(|files| !files.is_empty())
+    );
+    assert_eq!(prometheus["remote_write"][0]["name"], "mimir");
+
+    let agent_without_destination =
+        Config::from_toml("[prometheus]\nmode = \"agent\"\n", Path::new("t.toml"))
+            .expect("parses")
+            .validate();
+    assert!(
+        agent_without_destination.is_err_and(|error| error.to_string().contains("remote_write")),
+        "an agent needs somewhere to send to"
+    );
+}

@@ -223,7 +223,7 @@ fn export_writes_the_bundle_and_refuses_a_non_empty_dir_without_force() {
         assert!(dir.join(path).is_file(), "{path} was not written");
     }
     let written: Vec<_> = walk(&dir);
-    assert_eq!(written.len(), 13, "{written:?}");
+    assert_eq!(written.len(), 14, "{written:?}");
     assert!(
         written
             .iter()

@@ -195,7 +195,7 @@ async fn apply(
         .iter()
         .filter_map(|component| component.def.bundle.map(|mount| mount.dir))
         .collect();
-    crate::stack::secrets::sync(&project.dir, &project.config.targets)?;
+    crate::stack::secrets::sync(&project.dir, &project.config)?;
     let backup = BundleBackup::take(&bundle_dir, &plan.bundle, &dirs)?;
     plan.bundle.write_to(&bundle_dir)?;
     project.dir.open_bundle_permissions()?;

@@ -109,8 +109,12 @@ pub struct RenderContext {
     /// Where Prometheus reads the copies of user targets' credential files; `None`: the files as
     /// configured.
     pub target_secrets_dir: Option<String>,
-    /// The daemon's Docker discovery endpoint (Prometheus's HTTP service discovery).
-    pub docker_sd_url: String,
+    /// The daemon's Docker discovery endpoint (Prometheus's HTTP service discovery); `None`
+    /// where no daemon runs beside Prometheus (Compose, Kubernetes), so there is no `docker` job.
+    pub docker_sd_url: Option<String>,
+    /// This machine's name, the `host` external label; `None` where Prometheus does not run on
+    /// it (Kubernetes).
+    pub host_name: Option<String>,
 }
 
 /// A `file://` URL for an absolute path, with anything but unreserved characters and `/`

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::RenderContext;
-use crate::config::{Config, PromDuration, Target, Timing};
+use crate::config::{Config, PromDuration, PrometheusMode, RemoteWrite, Target, Timing};
 
 /// The job of the containers the daemon discovers through Docker's labels.
 pub const DOCKER_SD_JOB: &str = "docker";
@@ -24,6 +24,31 @@ pub struct PrometheusConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub alerting: Option<Alerting>,
     pub scrape_configs: Vec<ScrapeConfig>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub remote_write: Vec<RemoteWriteConfig>,
+}
+
+/// One `remote_write` destination.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RemoteWriteConfig {
+    pub url: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub headers: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authorization: Option<Authorization>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub basic_auth: Option<BasicAuth>,
+    pub queue_config: QueueConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QueueConfig {
+    pub capacity: u32,
+    pub max_shards: u32,
+    pub max_samples_per_send: u32,
+    pub batch_send_deadline: PromDuration,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -127,9 +152,11 @@ impl ScrapeConfig {
 }
 
 impl PrometheusConfig {
-    /// `prometheus.yml` for `config` in `context`: the profile's intervals, the project as an
-    /// external label, the rule files, Alertmanager when it runs, the stack's own jobs, one job
-    /// per user target, and the Docker discovery job (unless `[discovery] docker` is off).
+    /// `prometheus.yml` for `config` in `context`: the profile's intervals, the external labels
+    /// (`monibox_project`, `host` when the context has one, then `[prometheus] external_labels`),
+    /// the rule files and Alertmanager (a server's, when it runs), the stack's own jobs, one job
+    /// per user target, the Docker discovery job (unless `[discovery] docker` is off) and the
+    /// `[[remote_write]]` destinations.
     pub fn new(config: &Config, context: &RenderContext, rule_files: Vec<String>) -> Self {
         let profile = config.timing.profile();
         let mut scrape_configs: Vec<ScrapeConfig> = context
@@ -143,10 +170,14 @@ impl PrometheusConfig {
                 .iter()
                 .map(|target| user_job(target, context)),
         );
-        if config.discovery.docker {
+        if let Some(url) = context
+            .docker_sd_url
+            .as_ref()
+            .filter(|_| config.discovery.docker)
+        {
             scrape_configs.push(ScrapeConfig {
                 http_sd_configs: vec![HttpSdConfig {
-                    url: context.docker_sd_url.clone(),
+                    url: url.clone(),
                     refresh_interval: match config.timing {
                         Timing::Fast => PromDuration::from_secs(1),
                         Timing::Standard => PromDuration::from_secs(5),
@@ -155,26 +186,46 @@ impl PrometheusConfig {
                 ..ScrapeConfig::job(DOCKER_SD_JOB)
             });
         }
+        let mut external_labels = BTreeMap::from([(
+            "monibox_project".to_owned(),
+            config.project.as_str().to_owned(),
+        )]);
+        if let Some(host) = &context.host_name {
+            external_labels.insert("host".to_owned(), host.clone());
+        }
+        external_labels.extend(
+            config
+                .prometheus
+                .external_labels
+                .iter()
+                .map(|(name, value)| (name.as_str().to_owned(), value.as_str().to_owned())),
+        );
+        // An agent evaluates no rules and sends no alerts (Prometheus refuses both).
+        let agent = config.prometheus.mode == PrometheusMode::Agent;
         Self {
             global: Global {
                 scrape_interval: profile.scrape_interval,
                 scrape_timeout: profile.scrape_timeout,
                 evaluation_interval: profile.evaluation_interval,
-                external_labels: BTreeMap::from([(
-                    "monibox_project".to_owned(),
-                    config.project.as_str().to_owned(),
-                )]),
+                external_labels,
             },
-            rule_files,
+            rule_files: if agent { Vec::new() } else { rule_files },
             alerting: context
                 .alertmanager_address
                 .as_ref()
+                .filter(|_| !agent)
                 .map(|address| Alerting {
                     alertmanagers: vec![AlertmanagerTargets {
                         static_configs: vec![StaticConfig::target(address.clone())],
                     }],
                 }),
             scrape_configs,
+            remote_write: config
+                .remote_write
+                .iter()
+                .enumerate()
+                .map(|(index, remote)| remote_write(index, remote, context))
+                .collect(),
         }
     }
 
@@ -193,10 +244,7 @@ fn user_job(target: &Target, context: &RenderContext) -> ScrapeConfig {
         }
         _ => (target.address.host_port(), false),
     };
-    let secret = |copy: String, original: &std::path::Path| match &context.target_secrets_dir {
-        Some(dir) => format!("{dir}/{copy}"),
-        None => original.display().to_string(),
-    };
+    let secret = |copy: String, original: &std::path::Path| secret_path(context, copy, original);
     let path = target.effective_path();
     let scheme = target.effective_scheme().to_string();
     let mut labels: BTreeMap<String, String> = target
@@ -227,6 +275,45 @@ fn user_job(target: &Target, context: &RenderContext) -> ScrapeConfig {
     }
 }
 
+/// Where Prometheus reads a credential file: monibox's copy in the container's secrets
+/// directory, or the user's own file for a Prometheus on this machine.
+fn secret_path(context: &RenderContext, copy: String, original: &std::path::Path) -> String {
+    match &context.target_secrets_dir {
+        Some(dir) => format!("{dir}/{copy}"),
+        None => original.display().to_string(),
+    }
+}
+
+/// One `[[remote_write]]` (the `index`-th) as Prometheus reads it.
+fn remote_write(index: usize, remote: &RemoteWrite, context: &RenderContext) -> RemoteWriteConfig {
+    RemoteWriteConfig {
+        url: remote.url.as_str().to_owned(),
+        name: remote.name.as_ref().map(|name| name.as_str().to_owned()),
+        headers: remote
+            .headers
+            .iter()
+            .map(|(name, value)| (name.clone(), value.as_str().to_owned()))
+            .collect(),
+        authorization: remote.bearer_token_file.as_ref().map(|file| Authorization {
+            credentials_file: secret_path(context, RemoteWrite::bearer_token_copy(index), file),
+        }),
+        basic_auth: remote.basic_auth.as_ref().map(|auth| BasicAuth {
+            username: auth.username.as_str().to_owned(),
+            password_file: secret_path(
+                context,
+                RemoteWrite::password_copy(index),
+                &auth.password_file,
+            ),
+        }),
+        queue_config: QueueConfig {
+            capacity: remote.queue.capacity,
+            max_shards: remote.queue.max_shards,
+            max_samples_per_send: remote.queue.max_samples_per_send,
+            batch_send_deadline: remote.queue.batch_send_deadline,
+        },
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -243,6 +330,22 @@ mod tests {
             rule_files: vec!["rules/alerts.yml".to_owned()],
             alerting: None,
             scrape_configs: vec![ScrapeConfig::single("app", "host.docker.internal:5000")],
+            remote_write: vec![RemoteWriteConfig {
+                url: "https://mimir.example/api/v1/push".to_owned(),
+                name: Some("mimir".to_owned()),
+                headers: BTreeMap::from([("X-Scope-OrgID".to_owned(), "team-a".to_owned())]),
+                authorization: None,
+                basic_auth: Some(BasicAuth {
+                    username: "u".to_owned(),
+                    password_file: "/run/p".to_owned(),
+                }),
+                queue_config: QueueConfig {
+                    capacity: 10_000,
+                    max_shards: 50,
+                    max_samples_per_send: 2_000,
+                    batch_send_deadline: PromDuration::from_secs(5),
+                },
+            }],
         };
         let text = config.to_yaml("# header\n").expect("serialises");
         assert!(text.starts_with("# header\nglobal:\n"), "{text}");

@@ -31,7 +31,7 @@ pub static DEF: ComponentDef = ComponentDef {
         target: "/etc/alertmanager",
     }),
     data_dir: Some("/alertmanager"),
-    command: |_| {
+    command: |_, _| {
         Some(
             [
                 "--config.file=/etc/alertmanager/alertmanager.yml",
@@ -47,12 +47,14 @@ pub static DEF: ComponentDef = ComponentDef {
     secrets: &[],
     state_mounts: &[],
     tmpfs: &[],
-    health_check: &[
-        "/bin/amtool",
-        "config",
-        "show",
-        "--alertmanager.url=http://127.0.0.1:9093",
-    ],
+    health_check: |_| {
+        &[
+            "/bin/amtool",
+            "config",
+            "show",
+            "--alertmanager.url=http://127.0.0.1:9093",
+        ]
+    },
     memory_limit_bytes: 256 << 20,
     host_image: Some(&HOST_RECIPE),
     log_colour: "\x1b[31m",

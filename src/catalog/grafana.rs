@@ -39,7 +39,7 @@ pub static DEF: ComponentDef = ComponentDef {
         target: "/etc/grafana",
     }),
     data_dir: Some("/var/lib/grafana"),
-    command: |_| None,
+    command: |_, _| None,
     env: &[
         ("GF_PATHS_CONFIG", "/etc/grafana/grafana.ini"),
         ("GF_PATHS_PROVISIONING", "/etc/grafana/provisioning"),
@@ -54,13 +54,15 @@ pub static DEF: ComponentDef = ComponentDef {
         target: "/tmp",
         size_bytes: 64 << 20,
     }],
-    health_check: &[
-        "wget",
-        "-q",
-        "-O",
-        "/dev/null",
-        "http://127.0.0.1:3000/api/health",
-    ],
+    health_check: |_| {
+        &[
+            "wget",
+            "-q",
+            "-O",
+            "/dev/null",
+            "http://127.0.0.1:3000/api/health",
+        ]
+    },
     memory_limit_bytes: 512 << 20,
     host_image: None,
     log_colour: "\x1b[32m",

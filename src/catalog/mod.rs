@@ -111,14 +111,16 @@ pub struct ComponentDef {
     /// Where its named data volume `monibox-<project>-<name>-data` is mounted; `None` when it
     /// keeps no data.
     pub data_dir: Option<&'static str>,
-    /// The container's command (the image's entrypoint stays); `None` keeps the image's.
-    pub command: fn(&Config) -> Option<Vec<String>>,
+    /// The container's command for `config` and the image it runs (the image's entrypoint
+    /// stays); `None` keeps the image's.
+    pub command: fn(&Config, &str) -> Option<Vec<String>>,
     pub env: &'static [(&'static str, &'static str)],
     pub secrets: &'static [SecretMount],
     pub state_mounts: &'static [StateMount],
     pub tmpfs: &'static [TmpfsMount],
-    /// Docker's health check, in exec form (no shell needed in the image).
-    pub health_check: &'static [&'static str],
+    /// Docker's health check for `config`, in exec form (no shell needed in the image); empty
+    /// for none.
+    pub health_check: fn(&Config) -> &'static [&'static str],
     pub memory_limit_bytes: u64,
     /// How `monibox images build --from-host` makes its image from Debian packages, if it can.
     pub host_image: Option<&'static HostRecipe>,

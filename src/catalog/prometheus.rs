@@ -2,7 +2,7 @@
 //! to Alertmanager. Reloads its configuration through `/-/reload` (`--web.enable-lifecycle`).
 
 use super::{BundleMount, ComponentDef, Probe, StateMount, VersionEndpoint};
-use crate::config::{Config, Ports};
+use crate::config::{Config, Ports, PrometheusMode};
 use crate::docker::images::{HostFile, HostRecipe, ImageLayout, VersionProbe};
 
 /// Copies of the user targets' credential files (bearer tokens, passwords), readable by
@@ -42,13 +42,17 @@ pub static DEF: ComponentDef = ComponentDef {
     secrets: &[],
     state_mounts: &[TARGET_SECRETS],
     tmpfs: &[],
-    health_check: &[
-        "/bin/promtool",
-        "query",
-        "instant",
-        "http://127.0.0.1:9090",
-        "vector(1)",
-    ],
+    // An agent answers no queries; its readiness is probed by monibox, and its exit watched.
+    health_check: |config| match config.prometheus.mode {
+        PrometheusMode::Server => &[
+            "/bin/promtool",
+            "query",
+            "instant",
+            "http://127.0.0.1:9090",
+            "vector(1)",
+        ],
+        PrometheusMode::Agent => &[],
+    },
     memory_limit_bytes: 1 << 30,
     host_image: Some(&HOST_RECIPE),
     log_colour: "\x1b[33m",
@@ -63,17 +67,39 @@ pub static DEF: ComponentDef = ComponentDef {
     },
 };
 
-/// The official image's arguments, the lifecycle API (for reloads) and the retention flags.
-fn command(config: &Config) -> Option<Vec<String>> {
-    let mut command: Vec<String> = [
-        "--config.file=/etc/prometheus/prometheus.yml",
-        "--storage.tsdb.path=/prometheus",
-        "--web.enable-lifecycle",
-    ]
-    .map(str::to_owned)
-    .to_vec();
-    command.extend(config.retention.prometheus_flags());
+/// The official image's arguments, the lifecycle API (for reloads) and the retention flags; an
+/// agent's instead of the storage flags (see [`agent_flags`]).
+fn command(config: &Config, image: &str) -> Option<Vec<String>> {
+    let mut command: Vec<String> = vec![
+        "--config.file=/etc/prometheus/prometheus.yml".to_owned(),
+        "--web.enable-lifecycle".to_owned(),
+    ];
+    match config.prometheus.mode {
+        PrometheusMode::Server => {
+            command.push("--storage.tsdb.path=/prometheus".to_owned());
+            command.extend(config.retention.prometheus_flags());
+        }
+        PrometheusMode::Agent => command.extend(agent_flags(image, "/prometheus")),
+    }
     Some(command)
+}
+
+/// Agent mode's flags: `--agent` from Prometheus 3, `--enable-feature=agent` before (told from
+/// the image's tag, e.g. `prom/prometheus:v2.53.0` or `monibox-local/prometheus:2.42.0`; a tag
+/// without a version is taken as 3.x), and the WAL's path. Agents refuse the server's storage
+/// and retention flags.
+pub fn agent_flags(image: &str, wal_dir: &str) -> Vec<String> {
+    let tag = image.rsplit_once(':').map_or("", |(_, tag)| tag);
+    let major = tag
+        .trim_start_matches('v')
+        .split('.')
+        .next()
+        .and_then(|major| major.parse::<u32>().ok());
+    let mode = match major {
+        Some(major) if major < 3 => "--enable-feature=agent",
+        _ => "--agent",
+    };
+    vec![mode.to_owned(), format!("--storage.agent.path={wal_dir}")]
 }
 
 const PACKAGE: &str = "prometheus";

@@ -33,7 +33,8 @@ pub fn for_stack(config: &Config, app_port: u16, ops_port: u16, without: &[&str]
             runbooks_url: format!("http://127.0.0.1:{ops_port}/runbooks"),
             loopback_host: Some(HOST_ALIAS.to_owned()),
             target_secrets_dir: Some(prometheus::TARGET_SECRETS.target.to_owned()),
-            docker_sd_url: format!("http://{HOST_ALIAS}:{ops_port}/sd/docker"),
+            docker_sd_url: Some(format!("http://{HOST_ALIAS}:{ops_port}/sd/docker")),
+            host_name: host_name(),
         },
     )
 }
@@ -69,7 +70,8 @@ pub fn for_export(config: &Config, dir: &Path) -> RenderContext {
             runbooks_url: file_url(&dir.join(paths::RUNBOOKS)),
             loopback_host: None,
             target_secrets_dir: None,
-            docker_sd_url: format!("http://localhost:{ops_port}/sd/docker"),
+            docker_sd_url: Some(format!("http://localhost:{ops_port}/sd/docker")),
+            host_name: host_name(),
         },
     )
 }
@@ -85,7 +87,16 @@ struct Addresses<'a> {
     runbooks_url: String,
     loopback_host: Option<String>,
     target_secrets_dir: Option<String>,
-    docker_sd_url: String,
+    docker_sd_url: Option<String>,
+    host_name: Option<String>,
+}
+
+/// This machine's host name, when it has a readable one.
+fn host_name() -> Option<String> {
+    nix::unistd::gethostname()
+        .ok()
+        .and_then(|name| name.into_string().ok())
+        .filter(|name| !name.is_empty())
 }
 
 fn context(config: &Config, without: &[&str], addresses: Addresses<'_>) -> RenderContext {
@@ -142,6 +153,7 @@ fn context(config: &Config, without: &[&str], addresses: Addresses<'_>) -> Rende
         loopback_host: addresses.loopback_host,
         target_secrets_dir: addresses.target_secrets_dir,
         docker_sd_url: addresses.docker_sd_url,
+        host_name: addresses.host_name,
     }
 }
 

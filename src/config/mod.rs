@@ -11,6 +11,7 @@ mod edit;
 mod load;
 mod locate;
 mod quantities;
+mod remote;
 mod targets;
 mod validate;
 mod values;
@@ -25,6 +26,7 @@ pub use load::{
     ConfigError, ENV_KEYS, EnvValue, FlagValue, Loaded, Sources, TargetsFile, unknown_env_vars,
 };
 pub use quantities::{ByteSize, Fraction, Positive, PromDuration};
+pub use remote::{PrometheusMode, PrometheusSettings, Queue, RemoteWrite};
 pub use targets::{
     BasicAuth, JobName, LabelName, MetricsPath, RESERVED_JOBS, Scheme, Target, TargetAddress,
 };
@@ -49,6 +51,10 @@ pub struct Config {
     pub receivers: Receivers,
     pub demo: Demo,
     pub discovery: Discovery,
+    pub prometheus: PrometheusSettings,
+    /// Where Prometheus also sends every sample.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub remote_write: Vec<RemoteWrite>,
     /// The user's own scrape targets.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub targets: Vec<Target>,
@@ -68,6 +74,8 @@ impl Default for Config {
             receivers: Receivers::default(),
             demo: Demo::default(),
             discovery: Discovery::default(),
+            prometheus: PrometheusSettings::default(),
+            remote_write: Vec::new(),
             targets: Vec::new(),
         }
     }

@@ -69,6 +69,26 @@ impl Config {
                 return Err(invalid(&format!("targets[{index}].{key}"), message));
             }
         }
+        let mut remote_names = std::collections::BTreeSet::new();
+        for (index, remote) in self.remote_write.iter().enumerate() {
+            if let Some(name) = &remote.name {
+                if !remote_names.insert(name.as_str()) {
+                    return Err(invalid(
+                        &format!("remote_write[{index}].name"),
+                        format!("another remote_write is named {:?} too", name.as_str()),
+                    ));
+                }
+            }
+            if let Err((key, message)) = remote.check() {
+                return Err(invalid(&format!("remote_write[{index}].{key}"), message));
+            }
+        }
+        if self.prometheus.mode == super::PrometheusMode::Agent && self.remote_write.is_empty() {
+            return Err(invalid(
+                "prometheus.mode",
+                "an agent only forwards samples: add a [[remote_write]] to send them to".to_owned(),
+            ));
+        }
         if let Some(email) = &self.receivers.email {
             for (key, address) in [("to", &email.to), ("from", &email.from)] {
                 if !address.as_str().contains('@') {

@@ -215,19 +215,16 @@ fn container_spec(
             size_bytes: tmpfs.size_bytes,
         });
     }
-    spec.cmd = (def.command)(config);
+    spec.cmd = (def.command)(config, image);
     spec.env = def
         .env
         .iter()
         .map(|(key, value)| ((*key).to_owned(), (*value).to_owned()))
         .collect();
     spec.memory_limit_bytes = Some(def.memory_limit_bytes);
-    spec.health_check = Some(HealthCheck {
-        command: def
-            .health_check
-            .iter()
-            .map(|part| (*part).to_owned())
-            .collect(),
+    let health_check = (def.health_check)(config);
+    spec.health_check = (!health_check.is_empty()).then(|| HealthCheck {
+        command: health_check.iter().map(|part| (*part).to_owned()).collect(),
         interval: Duration::from_secs(10),
         timeout: Duration::from_secs(5),
         retries: 3,

@@ -198,7 +198,7 @@ async fn prepare_all(
 
     let project_dir = &context.dir;
     project_dir.create()?;
-    crate::stack::secrets::sync(project_dir, &config.targets)?;
+    crate::stack::secrets::sync(project_dir, config)?;
     let password = catalog::grafana::DEF
         .is_enabled(config)
         .then(|| project_dir.grafana_password())
