@@ -345,6 +345,12 @@ pub struct LoadArgs {
     #[arg(long, value_name = "URL")]
     pub prometheus: Option<Target>,
 
+    /// Count a request as connection_reset when the server closes a reused keep-alive connection
+    /// before answering it, instead of sending it once more on a new connection (as RFC 9112
+    /// §9.3.1 allows for GET, and browsers do)
+    #[arg(long)]
+    pub no_retry: bool,
+
     /// Print the report as JSON on stdout (fields documented in the README)
     #[arg(long)]
     pub json: bool,

@@ -1,5 +1,6 @@
 //! `monibox load`: turns the flags into a plan, runs it with a live progress line on a TTY, then
-//! prints the report (text or `--json`) and exits 1 when a threshold failed.
+//! prints the report (text or `--json`) and exits 1 when a threshold failed, 130 when Ctrl-C
+//! stopped the run.
 
 use std::collections::VecDeque;
 use std::io::IsTerminal;
@@ -22,6 +23,10 @@ const PROGRESS_INTERVAL: Duration = Duration::from_millis(250);
 /// interval, plus margin), so its numbers include the end of the run.
 const PROMETHEUS_SCRAPE_WAIT: Duration = Duration::from_secs(20);
 const PROMETHEUS_REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+/// Exit code of a run stopped by Ctrl-C (SIGINT) or SIGTERM, after its report: 128 + SIGINT, as
+/// shells give a command ended by Ctrl-C, so a script can tell an interrupted run from a
+/// finished one whatever its thresholds said.
+pub const EXIT_INTERRUPTED: u8 = 130;
 
 pub async fn run(args: Box<LoadArgs>) -> anyhow::Result<ExitCode> {
     let mut args = *args;
@@ -44,6 +49,7 @@ pub async fn run(args: Box<LoadArgs>) -> anyhow::Result<ExitCode> {
         connections: args.connections,
         threads: args.threads,
         thresholds: args.thresholds,
+        no_retry: args.no_retry,
     };
     let settings = match args.scenario {
         Some(scenario) => settings.with_preset(scenario.settings()),
@@ -70,11 +76,14 @@ pub async fn run(args: Box<LoadArgs>) -> anyhow::Result<ExitCode> {
     let mut report = LoadReport::new(&plan, &finished);
     if let Some(prometheus_url) = prometheus_url {
         progress.wait_for_prometheus();
-        let ended_at = finished.started_at + finished.elapsed;
+        let run = prometheus::RunWindow {
+            started_at: finished.started_at,
+            ended_at: finished.started_at + finished.elapsed,
+            target_port: plan.target.port(),
+        };
         let query = prometheus::server_side(
             &prometheus_url,
-            finished.started_at,
-            ended_at,
+            run,
             PROMETHEUS_SCRAPE_WAIT,
             PROMETHEUS_REQUEST_TIMEOUT,
         );
@@ -96,7 +105,9 @@ pub async fn run(args: Box<LoadArgs>) -> anyhow::Result<ExitCode> {
     if let Some(problem) = no_answer_at_all(&report, plan.timeout) {
         anyhow::bail!(problem);
     }
-    Ok(if report.thresholds_passed() {
+    Ok(if report.interrupted {
+        ExitCode::from(EXIT_INTERRUPTED)
+    } else if report.thresholds_passed() {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(EXIT_UNHEALTHY)
