@@ -377,8 +377,8 @@ fn dashboards(bundle: &Bundle) -> Vec<(String, Value)> {
         .collect();
     assert_eq!(
         dashboards.len(),
-        3,
-        "service overview, resources, monitoring health"
+        4,
+        "service overview, resources, monitoring health, load test"
     );
     dashboards
 }

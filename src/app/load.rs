@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 use super::EXIT_UNHEALTHY;
 use crate::cli::LoadArgs;
 use crate::load::plan::{LoadPlan, LoadSettings, OpenFileLimit, Target, format_duration};
+use crate::load::push::Pusher;
 use crate::load::report::{LoadReport, latency_text};
 use crate::load::{self, Progress, prometheus};
 use crate::stack::record::StackRecord;
@@ -30,11 +31,19 @@ pub const EXIT_INTERRUPTED: u8 = 130;
 
 pub async fn run(args: Box<LoadArgs>) -> anyhow::Result<ExitCode> {
     let mut args = *args;
-    let (target, prometheus_url) = match (args.target.take(), args.prometheus.take()) {
-        (Some(target), prometheus) => (target, prometheus),
-        (None, prometheus) => {
+    let (target, prometheus_url, push_url) = match (
+        args.target.take(),
+        args.prometheus.take(),
+        args.push_to.take(),
+    ) {
+        (Some(target), prometheus, push) => (target, prometheus, push),
+        (None, prometheus, push) => {
             let stack = running_stack(&args)?;
-            (stack.target, prometheus.or(stack.prometheus))
+            (
+                stack.target,
+                prometheus.or(stack.prometheus),
+                push.or(stack.ops),
+            )
         }
     };
     let settings = LoadSettings {
@@ -62,6 +71,16 @@ pub async fn run(args: Box<LoadArgs>) -> anyhow::Result<ExitCode> {
     let interrupt = super::cancel_on_signal(stop.clone());
     let running = load::start(&plan, stop.clone()).await?;
     let mut probe = running.probe();
+    let pusher = push_url.as_ref().map(|url| Pusher::new(url.url()));
+    let pushing_stop = CancellationToken::new();
+    let push_probe = running.probe();
+    let pushing = async {
+        match &pusher {
+            Some(pusher) => pusher.run(&plan, push_probe, pushing_stop.clone()).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::pin!(pushing);
     let mut progress = ProgressLine::new(&plan);
     let finish = running.finish();
     tokio::pin!(finish);
@@ -70,8 +89,13 @@ pub async fn run(args: Box<LoadArgs>) -> anyhow::Result<ExitCode> {
         tokio::select! {
             finished = &mut finish => break finished?,
             _ = ticks.tick() => progress.show(probe.sample()),
+            () = &mut pushing => {}
         }
     };
+    pushing_stop.cancel();
+    if let Some(pusher) = &pusher {
+        pusher.finish(&plan, &finished.stats).await;
+    }
 
     let mut report = LoadReport::new(&plan, &finished);
     if let Some(prometheus_url) = prometheus_url {
@@ -143,14 +167,17 @@ fn no_answer_at_all(report: &LoadReport, timeout: Duration) -> Option<String> {
     ))
 }
 
-/// The defaults of `--target` and `--prometheus`.
+/// The defaults of `--target`, `--prometheus` and `--push-to`.
 struct StackDefaults {
     target: Target,
     prometheus: Option<Target>,
+    /// The daemon's ops listener, which takes the run's own figures.
+    ops: Option<Target>,
 }
 
-/// Where load goes when `--target` is not given, and which Prometheus to compare with unless
-/// `--prometheus` says: the demo service and Prometheus of the project's running stack (its
+/// Where load goes when `--target` is not given, which Prometheus to compare with unless
+/// `--prometheus` says, and where the run's figures go unless `--push-to` says: the demo
+/// service, Prometheus and daemon ops listener of the project's running stack (its
 /// `stack.json`), else the demo service's standard address and none. This is the one place that
 /// decides it.
 fn running_stack(args: &LoadArgs) -> anyhow::Result<StackDefaults> {
@@ -174,6 +201,10 @@ fn running_stack(args: &LoadArgs) -> anyhow::Result<StackDefaults> {
         .as_ref()
         .and_then(StackRecord::prometheus_url)
         .and_then(parse);
+    let ops = record
+        .as_ref()
+        .and_then(|record| record.daemon.ops_url())
+        .and_then(parse);
     Ok(StackDefaults {
         target: match target {
             Some(target) => target,
@@ -182,6 +213,7 @@ fn running_stack(args: &LoadArgs) -> anyhow::Result<StackDefaults> {
                 .expect("the built-in default target is a valid URL"),
         },
         prometheus,
+        ops,
     })
 }
 

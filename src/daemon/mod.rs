@@ -2,7 +2,8 @@
 //! `--foreground`) that serves, on 127.0.0.1 and the project network's gateway address:
 //!
 //! - the demo service (what the stack monitors and `monibox load` drives);
-//! - the ops listener ([`ops`]): self-metrics, the Alertmanager webhook, the runbooks;
+//! - the ops listener ([`ops`]): self-metrics, the Alertmanager webhook, the runbooks, and the
+//!   figures `monibox load` pushes ([`load_metrics`]);
 //! - the control socket ([`control`]): `status`, `shutdown`, `hold` and `resume` for the other
 //!   commands;
 //!
@@ -16,6 +17,7 @@
 
 pub mod alerts;
 pub mod control;
+pub mod load_metrics;
 mod metrics;
 pub mod ops;
 pub mod process;

@@ -16,7 +16,7 @@ use prometheus_client::registry::Registry;
 use super::system::SystemCollector;
 
 /// Request latency buckets, 1 ms to 10 s: the range the demo endpoints can produce.
-const LATENCY_BUCKETS: [f64; 13] = [
+pub const LATENCY_BUCKETS: [f64; 13] = [
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
 /// Injected `/slow` delays: up to the 10 s cap.
@@ -35,7 +35,7 @@ pub enum Endpoint {
 }
 
 impl Endpoint {
-    const ALL: [Endpoint; 6] = [
+    pub const ALL: [Endpoint; 6] = [
         Endpoint::Health,
         Endpoint::Slow,
         Endpoint::Error,
@@ -182,6 +182,33 @@ struct VersionLabels {
 /// counts, through the family's (slower) lookup.
 const COMMON_STATUSES: [u16; 5] = [200, 400, 404, 405, 500];
 
+impl Method {
+    const ALL: [Method; Method::COUNT] = [
+        Method::Get,
+        Method::Head,
+        Method::Post,
+        Method::Put,
+        Method::Delete,
+        Method::Patch,
+        Method::Options,
+        Method::Other,
+    ];
+}
+
+/// The statuses the routes (`routes.rs`) answer `method` on `endpoint` with: what their series
+/// are created at 0 for, so `rate()` and `increase()` see the first such answer after a start.
+/// An unknown path is a 404 whatever the method; a known one takes GET and HEAD (a bad or
+/// unknown query parameter is a 400; `/error` fails with 500, `/cpu-intensive` and `/metrics`
+/// when their work fails) and answers 405 to every other method.
+fn known_statuses(method: Method, endpoint: Endpoint) -> &'static [u16] {
+    match (endpoint, method) {
+        (Endpoint::Other, _) => &[404],
+        (Endpoint::Health | Endpoint::Slow, Method::Get | Method::Head) => &[200, 400],
+        (_, Method::Get | Method::Head) => &[200, 400, 500],
+        _ => &[405],
+    }
+}
+
 /// Which exposition format a scraper gets.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ExpositionFormat {
@@ -251,7 +278,8 @@ pub struct DemoMetrics {
     latency: Family<LatencyLabels, Histogram, fn() -> Histogram>,
     latency_handles: Box<[OnceLock<Histogram>]>,
     active: Gauge,
-    errors: Family<ErrorLabels, Counter>,
+    /// `/error`'s injected failures, by `ErrorType` discriminant.
+    error_handles: [Counter; ErrorType::ALL.len()],
     cpu_iterations: Counter,
     cpu_seconds: Counter<f64, std::sync::atomic::AtomicU64>,
     injected_delay: Histogram,
@@ -314,12 +342,37 @@ impl DemoMetrics {
         );
         registry.register_collector(Box::new(system));
 
-        let request_handles = (0..Method::COUNT * Endpoint::ALL.len() * COMMON_STATUSES.len())
+        let request_handles: Box<[OnceLock<Counter>]> =
+            (0..Method::COUNT * Endpoint::ALL.len() * COMMON_STATUSES.len())
+                .map(|_| OnceLock::new())
+                .collect();
+        let latency_handles: Box<[OnceLock<Histogram>]> = (0..Method::COUNT * Endpoint::ALL.len())
             .map(|_| OnceLock::new())
             .collect();
-        let latency_handles = (0..Method::COUNT * Endpoint::ALL.len())
-            .map(|_| OnceLock::new())
-            .collect();
+        // Every series whose labels are known in advance exists from the start, at 0.
+        for method in Method::ALL {
+            for endpoint in Endpoint::ALL {
+                let route = route_index(method, endpoint);
+                let _ = latency_handles[route]
+                    .set(latency.get_or_create_owned(&LatencyLabels { method, endpoint }));
+                for &status in known_statuses(method, endpoint) {
+                    let counter = requests.get_or_create_owned(&RequestLabels {
+                        method,
+                        endpoint,
+                        status,
+                    });
+                    if let Some(slot) = COMMON_STATUSES.iter().position(|&s| s == status) {
+                        let _ = request_handles[route * COMMON_STATUSES.len() + slot].set(counter);
+                    }
+                }
+            }
+        }
+        let error_handles = ErrorType::ALL.map(|error_type| {
+            errors.get_or_create_owned(&ErrorLabels {
+                endpoint: Endpoint::Error,
+                error_type,
+            })
+        });
         Self {
             registry,
             requests,
@@ -327,7 +380,7 @@ impl DemoMetrics {
             latency,
             latency_handles,
             active,
-            errors,
+            error_handles,
             cpu_iterations,
             cpu_seconds,
             injected_delay,
@@ -351,7 +404,7 @@ impl DemoMetrics {
         status: u16,
         elapsed: Duration,
     ) {
-        let route = method as usize * Endpoint::ALL.len() + endpoint as usize;
+        let route = route_index(method, endpoint);
         let latency = self.latency_handles[route].get_or_init(|| {
             self.latency
                 .get_or_create_owned(&LatencyLabels { method, endpoint })
@@ -375,13 +428,9 @@ impl DemoMetrics {
         }
     }
 
-    pub fn error_injected(&self, endpoint: Endpoint, error_type: ErrorType) {
-        self.errors
-            .get_or_create(&ErrorLabels {
-                endpoint,
-                error_type,
-            })
-            .inc();
+    /// Counts a failure `/error` injected (the only endpoint that injects them).
+    pub fn error_injected(&self, error_type: ErrorType) {
+        self.error_handles[error_type as usize].inc();
     }
 
     pub fn cpu_work_done(&self, iterations: u64, elapsed: Duration) {
@@ -397,6 +446,11 @@ impl DemoMetrics {
     pub fn encode(&self, format: ExpositionFormat) -> Result<String, fmt::Error> {
         format.encode(&self.registry)
     }
+}
+
+/// The slot of a (method, endpoint) pair in the pre-resolved handle tables.
+fn route_index(method: Method, endpoint: Endpoint) -> usize {
+    method as usize * Endpoint::ALL.len() + endpoint as usize
 }
 
 /// Holds one request in the `app_active_requests` gauge.
@@ -440,6 +494,40 @@ mod tests {
             ExpositionFormat::negotiate(Some("Application/OpenMetrics-Text")),
             ExpositionFormat::OpenMetrics
         );
+    }
+
+    #[test]
+    fn known_series_exist_at_zero_from_the_start() {
+        let metrics = DemoMetrics::new("test", SystemCollector::new());
+        let text = metrics.encode(ExpositionFormat::Classic).expect("encode");
+        for series in [
+            r#"app_error_count_total{endpoint="/error",error_type="database_timeout"} 0"#,
+            r#"app_error_count_total{endpoint="/error",error_type="validation_failed"} 0"#,
+            r#"app_request_count_total{method="GET",endpoint="/error",status="500"} 0"#,
+            r#"app_request_count_total{method="HEAD",endpoint="/slow",status="400"} 0"#,
+            r#"app_request_count_total{method="POST",endpoint="/",status="405"} 0"#,
+            r#"app_request_count_total{method="GET",endpoint="other",status="404"} 0"#,
+            r#"app_request_latency_seconds_count{method="GET",endpoint="/cpu-intensive"} 0"#,
+            r#"app_request_latency_seconds_bucket{le="+Inf",method="OPTIONS",endpoint="other"} 0"#,
+        ] {
+            assert!(text.contains(series), "{series} in\n{text}");
+        }
+        assert!(
+            !text.contains(r#"method="GET",endpoint="/",status="500""#),
+            "/ never fails: no series for it"
+        );
+        for (index, method) in Method::ALL.iter().enumerate() {
+            assert_eq!(
+                *method as usize, index,
+                "handle slots are indexed by discriminant"
+            );
+        }
+        for (index, error_type) in ErrorType::ALL.iter().enumerate() {
+            assert_eq!(
+                *error_type as usize, index,
+                "handle slots are indexed by discriminant"
+            );
+        }
     }
 
     #[test]

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
-pub use metrics::{DemoMetrics, Endpoint, ErrorType, ExpositionFormat, Method};
+pub use metrics::{DemoMetrics, Endpoint, ErrorType, ExpositionFormat, LATENCY_BUCKETS, Method};
 pub use system::SystemCollector;
 
 use crate::httpd::{self, BindError, Bound, Limits};

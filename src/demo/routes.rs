@@ -121,7 +121,7 @@ impl DemoState {
         }
         let error_type = ErrorType::ALL[rand::random_range(0..ErrorType::ALL.len())];
         if self.settings.instrumented {
-            self.metrics.error_injected(Endpoint::Error, error_type);
+            self.metrics.error_injected(error_type);
         }
         let body = json!({
             "status": "error",
