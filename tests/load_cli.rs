@@ -477,3 +477,80 @@ async fn more_users_than_the_open_file_limit_allows_exit_2_saying_how_to_raise_i
         "{message}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_during_a_run_prints_the_report_and_exits_130() {
+    let demo = RunningDemo::start(DemoSettings::default()).await;
+    let child = isolated(
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_monibox"))
+            .args(["load", "--target", &demo.base_url, "--users", "2"])
+            .args([
+                "--think-time",
+                "10ms",
+                "--duration",
+                "30s",
+                "--mix",
+                "/",
+                "--json",
+            ])
+            .args(["--threshold", "p99<1h"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped()),
+    )
+    .spawn()
+    .expect("monibox runs");
+    let pid = child.id().expect("running") as i32;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .expect("signal the child");
+    let output = tokio::time::timeout(Duration::from_secs(10), child.wait_with_output())
+        .await
+        .expect("ends")
+        .expect("output");
+    assert_eq!(code(&output), 130, "{}", stderr(&output));
+    let json: Value = serde_json::from_slice(&output.stdout).expect("the report is printed");
+    assert_eq!(json["interrupted"], true);
+    assert!(json["totals"]["requests"].as_u64().is_some_and(|n| n > 0));
+    assert_eq!(
+        json["thresholds"][0]["passed"], true,
+        "130 even with thresholds held"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_threshold_on_an_endpoint_without_requests_fails_whatever_its_metric() {
+    let demo = RunningDemo::start(DemoSettings::default()).await;
+    // One request, always to `/`: `/error` in the mix gets none.
+    let output = monibox(&[
+        "load",
+        "--target",
+        &demo.base_url,
+        "--users",
+        "1",
+        "--requests",
+        "1",
+        "--mix",
+        "/=1000000,/error=1",
+        "--threshold",
+        "/error:error_rate<1%",
+        "--threshold",
+        "/error:p95<1s",
+        "--threshold",
+        "/:error_rate<1%",
+        "--json",
+    ])
+    .await;
+    assert_eq!(code(&output), 1, "{}", stderr(&output));
+    let json: Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    let thresholds = json["thresholds"].as_array().expect("thresholds");
+    for threshold in &thresholds[..2] {
+        assert_eq!(threshold["passed"], false, "{threshold}");
+        assert!(threshold["observed"].is_null(), "{threshold}");
+        assert_eq!(threshold["no_data"], "no requests", "{threshold}");
+    }
+    assert_eq!(thresholds[2]["passed"], true, "{}", thresholds[2]);
+    assert!(thresholds[2]["no_data"].is_null());
+}

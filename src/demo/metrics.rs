@@ -508,7 +508,7 @@ mod tests {
             r#"app_request_count_total{method="POST",endpoint="/",status="405"} 0"#,
             r#"app_request_count_total{method="GET",endpoint="other",status="404"} 0"#,
             r#"app_request_latency_seconds_count{method="GET",endpoint="/cpu-intensive"} 0"#,
-            r#"app_request_latency_seconds_bucket{le="+Inf",method="OPTIONS",endpoint="other"} 0"#,
+            r#"app_request_latency_seconds_bucket{method="OPTIONS",endpoint="other",le="+Inf"} 0"#,
         ] {
             assert!(text.contains(series), "{series} in\n{text}");
         }
