@@ -35,6 +35,24 @@ async fn run_bounded(command: &mut tokio::process::Command) -> Output {
         .expect("monibox runs")
 }
 
+/// Sends SIGINT (Ctrl-C) to `child` after `delay` and waits (at most 10 s) for it to end; its
+/// output and when the signal went.
+async fn interrupt_after(child: tokio::process::Child, delay: Duration) -> (Output, Instant) {
+    let pid = child.id().expect("running") as i32;
+    tokio::time::sleep(delay).await;
+    let interrupted_at = Instant::now();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .expect("signal the child");
+    let output = tokio::time::timeout(Duration::from_secs(10), child.wait_with_output())
+        .await
+        .expect("ends")
+        .expect("output");
+    (output, interrupted_at)
+}
+
 fn code(output: &Output) -> i32 {
     output.status.code().expect("exited, not killed")
 }
@@ -367,18 +385,7 @@ async fn ctrl_c_while_the_target_does_not_answer_the_connection_check_exits_at_o
     )
     .spawn()
     .expect("monibox runs");
-    let pid = child.id().expect("running") as i32;
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    let interrupted_at = Instant::now();
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(pid),
-        nix::sys::signal::Signal::SIGINT,
-    )
-    .expect("signal the child");
-    let output = tokio::time::timeout(Duration::from_secs(10), child.wait_with_output())
-        .await
-        .expect("ends")
-        .expect("output");
+    let (output, interrupted_at) = interrupt_after(child, Duration::from_millis(1500)).await;
     assert!(
         interrupted_at.elapsed() < Duration::from_secs(2),
         "stopped {:?} after Ctrl-C, not at the 5 s connection timeout",
@@ -499,17 +506,7 @@ async fn ctrl_c_during_a_run_prints_the_report_and_exits_130() {
     )
     .spawn()
     .expect("monibox runs");
-    let pid = child.id().expect("running") as i32;
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(pid),
-        nix::sys::signal::Signal::SIGINT,
-    )
-    .expect("signal the child");
-    let output = tokio::time::timeout(Duration::from_secs(10), child.wait_with_output())
-        .await
-        .expect("ends")
-        .expect("output");
+    let (output, _) = interrupt_after(child, Duration::from_millis(1500)).await;
     assert_eq!(code(&output), 130, "{}", stderr(&output));
     let json: Value = serde_json::from_slice(&output.stdout).expect("the report is printed");
     assert_eq!(json["interrupted"], true);

@@ -1,11 +1,14 @@
-//! The demo service's metrics: typed label sets over bounded enums, pre-resolved handles so the
-//! request path never hashes label sets, and exposition in OpenMetrics or the classic text format.
+//! The demo service's metrics: typed label sets over the bounded label values of [`labels`],
+//! every series known in advance created at 0, and pre-resolved handles so the request path
+//! never hashes label sets.
+//!
+//! [`labels`]: super::labels
 
 use std::fmt;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
+use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
@@ -13,6 +16,8 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::Registry;
 
+use super::exposition::ExpositionFormat;
+use super::labels::{Endpoint, ErrorType, Method, known_statuses};
 use super::system::SystemCollector;
 
 /// Request latency buckets, 1 ms to 10 s: the range the demo endpoints can produce.
@@ -21,138 +26,6 @@ pub const LATENCY_BUCKETS: [f64; 13] = [
 ];
 /// Injected `/slow` delays: up to the 10 s cap.
 const DELAY_BUCKETS: [f64; 9] = [0.05, 0.1, 0.2, 0.3, 0.5, 1.0, 2.0, 5.0, 10.0];
-
-/// The routes of the demo service; every other path is `Other`, so label values stay bounded
-/// whatever clients send.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Endpoint {
-    Health,
-    Slow,
-    Error,
-    CpuIntensive,
-    Metrics,
-    Other,
-}
-
-impl Endpoint {
-    pub const ALL: [Endpoint; 6] = [
-        Endpoint::Health,
-        Endpoint::Slow,
-        Endpoint::Error,
-        Endpoint::CpuIntensive,
-        Endpoint::Metrics,
-        Endpoint::Other,
-    ];
-
-    pub fn from_path(path: &str) -> Self {
-        match path {
-            "/" => Endpoint::Health,
-            "/slow" => Endpoint::Slow,
-            "/error" => Endpoint::Error,
-            "/cpu-intensive" => Endpoint::CpuIntensive,
-            "/metrics" => Endpoint::Metrics,
-            _ => Endpoint::Other,
-        }
-    }
-
-    /// The `endpoint` label value.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Endpoint::Health => "/",
-            Endpoint::Slow => "/slow",
-            Endpoint::Error => "/error",
-            Endpoint::CpuIntensive => "/cpu-intensive",
-            Endpoint::Metrics => "/metrics",
-            Endpoint::Other => "other",
-        }
-    }
-}
-
-/// Request methods as a bounded label; anything unusual is `OTHER`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Method {
-    Get,
-    Head,
-    Post,
-    Put,
-    Delete,
-    Patch,
-    Options,
-    Other,
-}
-
-impl Method {
-    const COUNT: usize = 8;
-
-    pub fn from_http(method: &hyper::Method) -> Self {
-        match *method {
-            hyper::Method::GET => Method::Get,
-            hyper::Method::HEAD => Method::Head,
-            hyper::Method::POST => Method::Post,
-            hyper::Method::PUT => Method::Put,
-            hyper::Method::DELETE => Method::Delete,
-            hyper::Method::PATCH => Method::Patch,
-            hyper::Method::OPTIONS => Method::Options,
-            _ => Method::Other,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Method::Get => "GET",
-            Method::Head => "HEAD",
-            Method::Post => "POST",
-            Method::Put => "PUT",
-            Method::Delete => "DELETE",
-            Method::Patch => "PATCH",
-            Method::Options => "OPTIONS",
-            Method::Other => "OTHER",
-        }
-    }
-}
-
-/// The failures `/error` injects, each a realistic kind of backend trouble.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum ErrorType {
-    DatabaseTimeout,
-    UpstreamUnavailable,
-    ValidationFailed,
-}
-
-impl ErrorType {
-    pub const ALL: [ErrorType; 3] = [
-        ErrorType::DatabaseTimeout,
-        ErrorType::UpstreamUnavailable,
-        ErrorType::ValidationFailed,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ErrorType::DatabaseTimeout => "database_timeout",
-            ErrorType::UpstreamUnavailable => "upstream_unavailable",
-            ErrorType::ValidationFailed => "validation_failed",
-        }
-    }
-
-    pub fn message(self) -> &'static str {
-        match self {
-            ErrorType::DatabaseTimeout => "the database did not answer within 2 s",
-            ErrorType::UpstreamUnavailable => "the upstream service refused the connection",
-            ErrorType::ValidationFailed => "the stored record failed validation",
-        }
-    }
-}
-
-macro_rules! label_value_from_as_str {
-    ($($t:ty),*) => {$(
-        impl EncodeLabelValue for $t {
-            fn encode(&self, encoder: &mut LabelValueEncoder) -> Result<(), fmt::Error> {
-                fmt::Write::write_str(encoder, self.as_str())
-            }
-        }
-    )*};
-}
-label_value_from_as_str!(Endpoint, Method, ErrorType);
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash, EncodeLabelSet)]
 struct RequestLabels {
@@ -181,93 +54,6 @@ struct VersionLabels {
 /// The statuses the service answers with; each gets a pre-resolved counter. Anything else still
 /// counts, through the family's (slower) lookup.
 const COMMON_STATUSES: [u16; 5] = [200, 400, 404, 405, 500];
-
-impl Method {
-    const ALL: [Method; Method::COUNT] = [
-        Method::Get,
-        Method::Head,
-        Method::Post,
-        Method::Put,
-        Method::Delete,
-        Method::Patch,
-        Method::Options,
-        Method::Other,
-    ];
-}
-
-/// The statuses the routes (`routes.rs`) answer `method` on `endpoint` with: what their series
-/// are created at 0 for, so `rate()` and `increase()` see the first such answer after a start.
-/// An unknown path is a 404 whatever the method; a known one takes GET and HEAD (a bad or
-/// unknown query parameter is a 400; `/error` fails with 500, `/cpu-intensive` and `/metrics`
-/// when their work fails) and answers 405 to every other method.
-fn known_statuses(method: Method, endpoint: Endpoint) -> &'static [u16] {
-    match (endpoint, method) {
-        (Endpoint::Other, _) => &[404],
-        (Endpoint::Health | Endpoint::Slow, Method::Get | Method::Head) => &[200, 400],
-        (_, Method::Get | Method::Head) => &[200, 400, 500],
-        _ => &[405],
-    }
-}
-
-/// Which exposition format a scraper gets.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ExpositionFormat {
-    /// `application/openmetrics-text; version=1.0.0`, what Prometheus asks for.
-    OpenMetrics,
-    /// `text/plain; version=0.0.4`, for curl, promtool and older agents.
-    Classic,
-}
-
-impl ExpositionFormat {
-    pub fn content_type(self) -> &'static str {
-        match self {
-            ExpositionFormat::OpenMetrics => {
-                "application/openmetrics-text; version=1.0.0; charset=utf-8"
-            }
-            ExpositionFormat::Classic => prometheus_client::encoding::prometheus_text::CONTENT_TYPE,
-        }
-    }
-
-    /// Renders every metric of `registry` in this format.
-    pub fn encode(self, registry: &Registry) -> Result<String, fmt::Error> {
-        let mut out = String::with_capacity(16 * 1024);
-        match self {
-            ExpositionFormat::OpenMetrics => {
-                prometheus_client::encoding::text::encode(&mut out, registry)?
-            }
-            ExpositionFormat::Classic => {
-                prometheus_client::encoding::prometheus_text::encode(&mut out, registry)?
-            }
-        }
-        Ok(out)
-    }
-
-    /// Picks the format from an `Accept` header the way the official Go and Python clients do:
-    /// the acceptable type with the highest quality wins (the earlier one on a tie), and the
-    /// classic format is the default for anything else, `*/*` included.
-    pub fn negotiate(accept: Option<&str>) -> Self {
-        let Some(accept) = accept else {
-            return ExpositionFormat::Classic;
-        };
-        let mut best: Option<(f32, ExpositionFormat)> = None;
-        for range in accept.split(',') {
-            let mut parts = range.split(';').map(str::trim);
-            let format = match parts.next().map(str::to_ascii_lowercase).as_deref() {
-                Some("application/openmetrics-text") => ExpositionFormat::OpenMetrics,
-                Some("text/plain") => ExpositionFormat::Classic,
-                _ => continue,
-            };
-            let quality = parts
-                .filter_map(|param| param.strip_prefix("q="))
-                .find_map(|q| q.parse::<f32>().ok())
-                .unwrap_or(1.0);
-            if quality > 0.0 && best.is_none_or(|(q, _)| quality > q) {
-                best = Some((quality, format));
-            }
-        }
-        best.map_or(ExpositionFormat::Classic, |(_, format)| format)
-    }
-}
 
 /// Every metric the demo service exports, registered once at start.
 #[derive(Debug)]
@@ -469,34 +255,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn negotiation_follows_quality_and_defaults_to_classic() {
-        let prometheus = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
-        assert_eq!(
-            ExpositionFormat::negotiate(Some(prometheus)),
-            ExpositionFormat::OpenMetrics
-        );
-        assert_eq!(ExpositionFormat::negotiate(None), ExpositionFormat::Classic);
-        assert_eq!(
-            ExpositionFormat::negotiate(Some("*/*")),
-            ExpositionFormat::Classic
-        );
-        assert_eq!(
-            ExpositionFormat::negotiate(Some(
-                "text/plain;q=0.9, application/openmetrics-text;q=0.5"
-            )),
-            ExpositionFormat::Classic
-        );
-        assert_eq!(
-            ExpositionFormat::negotiate(Some("application/openmetrics-text; q=0")),
-            ExpositionFormat::Classic
-        );
-        assert_eq!(
-            ExpositionFormat::negotiate(Some("Application/OpenMetrics-Text")),
-            ExpositionFormat::OpenMetrics
-        );
-    }
-
-    #[test]
     fn known_series_exist_at_zero_from_the_start() {
         let metrics = DemoMetrics::new("test", SystemCollector::new());
         let text = metrics.encode(ExpositionFormat::Classic).expect("encode");
@@ -525,20 +283,6 @@ mod tests {
         for (index, error_type) in ErrorType::ALL.iter().enumerate() {
             assert_eq!(
                 *error_type as usize, index,
-                "handle slots are indexed by discriminant"
-            );
-        }
-    }
-
-    #[test]
-    fn every_path_maps_to_a_bounded_endpoint() {
-        assert_eq!(Endpoint::from_path("/slow"), Endpoint::Slow);
-        assert_eq!(Endpoint::from_path("/slow/"), Endpoint::Other);
-        assert_eq!(Endpoint::from_path("/../etc/passwd"), Endpoint::Other);
-        for endpoint in Endpoint::ALL {
-            assert_eq!(
-                Endpoint::ALL[endpoint as usize],
-                endpoint,
                 "handle slots are indexed by discriminant"
             );
         }

@@ -15,7 +15,8 @@ use hyper::http::request::Parts;
 use hyper::{Request, Response, StatusCode};
 use serde_json::json;
 
-use super::metrics::{Endpoint, ErrorType, ExpositionFormat, Method};
+use super::exposition::ExpositionFormat;
+use super::labels::{Endpoint, ErrorType, Method};
 use super::{DemoState, MAX_CPU_ITERATIONS, MAX_SLOW_MS, work};
 use crate::httpd::Handler;
 
