@@ -56,14 +56,13 @@ async fn run_user(
             .send(endpoint, &mut connection, timer.as_mut(), began)
             .await;
         let now = context.record(endpoint, exchange, began, began);
-        // Without think time the next request starts now: the clock was just read.
-        began = now;
         if think_time.is_zero() {
             // Let the thread's other users read their answers first, so the next requests go
             // out together after the runtime's next look at the sockets (as wrk writes in the
             // event-loop pass after the reads): the server then finds several requests per
-            // wake-up and spends less per request.
+            // wake-up and spends less per request. The next request's time starts after it.
             tokio::task::yield_now().await;
+            began = Instant::now();
         }
         // No think time after the last request: the run is over, not the user's pause.
         if !think_time.is_zero() && !context.exhausted(now) {
