@@ -145,6 +145,10 @@ fn spawn_threads(
             })
             .collect::<Result<Vec<_>, _>>()
             .map_err(LoadError::Request)?;
+        // Users without think time keep their thread busy: only then does yielding the CPU to
+        // the target pay (a paced run's wake-ups must stay on time).
+        let saturating =
+            matches!(&plan.model, Model::Closed { think_time, .. } if think_time.is_zero());
         let thread_plan = ThreadPlan {
             addr,
             templates,
@@ -171,7 +175,9 @@ fn spawn_threads(
         std::thread::Builder::new()
             .name(format!("monibox-load-{thread}"))
             .spawn(move || {
-                sched::defer_to_the_target();
+                if saturating {
+                    sched::defer_to_the_target();
+                }
                 let finished = run_thread(runtime, thread_plan, thread_shared, thread_stop);
                 let _ = done_sender.send(finished);
             })

@@ -1,8 +1,10 @@
-//! How worker threads share the CPU with the service they load. On Linux they run under
-//! `SCHED_BATCH`: the kernel treats them as throughput work and does not let them preempt a
-//! running thread when an answer wakes them, so on a machine the service shares (a load test on
-//! one host) the service is not interrupted at every answer, and each wake-up of the generator
-//! handles several answers. With a CPU to spare nothing changes: a woken thread runs at once.
+//! How worker threads share the CPU with the service they load. When users have no think time
+//! (the generator runs flat out, as wrk does), the threads run under `SCHED_BATCH` on Linux:
+//! the kernel treats them as throughput work and does not let them preempt a running thread when
+//! an answer wakes them, so on a machine the service shares (a load test on one host) the
+//! service is not interrupted at every answer, and each wake-up of the generator handles several
+//! answers. Paced runs (think time, `--rate`) keep the default policy: under `SCHED_BATCH` their
+//! timer wake-ups came late (measured: p50 1.5 ms instead of 0.09 ms at `--rate 1000`).
 
 /// The `thread-priority` scale's value for nice 0 under a normal policy (it maps 0..=99 onto
 /// nice 19..=-20): the policy changes, the nice value does not.
