@@ -56,6 +56,8 @@ async fn run_user(
             .send(endpoint, &mut connection, timer.as_mut(), began)
             .await;
         let now = context.record(endpoint, exchange, began, began);
+        // When the run is over, the next round of the loop sees it from this reading.
+        began = now;
         if think_time.is_zero() {
             // Let the thread's other users read their answers first, so the next requests go
             // out together after the runtime's next look at the sockets (as wrk writes in the
