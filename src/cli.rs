@@ -345,7 +345,8 @@ pub struct LoadArgs {
     #[arg(long = "threshold", value_name = "EXPR")]
     pub thresholds: Vec<Threshold>,
 
-    /// Also show Prometheus's request count and p95 for the run's window, from this base URL
+    /// Also show Prometheus's exact request count and p95 per endpoint between its scrapes just
+    /// before and just after the run (waiting up to 20 s for the latter), from this base URL
     /// [default: the Prometheus of the project's running stack, if one runs]
     #[arg(long, value_name = "URL")]
     pub prometheus: Option<Target>,
@@ -358,7 +359,7 @@ pub struct LoadArgs {
 
     /// Count a request as connection_reset when the server closes a reused keep-alive connection
     /// before answering it, instead of sending it once more on a new connection (as RFC 9112
-    /// §9.3.1 allows for GET, and browsers do)
+    /// §9.3.1 allows for GET)
     #[arg(long)]
     pub no_retry: bool,
 

@@ -21,7 +21,8 @@ pub fn parse_duration(input: &str) -> Result<Duration, PlanError> {
     if text.is_empty() {
         return Err(error("empty"));
     }
-    let mut total = 0f64;
+    // Whole nanoseconds, added up exactly: "30.1s" is 30.1 s, not the nearest f64.
+    let mut total_ns: u128 = 0;
     let mut rest = text;
     while !rest.is_empty() {
         let number_len = rest
@@ -30,31 +31,60 @@ pub fn parse_duration(input: &str) -> Result<Duration, PlanError> {
         if number_len == 0 {
             return Err(error("expected a number"));
         }
-        let number: f64 = rest[..number_len]
-            .parse()
-            .map_err(|_| error("bad number"))?;
+        let number = &rest[..number_len];
         rest = &rest[number_len..];
         let unit_len = rest
             .find(|c: char| c.is_ascii_digit() || c == '.')
             .unwrap_or(rest.len());
-        let seconds_per_unit = match &rest[..unit_len] {
-            "us" | "µs" => 1e-6,
-            "ms" => 1e-3,
-            "s" => 1.0,
-            "m" => 60.0,
-            "h" => 3600.0,
+        let unit_ns: u128 = match &rest[..unit_len] {
+            "us" | "µs" => 1_000,
+            "ms" => 1_000_000,
+            "s" => 1_000_000_000,
+            "m" => 60_000_000_000,
+            "h" => 3_600_000_000_000,
             _ => return Err(error("unknown unit")),
         };
         rest = &rest[unit_len..];
-        total += number * seconds_per_unit;
+        let part_ns = nanoseconds(number, unit_ns).ok_or_else(|| error("bad number"))?;
+        total_ns = total_ns
+            .checked_add(part_ns)
+            .ok_or_else(|| error("out of range"))?;
     }
-    let duration = Duration::try_from_secs_f64(total).map_err(|_| error("out of range"))?;
-    if duration > MAX_DURATION {
+    if total_ns > MAX_DURATION.as_nanos() {
         return Err(error(
             "longer than a year (8760h), the most a load run takes",
         ));
     }
-    Ok(duration)
+    let seconds = u64::try_from(total_ns / 1_000_000_000).map_err(|_| error("out of range"))?;
+    Ok(Duration::new(seconds, (total_ns % 1_000_000_000) as u32))
+}
+
+/// `number` (digits with at most one decimal point, e.g. `1.5`, `.5`, `2.`) times `unit_ns`, in
+/// whole nanoseconds (anything finer is dropped); `None` when it is not such a number or too
+/// large to hold.
+fn nanoseconds(number: &str, unit_ns: u128) -> Option<u128> {
+    let (whole, fraction) = number.split_once('.').unwrap_or((number, ""));
+    if (whole.is_empty() && fraction.is_empty()) || fraction.contains('.') {
+        return None;
+    }
+    let whole_ns = if whole.is_empty() {
+        0
+    } else {
+        // More than 30 digits is beyond any bound: refuse rather than overflow.
+        if whole.len() > 30 {
+            return Some(u128::MAX);
+        }
+        whole.parse::<u128>().ok()?.checked_mul(unit_ns)?
+    };
+    // Digits below a nanosecond of the largest unit (an hour: 13 digits) cannot matter.
+    let fraction = &fraction[..fraction.len().min(20)];
+    let fraction_ns = if fraction.is_empty() {
+        0
+    } else {
+        let scale = 10u128.pow(fraction.len() as u32);
+        fraction.parse::<u128>().ok()? * unit_ns / scale
+    };
+    whole_ns.checked_add(fraction_ns)
 }
 
 /// The longest duration any load setting may have (`--duration`, `--ramp-up`, `--think-time`,
@@ -147,6 +177,24 @@ mod tests {
         for bad in ["", "10", "ms", "5 parsecs", "1..2s", "-1s"] {
             assert!(parse_duration(bad).is_err(), "{bad:?} should be rejected");
         }
+    }
+
+    #[test]
+    fn fractions_add_up_exactly() {
+        // Found by fuzzing: summed as f64 seconds, this was 19126951.100000001 s.
+        assert_eq!(
+            parse_duration("5313h2m0s1s30.1s"),
+            Ok(Duration::new(19_126_951, 100_000_000))
+        );
+        assert_eq!(parse_duration("0.1s"), Ok(Duration::from_millis(100)));
+        assert_eq!(parse_duration(".5s"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("2.ms"), Ok(Duration::from_millis(2)));
+        assert_eq!(parse_duration("1.0000000001s"), Ok(Duration::from_secs(1)));
+        for bad in [".s", "1.2.3s", "..s"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+        let huge = format!("{}s", "9".repeat(40));
+        assert!(parse_duration(&huge).is_err());
     }
 
     #[test]
