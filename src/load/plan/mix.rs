@@ -90,8 +90,10 @@ impl FromStr for Mix {
                     "a path with a query needs a weight, e.g. /slow?ms=300=1",
                 ));
             }
-            if PathAndQuery::from_str(path).is_err() {
-                return Err(error("not a valid URL path"));
+            if !path.is_ascii() || path.contains('#') || PathAndQuery::from_str(path).is_err() {
+                return Err(error(
+                    "not a valid URL path (ASCII only, percent-encode the rest; no #fragment)",
+                ));
             }
             if weight == 0 {
                 return Err(error("the weight must be at least 1"));
@@ -163,6 +165,8 @@ mod tests {
             "/a=1,/a=2",
             "/=1,,/b=1",
             "/a b=1",
+            "/caf\u{e9}=1",
+            "/a#b=1",
         ] {
             let error = bad.parse::<Mix>().expect_err(bad);
             assert!(matches!(error, PlanError::Mix { .. }), "{bad:?}: {error}");

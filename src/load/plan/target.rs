@@ -53,6 +53,14 @@ impl FromStr for Target {
             reason: reason.to_owned(),
         };
         let text = input.trim();
+        if !text.is_ascii() || text.bytes().any(|byte| byte.is_ascii_control()) {
+            return Err(error(
+                "only ASCII without spaces or control characters; percent-encode the rest",
+            ));
+        }
+        if text.contains('#') {
+            return Err(error("a base URL has no #fragment"));
+        }
         let with_scheme = if text.contains("://") {
             text.to_owned()
         } else {
@@ -145,6 +153,12 @@ mod tests {
             "http://a:b",
             "http://h/?q=1",
             "http://u:p@h",
+            // Found by fuzzing: the fragment was dropped and the NEL kept inside the path, so
+            // the URL shown did not parse back to the same target.
+            "2/\u{34f}\u{85}#",
+            "http://h/a#b",
+            "http://h/\u{e9}",
+            "http://h/a\tb",
         ] {
             assert!(
                 matches!(bad.parse::<Target>(), Err(PlanError::Target { .. })),
