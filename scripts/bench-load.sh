@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # bench-load.sh: how `monibox load` compares with wrk, and whether it stays flat and on rate.
 #
-#   1. throughput: wrk and `monibox load --users CONNS --think-time 0` (the closed model without
+#   1. throughput: wrk, wrk under SCHED_BATCH (`chrt -b 0 wrk`: the scheduling policy monibox
+#      gives its own worker threads, so the comparison shows what the policy gives and what the
+#      client does) and `monibox load --users CONNS --think-time 0` (the closed model without
 #      think time is what wrk does) against the same endpoint of one `monibox serve`, with the same
-#      connection and thread counts, interleaved A/B/A/B so machine noise hits both alike;
+#      connection and thread counts, interleaved A/B/C/A/B/C so machine noise hits all alike;
 #      prints req/s, p50, p99 and the generator's own CPU per request of every run, and the mean
-#      ratio monibox / wrk.
+#      ratios monibox / wrk and monibox / wrk-batch.
 #   2. memory: RSS of one long `monibox load` run after RSS_EARLY and RSS_LATE seconds.
 #   3. open model: `monibox load --rate RATE` for DURATION; the achieved rate's error.
 #
@@ -86,9 +88,10 @@ to_ms() {  # wrk's "1.23ms" | "456.00us" | "1.02s" -> milliseconds
 TIMEFORMAT='%U %S'
 cpu_seconds() { awk '{ print $1 + $2 }' "$1"; }
 
-run_wrk() {  # $1 seconds -> "req_s p50_ms p99_ms cpu_s requests"
-    local out="$WORK/wrk.txt"
-    { time timeout $(($1 + 30)) wrk -t"$THREADS" -c"$CONNS" -d"$1s" --timeout 5s --latency "$URL" >"$out" 2>&1 \
+run_wrk() {  # $1 seconds [$2 "batch"] -> "req_s p50_ms p99_ms cpu_s requests"
+    local out="$WORK/wrk.txt" policy=()
+    [[ "${2:-}" == batch ]] && policy=(chrt -b 0)
+    { time timeout $(($1 + 30)) "${policy[@]}" wrk -t"$THREADS" -c"$CONNS" -d"$1s" --timeout 5s --latency "$URL" >"$out" 2>&1 \
         || log "wrk exited non-zero"; } 2>"$WORK/wrk.cpu"
     printf '%s %s %s %s %s\n' "$(awk '/^Requests\/sec:/{print $2}' "$out")" \
         "$(to_ms "$(awk '$1=="50%"{print $2}' "$out")")" "$(to_ms "$(awk '$1=="99%"{print $2}' "$out")")" \
@@ -108,11 +111,13 @@ run_monibox() {  # $1 seconds -> "req_s p50_ms p99_ms cpu_s requests"
 # ---- 1. throughput, interleaved ----------------------------------------------------------------
 log "warmup ${WARMUP}s each"
 run_wrk "$WARMUP" >/dev/null
+run_wrk "$WARMUP" batch >/dev/null
 run_monibox "$WARMUP" >/dev/null
 printf 'round\ttool\treq_s\tp50_ms\tp99_ms\tcpu_s\trequests\n' >"$WORK/runs.tsv"
 for round in $(seq "$ROUNDS"); do
-    log "round $round/$ROUNDS: wrk, then monibox load (${DURATION}s each, $CONNS connections, $THREADS threads)"
+    log "round $round/$ROUNDS: wrk, wrk-batch, then monibox load (${DURATION}s each, $CONNS connections, $THREADS threads)"
     printf '%s\twrk\t%s\n' "$round" "$(run_wrk "$DURATION" | tr ' ' '\t')" >>"$WORK/runs.tsv"
+    printf '%s\twrk-batch\t%s\n' "$round" "$(run_wrk "$DURATION" batch | tr ' ' '\t')" >>"$WORK/runs.tsv"
     printf '%s\tmonibox\t%s\n' "$round" "$(run_monibox "$DURATION" | tr ' ' '\t')" >>"$WORK/runs.tsv"
 done
 
@@ -146,9 +151,10 @@ echo
 echo "== throughput (mean over rounds; ratio = monibox / wrk)"
 awk -F'\t' 'NR > 1 { n[$2]++; rps[$2] += $3; p50[$2] += $4; p99[$2] += $5; cpu[$2] += $6; req[$2] += $7 }
 END {
-    printf "%-8s %10s %9s %9s %14s\n", "tool", "req/s", "p50_ms", "p99_ms", "cpu_us/request"
-    for (t in n) printf "%-8s %10.0f %9.3f %9.3f %14.2f\n", t, rps[t]/n[t], p50[t]/n[t], p99[t]/n[t], (req[t] > 0 ? cpu[t] * 1e6 / req[t] : 0)
-    if (rps["wrk"] > 0) printf "ratio req/s monibox/wrk: %.3f (target >= 0.9)\n", (rps["monibox"]/n["monibox"]) / (rps["wrk"]/n["wrk"])
+    printf "%-10s %10s %9s %9s %14s\n", "tool", "req/s", "p50_ms", "p99_ms", "cpu_us/request"
+    for (t in n) printf "%-10s %10.0f %9.3f %9.3f %14.2f\n", t, rps[t]/n[t], p50[t]/n[t], p99[t]/n[t], (req[t] > 0 ? cpu[t] * 1e6 / req[t] : 0)
+    if (rps["wrk"] > 0) printf "ratio req/s monibox/wrk: %.3f (target >= 1.05); cpu/request monibox/wrk: %.3f (target <= 1)\n", (rps["monibox"]/n["monibox"]) / (rps["wrk"]/n["wrk"]), (cpu["monibox"]/req["monibox"]) / (cpu["wrk"]/req["wrk"])
+    if (rps["wrk-batch"] > 0) printf "ratio req/s monibox/wrk-batch: %.3f; cpu/request monibox/wrk-batch: %.3f\n", (rps["monibox"]/n["monibox"]) / (rps["wrk-batch"]/n["wrk-batch"]), (cpu["monibox"]/req["monibox"]) / (cpu["wrk-batch"]/req["wrk-batch"])
 }' "$WORK/runs.tsv"
 echo
 echo "== memory of monibox load ($LONG_REQUESTS requests in $((RSS_LATE + 3))s)"

@@ -45,6 +45,13 @@ pub struct Sample {
     pub value: f64,
 }
 
+/// One series' raw samples: its labels and (Unix seconds, value) pairs, oldest first.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RawSamples {
+    pub labels: BTreeMap<String, String>,
+    pub samples: Vec<(f64, f64)>,
+}
+
 /// One scrape target as Prometheus reports it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TargetStatus {
@@ -114,6 +121,20 @@ struct RawSample {
     #[serde(default)]
     metric: BTreeMap<String, String>,
     value: (f64, String),
+}
+
+#[derive(Deserialize)]
+struct MatrixData {
+    #[serde(rename = "resultType")]
+    result_type: String,
+    result: Vec<RawSeries>,
+}
+
+#[derive(Deserialize)]
+struct RawSeries {
+    #[serde(default)]
+    metric: BTreeMap<String, String>,
+    values: Vec<(f64, String)>,
 }
 
 #[derive(Deserialize)]
@@ -210,6 +231,52 @@ impl PrometheusApi {
                     labels: raw.metric,
                     timestamp: raw.value.0,
                     value,
+                })
+            })
+            .collect()
+    }
+
+    /// The raw samples (Unix seconds, value) of every series of `selector` over the `range_ms`
+    /// milliseconds up to `time`: the range selector `selector[<range_ms>ms]` evaluated at
+    /// `time`, as stored, with no extrapolation.
+    pub async fn raw_samples(
+        &self,
+        selector: &str,
+        range_ms: u64,
+        time: f64,
+    ) -> Result<Vec<RawSamples>, PromApiError> {
+        let expr = format!("{selector}[{range_ms}ms]");
+        let path = format!(
+            "/api/v1/query?query={}&time={time:.3}",
+            encode_query_value(&expr)
+        );
+        let data: MatrixData = self.get(&path).await?;
+        let malformed = |reason: String| PromApiError::Malformed {
+            url: format!("{}{path}", self.base_url),
+            reason,
+        };
+        if data.result_type != "matrix" {
+            return Err(malformed(format!(
+                "expected a matrix, got a {}",
+                data.result_type
+            )));
+        }
+        data.result
+            .into_iter()
+            .map(|series| {
+                let samples = series
+                    .values
+                    .into_iter()
+                    .map(|(at, value)| {
+                        value
+                            .parse::<f64>()
+                            .map(|value| (at, value))
+                            .map_err(|_| malformed(format!("{value:?} is not a number")))
+                    })
+                    .collect::<Result<_, _>>()?;
+                Ok(RawSamples {
+                    labels: series.metric,
+                    samples,
                 })
             })
             .collect()

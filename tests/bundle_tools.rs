@@ -410,8 +410,8 @@ fn dashboards(bundle: &Bundle) -> Vec<(String, Value)> {
         .collect();
     assert_eq!(
         dashboards.len(),
-        4,
-        "service overview, resources, monitoring health, targets"
+        5,
+        "service overview, resources, monitoring health, targets, load test"
     );
     dashboards
 }

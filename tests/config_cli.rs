@@ -217,13 +217,14 @@ fn export_writes_the_bundle_and_refuses_a_non_empty_dir_without_force() {
         "grafana/provisioning/datasources/prometheus.yml",
         "grafana/provisioning/dashboards/monibox.yml",
         "grafana/dashboards/service-overview.json",
+        "grafana/dashboards/load-test.json",
         "runbooks.md",
         "README.txt",
     ] {
         assert!(dir.join(path).is_file(), "{path} was not written");
     }
     let written: Vec<_> = walk(&dir);
-    assert_eq!(written.len(), 14, "{written:?}");
+    assert_eq!(written.len(), 15, "{written:?}");
     assert!(
         written
             .iter()

@@ -132,13 +132,13 @@ async fn slow_waits_and_fills_the_histogram() {
     let le_50ms = samples
         .get(
             "app_request_latency_seconds_bucket",
-            &[("endpoint", "/slow"), ("le", "0.05")],
+            &[("method", "GET"), ("endpoint", "/slow"), ("le", "0.05")],
         )
         .unwrap();
     let le_100ms = samples
         .get(
             "app_request_latency_seconds_bucket",
-            &[("endpoint", "/slow"), ("le", "0.1")],
+            &[("method", "GET"), ("endpoint", "/slow"), ("le", "0.1")],
         )
         .unwrap();
     assert_eq!(
@@ -217,8 +217,8 @@ async fn errors_carry_a_type_and_are_counted_by_type() {
         assert_eq!(samples.get("app_error_count_total", &labels), Some(*count));
     }
     assert_eq!(samples.sum("app_error_count_total", &[]), 30.0);
-    let failed = [("endpoint", "/error"), ("status", "500")];
-    let passed = [("endpoint", "/error"), ("status", "200")];
+    let failed = [("method", "GET"), ("endpoint", "/error"), ("status", "500")];
+    let passed = [("method", "GET"), ("endpoint", "/error"), ("status", "200")];
     assert_eq!(samples.get("app_request_count_total", &failed), Some(30.0));
     assert_eq!(samples.get("app_request_count_total", &passed), Some(10.0));
     demo.stop().await;
@@ -306,7 +306,7 @@ async fn bad_input_gets_a_clear_status_and_json() {
     assert_eq!(response.status, 405);
     assert_eq!(json(&response.body)["error"], "method_not_allowed");
     let samples = demo.scrape().await;
-    let rejected = [("endpoint", "/slow"), ("status", "400")];
+    let rejected = [("method", "GET"), ("endpoint", "/slow"), ("status", "400")];
     assert_eq!(samples.get("app_request_count_total", &rejected), Some(5.0));
     let post = [("method", "POST"), ("endpoint", "/slow"), ("status", "405")];
     assert_eq!(samples.get("app_request_count_total", &post), Some(1.0));
@@ -320,6 +320,53 @@ async fn oversized_headers_are_refused() {
     let request = format!("GET / HTTP/1.1\r\nhost: x\r\nx-big: {big}\r\n\r\n");
     let raw = raw_exchange(&demo.base_url, request.as_bytes()).await;
     assert!(raw.starts_with("HTTP/1.1 431"), "{raw}");
+    demo.stop().await;
+}
+
+#[tokio::test]
+async fn every_answer_the_service_gives_has_its_series_from_the_start() {
+    let demo = RunningDemo::start(fast_settings()).await;
+    let before = demo.scrape().await;
+    let paths = [
+        "/",
+        "/?x=1",
+        "/slow?ms=1",
+        "/slow?ms=x",
+        "/error?rate=1",
+        "/error?rate=0",
+        "/error?rate=2",
+        "/cpu-intensive?n=10",
+        "/cpu-intensive?n=x",
+        "/metrics",
+        "/metrics?x=1",
+        "/no-such-page",
+    ];
+    let methods = [
+        "GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE",
+    ];
+    for path in paths {
+        for method in methods {
+            let request = format!(
+                "{method} {path} HTTP/1.1\r\nHost: test\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            );
+            let answer = raw_exchange(&demo.base_url, request.as_bytes()).await;
+            assert!(answer.starts_with("HTTP/1.1 "), "{method} {path}: {answer}");
+        }
+    }
+    let after = demo.scrape().await;
+    let new: Vec<_> = after
+        .series
+        .keys()
+        .filter(|key| !before.series.contains_key(*key))
+        .collect();
+    assert!(
+        new.is_empty(),
+        "series created by a request instead of at start: {new:?}"
+    );
+    let counted =
+        after.sum("app_request_count_total", &[]) - before.sum("app_request_count_total", &[]);
+    // Every request above, and the first scrape.
+    assert_eq!(counted, (paths.len() * methods.len() + 1) as f64);
     demo.stop().await;
 }
 
@@ -348,7 +395,7 @@ async fn random_paths_collapse_into_one_series() {
         before,
         "no new series from 1,000 random paths"
     );
-    let other = [("endpoint", "other"), ("status", "404")];
+    let other = [("method", "GET"), ("endpoint", "other"), ("status", "404")];
     assert_eq!(samples.get("app_request_count_total", &other), Some(1001.0));
     demo.stop().await;
 }

@@ -15,7 +15,7 @@ const LAYERS: &[&[&str]] = &[
     &["catalog"],
     &["demo", "load", "docker", "assets"],
     &["promapi", "output", "logging"],
-    &["httpd", "httpc", "config"],
+    &["httpd", "httpc", "config", "histogram"],
 ];
 
 fn layer_of(module: &str) -> Option<usize> {

@@ -35,6 +35,24 @@ async fn run_bounded(command: &mut tokio::process::Command) -> Output {
         .expect("monibox runs")
 }
 
+/// Sends SIGINT (Ctrl-C) to `child` after `delay` and waits (at most 10 s) for it to end; its
+/// output and when the signal went.
+async fn interrupt_after(child: tokio::process::Child, delay: Duration) -> (Output, Instant) {
+    let pid = child.id().expect("running") as i32;
+    tokio::time::sleep(delay).await;
+    let interrupted_at = Instant::now();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .expect("signal the child");
+    let output = tokio::time::timeout(Duration::from_secs(10), child.wait_with_output())
+        .await
+        .expect("ends")
+        .expect("output");
+    (output, interrupted_at)
+}
+
 fn code(output: &Output) -> i32 {
     output.status.code().expect("exited, not killed")
 }
@@ -367,18 +385,7 @@ async fn ctrl_c_while_the_target_does_not_answer_the_connection_check_exits_at_o
     )
     .spawn()
     .expect("monibox runs");
-    let pid = child.id().expect("running") as i32;
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    let interrupted_at = Instant::now();
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(pid),
-        nix::sys::signal::Signal::SIGINT,
-    )
-    .expect("signal the child");
-    let output = tokio::time::timeout(Duration::from_secs(10), child.wait_with_output())
-        .await
-        .expect("ends")
-        .expect("output");
+    let (output, interrupted_at) = interrupt_after(child, Duration::from_millis(1500)).await;
     assert!(
         interrupted_at.elapsed() < Duration::from_secs(2),
         "stopped {:?} after Ctrl-C, not at the 5 s connection timeout",
@@ -476,4 +483,71 @@ async fn more_users_than_the_open_file_limit_allows_exit_2_saying_how_to_raise_i
             && message.contains("ulimit -n 1040"),
         "{message}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_during_a_run_prints_the_report_and_exits_130() {
+    let demo = RunningDemo::start(DemoSettings::default()).await;
+    let child = isolated(
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_monibox"))
+            .args(["load", "--target", &demo.base_url, "--users", "2"])
+            .args([
+                "--think-time",
+                "10ms",
+                "--duration",
+                "30s",
+                "--mix",
+                "/",
+                "--json",
+            ])
+            .args(["--threshold", "p99<1h"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped()),
+    )
+    .spawn()
+    .expect("monibox runs");
+    let (output, _) = interrupt_after(child, Duration::from_millis(1500)).await;
+    assert_eq!(code(&output), 130, "{}", stderr(&output));
+    let json: Value = serde_json::from_slice(&output.stdout).expect("the report is printed");
+    assert_eq!(json["interrupted"], true);
+    assert!(json["totals"]["requests"].as_u64().is_some_and(|n| n > 0));
+    assert_eq!(
+        json["thresholds"][0]["passed"], true,
+        "130 even with thresholds held"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_threshold_on_an_endpoint_without_requests_fails_whatever_its_metric() {
+    let demo = RunningDemo::start(DemoSettings::default()).await;
+    // One request, always to `/`: `/error` in the mix gets none.
+    let output = monibox(&[
+        "load",
+        "--target",
+        &demo.base_url,
+        "--users",
+        "1",
+        "--requests",
+        "1",
+        "--mix",
+        "/=1000000,/error=1",
+        "--threshold",
+        "/error:error_rate<1%",
+        "--threshold",
+        "/error:p95<1s",
+        "--threshold",
+        "/:error_rate<1%",
+        "--json",
+    ])
+    .await;
+    assert_eq!(code(&output), 1, "{}", stderr(&output));
+    let json: Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    let thresholds = json["thresholds"].as_array().expect("thresholds");
+    for threshold in &thresholds[..2] {
+        assert_eq!(threshold["passed"], false, "{threshold}");
+        assert!(threshold["observed"].is_null(), "{threshold}");
+        assert_eq!(threshold["no_data"], "no requests", "{threshold}");
+    }
+    assert_eq!(thresholds[2]["passed"], true, "{}", thresholds[2]);
+    assert!(thresholds[2]["no_data"].is_null());
 }

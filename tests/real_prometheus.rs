@@ -4,7 +4,8 @@
 //!
 //! - every dashboard query and every rule expression parses and evaluates through the HTTP API;
 //! - every dashboard query returns data (the supervisor's series exist at 0 from the start, so
-//!   the ops listener alone serves them);
+//!   the ops listener alone serves them; the load pushes its own figures to it, for the Load
+//!   test dashboard);
 //! - every rule group evaluates without error;
 //! - with the fast profile, HighErrorRate fires and reaches the webhook within seconds.
 //!
@@ -26,6 +27,7 @@ use monibox::daemon::alerts::AlertStatus;
 use monibox::demo::{DemoService, DemoSettings};
 use monibox::httpc::encode_query_value;
 use monibox::load::plan::{LoadPlan, LoadSettings, Target};
+use monibox::load::push::Pusher;
 use monibox::load::{self, Finished, LoadError};
 use serde_json::Value;
 use support::{
@@ -37,12 +39,25 @@ use tokio_util::sync::CancellationToken;
 
 /// The daemon's own metrics the dashboards query, which the ops listener serves (the
 /// supervisor's among them); the test fails if this list and the dashboards drift apart.
-const FROM_OPS_LISTENER: [&str; 5] = [
+const FROM_OPS_LISTENER: [&str; 17] = [
     "monibox_container_up",
     "sum by (component, reason) (increase(monibox_container_restarts_total[$__rate_interval]))",
     "rate(monibox_supervisor_errors_total[$__rate_interval])",
     "sum by (alertname, status) (increase(monibox_alerts_received_total[$__rate_interval]))",
     "monibox_build_info",
+    // The Load test dashboard: the figures the load below pushes to the ops listener.
+    "histogram_quantile(0.95, sum by (le, endpoint) (rate(monibox_load_request_duration_seconds_bucket[$__rate_interval])))",
+    "sum by (endpoint) (rate(monibox_load_request_duration_seconds_sum[$__rate_interval])) / sum by (endpoint) (rate(monibox_load_request_duration_seconds_count[$__rate_interval]))",
+    "sum by (endpoint) (rate(monibox_load_requests_total[$__rate_interval]))",
+    "sum by (outcome) (rate(monibox_load_requests_total{outcome!=\"ok\"}[$__rate_interval]))",
+    "sum(increase(monibox_load_requests_total[$__range]))",
+    "sum(monibox_load_asked_rate_requests_per_second)",
+    "sum(monibox_load_runs)",
+    "sum(monibox_load_users)",
+    "sum(rate(monibox_load_late_starts_total[$__rate_interval]))",
+    "sum(rate(monibox_load_requests_total[$__rate_interval]))",
+    "sum(rate(monibox_load_requests_total{outcome!=\"ok\"}[$__rate_interval])) / sum(rate(monibox_load_requests_total[$__rate_interval]))",
+    "sum(rate(monibox_load_retried_requests_total[$__rate_interval]))",
 ];
 
 /// The load's mix, one of each: every endpoint label, including `other`.
@@ -140,9 +155,11 @@ async fn instant_query(http: &Http, base: &str, query: &str) -> Result<usize, St
 }
 
 /// Bounded load from monibox's own generator: 4 users over [`LOAD_PATHS`] with 5 ms think
-/// time, until `stop`, 40 s or 20,000 requests, whichever comes first.
+/// time, until `stop`, 40 s or 20,000 requests, whichever comes first, pushing its figures to
+/// the ops listener at `ops` as `monibox load` does.
 async fn start_load(
     app: SocketAddr,
+    ops: SocketAddr,
     stop: CancellationToken,
 ) -> JoinHandle<Result<Finished, LoadError>> {
     let target: Target = format!("http://{app}").parse().expect("target");
@@ -160,8 +177,17 @@ async fn start_load(
         ..LoadSettings::default()
     };
     let plan = LoadPlan::new(target, settings, 2, None).expect("plan");
-    let running = load::start(&plan, stop).await.expect("load starts");
-    tokio::spawn(running.finish())
+    let running = load::start(&plan, stop.clone()).await.expect("load starts");
+    let probe = running.probe();
+    tokio::spawn(async move {
+        let pusher = Pusher::new(&format!("http://{ops}"));
+        let pushing = pusher.run(&plan, probe, stop.clone());
+        let (finished, ()) = tokio::join!(running.finish(), pushing);
+        if let Ok(finished) = &finished {
+            pusher.finish(&plan, &finished.stats).await;
+        }
+        finished
+    })
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -216,7 +242,7 @@ async fn every_dashboard_query_and_rule_expression_works_in_real_prometheus() {
 
     let started = Instant::now();
     let load_stop = shutdown.child_token();
-    let load = start_load(app, load_stop.clone()).await;
+    let load = start_load(app, webhook.addr, load_stop.clone()).await;
 
     // Scrapes and recordings are flowing once the error ratio is recorded.
     let deadline = Instant::now() + Duration::from_secs(30);

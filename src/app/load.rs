@@ -1,5 +1,6 @@
 //! `monibox load`: turns the flags into a plan, runs it with a live progress line on a TTY, then
-//! prints the report (text or `--json`) and exits 1 when a threshold failed.
+//! prints the report (text or `--json`) and exits 1 when a threshold failed, 130 when Ctrl-C
+//! stopped the run.
 
 use std::collections::VecDeque;
 use std::io::IsTerminal;
@@ -13,6 +14,7 @@ use super::EXIT_UNHEALTHY;
 use super::context::ProjectContext;
 use crate::cli::LoadArgs;
 use crate::load::plan::{LoadPlan, LoadSettings, OpenFileLimit, Target, format_duration};
+use crate::load::push::Pusher;
 use crate::load::report::{LoadReport, latency_text};
 use crate::load::{self, Progress, prometheus};
 use crate::stack::record::StackRecord;
@@ -23,14 +25,26 @@ const PROGRESS_INTERVAL: Duration = Duration::from_millis(250);
 /// interval, plus margin), so its numbers include the end of the run.
 const PROMETHEUS_SCRAPE_WAIT: Duration = Duration::from_secs(20);
 const PROMETHEUS_REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+/// Exit code of a run stopped by Ctrl-C (SIGINT) or SIGTERM, after its report: 128 + SIGINT, as
+/// shells give a command ended by Ctrl-C, so a script can tell an interrupted run from a
+/// finished one whatever its thresholds said.
+pub const EXIT_INTERRUPTED: u8 = 130;
 
 pub async fn run(args: Box<LoadArgs>) -> anyhow::Result<ExitCode> {
     let mut args = *args;
-    let (target, prometheus_url) = match (args.target.take(), args.prometheus.take()) {
-        (Some(target), prometheus) => (target, prometheus),
-        (None, prometheus) => {
+    let (target, prometheus_url, push_url) = match (
+        args.target.take(),
+        args.prometheus.take(),
+        args.push_to.take(),
+    ) {
+        (Some(target), prometheus, push) => (target, prometheus, push),
+        (None, prometheus, push) => {
             let stack = running_stack(&args)?;
-            (stack.target, prometheus.or(stack.prometheus))
+            (
+                stack.target,
+                prometheus.or(stack.prometheus),
+                push.or(stack.ops),
+            )
         }
     };
     let settings = LoadSettings {
@@ -45,6 +59,7 @@ pub async fn run(args: Box<LoadArgs>) -> anyhow::Result<ExitCode> {
         connections: args.connections,
         threads: args.threads,
         thresholds: args.thresholds,
+        no_retry: args.no_retry,
     };
     let settings = match args.scenario {
         Some(scenario) => settings.with_preset(scenario.settings()),
@@ -57,6 +72,16 @@ pub async fn run(args: Box<LoadArgs>) -> anyhow::Result<ExitCode> {
     let interrupt = super::cancel_on_signal(stop.clone());
     let running = load::start(&plan, stop.clone()).await?;
     let mut probe = running.probe();
+    let pusher = push_url.as_ref().map(|url| Pusher::new(url.url()));
+    let pushing_stop = CancellationToken::new();
+    let push_probe = running.probe();
+    let pushing = async {
+        match &pusher {
+            Some(pusher) => pusher.run(&plan, push_probe, pushing_stop.clone()).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::pin!(pushing);
     let mut progress = ProgressLine::new(&plan);
     let finish = running.finish();
     tokio::pin!(finish);
@@ -65,17 +90,25 @@ pub async fn run(args: Box<LoadArgs>) -> anyhow::Result<ExitCode> {
         tokio::select! {
             finished = &mut finish => break finished?,
             _ = ticks.tick() => progress.show(probe.sample()),
+            () = &mut pushing => {}
         }
     };
+    pushing_stop.cancel();
+    if let Some(pusher) = &pusher {
+        pusher.finish(&plan, &finished.stats).await;
+    }
 
     let mut report = LoadReport::new(&plan, &finished);
     if let Some(prometheus_url) = prometheus_url {
         progress.wait_for_prometheus();
-        let ended_at = finished.started_at + finished.elapsed;
+        let run = prometheus::RunWindow {
+            started_at: finished.started_at,
+            ended_at: finished.started_at + finished.elapsed,
+            target_port: plan.target.port(),
+        };
         let query = prometheus::server_side(
             &prometheus_url,
-            finished.started_at,
-            ended_at,
+            run,
             PROMETHEUS_SCRAPE_WAIT,
             PROMETHEUS_REQUEST_TIMEOUT,
         );
@@ -97,7 +130,9 @@ pub async fn run(args: Box<LoadArgs>) -> anyhow::Result<ExitCode> {
     if let Some(problem) = no_answer_at_all(&report, plan.timeout) {
         anyhow::bail!(problem);
     }
-    Ok(if report.thresholds_passed() {
+    Ok(if report.interrupted {
+        ExitCode::from(EXIT_INTERRUPTED)
+    } else if report.thresholds_passed() {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(EXIT_UNHEALTHY)
@@ -133,14 +168,17 @@ fn no_answer_at_all(report: &LoadReport, timeout: Duration) -> Option<String> {
     ))
 }
 
-/// The defaults of `--target` and `--prometheus`.
+/// The defaults of `--target`, `--prometheus` and `--push-to`.
 struct StackDefaults {
     target: Target,
     prometheus: Option<Target>,
+    /// The daemon's ops listener, which takes the run's own figures.
+    ops: Option<Target>,
 }
 
-/// Where load goes when `--target` is not given, and which Prometheus to compare with unless
-/// `--prometheus` says: the demo service and Prometheus of the project's running stack (its
+/// Where load goes when `--target` is not given, which Prometheus to compare with unless
+/// `--prometheus` says, and where the run's figures go unless `--push-to` says: the demo
+/// service, Prometheus and daemon ops listener of the project's running stack (its
 /// `stack.json`), else the demo service's standard address and none. This is the one place that
 /// decides it.
 fn running_stack(args: &LoadArgs) -> anyhow::Result<StackDefaults> {
@@ -171,6 +209,10 @@ fn running_stack(args: &LoadArgs) -> anyhow::Result<StackDefaults> {
         .as_ref()
         .and_then(StackRecord::prometheus_url)
         .and_then(parse);
+    let ops = record
+        .as_ref()
+        .and_then(|record| record.daemon.ops_url())
+        .and_then(parse);
     Ok(StackDefaults {
         target: match target {
             Some(target) => target,
@@ -179,6 +221,7 @@ fn running_stack(args: &LoadArgs) -> anyhow::Result<StackDefaults> {
                 .expect("the built-in default target is a valid URL"),
         },
         prometheus,
+        ops,
     })
 }
 

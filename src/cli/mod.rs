@@ -194,7 +194,12 @@ Scenarios (explicit flags override them):
           --mix /cpu-intensive=40,/slow=30,/=20,/error=10
 
 Thresholds: [ENDPOINT:]METRIC OP VALUE with METRIC p50|p90|p95|p99|max|mean (a duration),
-error_rate (1% or 0.01) or rps; OP <, <=, >, >=. A breach exits 1.";
+error_rate (1% or 0.01) or rps; OP <, <=, >, >=. A threshold on an endpoint without requests
+(or a latency without responses) fails.
+
+Exit codes: 0 done and every threshold held; 1 a threshold failed; 2 bad flags, an unreachable
+target or one that gave no HTTP answer at all; 130 stopped by Ctrl-C (or SIGTERM), after the
+report of what was measured.";
 
 #[derive(Debug, Args)]
 #[command(after_help = LOAD_EXAMPLES)]
@@ -256,10 +261,23 @@ pub struct LoadArgs {
     #[arg(long = "threshold", value_name = "EXPR")]
     pub thresholds: Vec<Threshold>,
 
-    /// Also show Prometheus's request count and p95 for the run's window, from this base URL
+    /// Also show Prometheus's exact request count and p95 per endpoint between its scrapes just
+    /// before and just after the run (waiting up to 20 s for the latter), from this base URL
     /// [default: the Prometheus of the project's running stack, if one runs]
     #[arg(long, value_name = "URL")]
     pub prometheus: Option<Target>,
+
+    /// Send the run's own figures (requests by endpoint and outcome, latency, users or rate) every
+    /// second to the monibox daemon whose ops listener is at this base URL, for Prometheus and the
+    /// Load test dashboard [default: the running stack's daemon, when --target is not given]
+    #[arg(long, value_name = "URL")]
+    pub push_to: Option<Target>,
+
+    /// Count a request as connection_reset when the server closes a reused keep-alive connection
+    /// before answering it, instead of sending it once more on a new connection (as RFC 9112
+    /// §9.3.1 allows for GET)
+    #[arg(long)]
+    pub no_retry: bool,
 
     /// Print the report as JSON on stdout (fields documented in the README)
     #[arg(long)]

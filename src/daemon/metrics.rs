@@ -1,7 +1,8 @@
 //! The daemon's self-metrics, served by the ops listener on `/metrics` (Prometheus job
 //! `monibox`): `monibox_build_info`, `monibox_alerts_received_total`, the supervisor's
-//! ([`SupervisorMetrics`]: container up, restarts, errors, Engine up) and the process and host
-//! metrics of the [`SystemCollector`].
+//! ([`SupervisorMetrics`]: container up, restarts, errors, Engine up), the figures of the load
+//! runs pushing to the daemon ([`LoadMetrics`]) and the process and host metrics of the
+//! [`SystemCollector`].
 
 use std::collections::HashSet;
 use std::fmt;
@@ -14,6 +15,7 @@ use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::Registry;
 
 use super::alerts::{AlertStatus, ReceivedAlert};
+use super::load_metrics::LoadMetrics;
 use crate::demo::{ExpositionFormat, SystemCollector};
 use crate::supervise::metrics::SupervisorMetrics;
 
@@ -39,6 +41,7 @@ pub struct SelfMetrics {
     alerts_received: Family<AlertLabels, Counter>,
     alert_names: Mutex<HashSet<String>>,
     supervisor: SupervisorMetrics,
+    load: LoadMetrics,
 }
 
 impl SelfMetrics {
@@ -60,6 +63,8 @@ impl SelfMetrics {
             alerts_received.clone(),
         );
         let supervisor = SupervisorMetrics::register(&mut registry);
+        let load = LoadMetrics::new();
+        registry.register_collector(Box::new(load.clone()));
         registry.register_collector(Box::new(SystemCollector::new()));
         let mut names = HashSet::new();
         for name in known_alerts {
@@ -77,7 +82,13 @@ impl SelfMetrics {
             alerts_received,
             alert_names: Mutex::new(names),
             supervisor,
+            load,
         }
+    }
+
+    /// The load runs' pushed figures, for the ops listener's `POST /load`.
+    pub fn load(&self) -> &LoadMetrics {
+        &self.load
     }
 
     /// The supervisor's metrics, for the supervisor to update.

@@ -2,8 +2,9 @@
 //! `--foreground`) that serves, on 127.0.0.1 and the project network's gateway address:
 //!
 //! - the demo service (what the stack monitors and `monibox load` drives);
-//! - the ops listener ([`ops`]): self-metrics, the Alertmanager webhook, the runbooks, Docker
-//!   discovery's targets ([`discovery`]);
+//! - the ops listener ([`ops`]): self-metrics, the Alertmanager webhook, the runbooks, the
+//!   figures `monibox load` pushes ([`load_metrics`]) and Docker discovery's targets
+//!   ([`discovery`]);
 //! - relays from the gateway to user targets on loopback and to discovered containers
 //!   ([`relay`]);
 //! - the control socket ([`control`]): `status`, `shutdown`, `hold` and `resume` for the other
@@ -21,6 +22,7 @@ pub mod alerts;
 pub mod client;
 pub mod control;
 pub mod discovery;
+pub mod load_metrics;
 mod metrics;
 pub mod ops;
 pub mod process;

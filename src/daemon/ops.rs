@@ -6,6 +6,7 @@
 //! | `GET /metrics` | self-metrics (Prometheus job `monibox`) |
 //! | `POST /alerts` | Alertmanager's webhook (payload version 4, at most 1 MiB); 400 if malformed |
 //! | `GET /alerts` | what the webhook received: counts and the newest alerts, as JSON |
+//! | `POST /load` | a running `monibox load`'s figures ([`crate::load::push`]); 400 if malformed |
 //! | `GET /runbooks` | the runbooks as HTML; alerts' `runbook_url`s point here |
 //! | `GET /sd/docker` | Docker discovery's targets, for Prometheus's `http_sd_configs` |
 //! | `GET /-/healthy` | `OK` |
@@ -29,13 +30,14 @@ use super::runbooks;
 use crate::demo::ExpositionFormat;
 use crate::docker::HOST_ALIAS;
 use crate::httpd::{self, BindError, Bound, Handler, Limits};
+use crate::load::push::{LoadPush, MAX_PUSH_BYTES};
 use crate::supervise::metrics::SupervisorMetrics;
 
 /// Largest webhook body accepted; Alertmanager's notifications are a few kilobytes.
 pub const MAX_WEBHOOK_BYTES: usize = 1024 * 1024;
 /// How long a client may take to send a webhook body.
 const BODY_READ_TIMEOUT: Duration = Duration::from_secs(10);
-const ROUTES: &str = "/metrics, /alerts, /runbooks, /sd/docker, /-/healthy";
+const ROUTES: &str = "/metrics, /alerts, /load, /runbooks, /sd/docker, /-/healthy";
 
 /// What the ops endpoints share; the control socket reads the alert counts from it too.
 #[derive(Debug)]
@@ -132,6 +134,8 @@ impl Handler for OpsState {
                 }
             }
             ("/alerts", _) => method_not_allowed("GET, HEAD, POST"),
+            ("/load", &Method::POST) => self.receive_load(request).await,
+            ("/load", _) => method_not_allowed("POST"),
             ("/metrics", &Method::GET | &Method::HEAD) => {
                 let accept = request
                     .headers()
@@ -165,19 +169,46 @@ impl Handler for OpsState {
     }
 }
 
+/// Reads a request body of at most `limit` bytes within [`BODY_READ_TIMEOUT`], or the answer
+/// that says why not.
+async fn read_body(
+    request: Request<Incoming>,
+    limit: usize,
+) -> Result<Bytes, Response<Full<Bytes>>> {
+    let body = Limited::new(request.into_body(), limit).collect();
+    match tokio::time::timeout(BODY_READ_TIMEOUT, body).await {
+        Err(_) => Err(problem(
+            StatusCode::REQUEST_TIMEOUT,
+            "the body took too long",
+        )),
+        Ok(Err(error)) if error.is::<http_body_util::LengthLimitError>() => Err(problem(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            &format!("bodies here are limited to {limit} bytes"),
+        )),
+        Ok(Err(_)) => Err(problem(StatusCode::BAD_REQUEST, "the body broke off")),
+        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+    }
+}
+
 impl OpsState {
+    async fn receive_load(&self, request: Request<Incoming>) -> Response<Full<Bytes>> {
+        let body = match read_body(request, MAX_PUSH_BYTES).await {
+            Ok(body) => body,
+            Err(refused) => return refused,
+        };
+        match LoadPush::parse(&body) {
+            Ok(push) => match self.metrics.load().record(push) {
+                Ok(()) => json_response(StatusCode::OK, r#"{"status":"ok"}"#.to_owned()),
+                Err(error) => problem(StatusCode::TOO_MANY_REQUESTS, &error.to_string()),
+            },
+            Err(error) => problem(StatusCode::BAD_REQUEST, &error.to_string()),
+        }
+    }
+
     async fn receive_webhook(&self, request: Request<Incoming>) -> Response<Full<Bytes>> {
-        let body = Limited::new(request.into_body(), MAX_WEBHOOK_BYTES).collect();
-        let body = match tokio::time::timeout(BODY_READ_TIMEOUT, body).await {
-            Err(_) => return problem(StatusCode::REQUEST_TIMEOUT, "the body took too long"),
-            Ok(Err(error)) if error.is::<http_body_util::LengthLimitError>() => {
-                return problem(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    &format!("webhook bodies are limited to {MAX_WEBHOOK_BYTES} bytes"),
-                );
-            }
-            Ok(Err(_)) => return problem(StatusCode::BAD_REQUEST, "the body broke off"),
-            Ok(Ok(collected)) => collected.to_bytes(),
+        let body = match read_body(request, MAX_WEBHOOK_BYTES).await {
+            Ok(body) => body,
+            Err(refused) => return refused,
         };
         match parse_payload(&body, SystemTime::now()) {
             Ok(alerts) => {

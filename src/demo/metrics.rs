@@ -1,11 +1,14 @@
-//! The demo service's metrics: typed label sets over bounded enums, pre-resolved handles so the
-//! request path never hashes label sets, and exposition in OpenMetrics or the classic text format.
+//! The demo service's metrics: typed label sets over the bounded label values of [`labels`],
+//! every series known in advance created at 0, and pre-resolved handles so the request path
+//! never hashes label sets.
+//!
+//! [`labels`]: super::labels
 
 use std::fmt;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
+use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
@@ -13,146 +16,13 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::Registry;
 
+use super::exposition::ExpositionFormat;
+use super::labels::{Endpoint, ErrorType, Method, known_statuses};
 use super::system::SystemCollector;
+use crate::histogram::LATENCY_BUCKETS;
 
-/// Request latency buckets, 1 ms to 10 s: the range the demo endpoints can produce.
-const LATENCY_BUCKETS: [f64; 13] = [
-    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
-];
 /// Injected `/slow` delays: up to the 10 s cap.
 const DELAY_BUCKETS: [f64; 9] = [0.05, 0.1, 0.2, 0.3, 0.5, 1.0, 2.0, 5.0, 10.0];
-
-/// The routes of the demo service; every other path is `Other`, so label values stay bounded
-/// whatever clients send.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Endpoint {
-    Health,
-    Slow,
-    Error,
-    CpuIntensive,
-    Metrics,
-    Other,
-}
-
-impl Endpoint {
-    const ALL: [Endpoint; 6] = [
-        Endpoint::Health,
-        Endpoint::Slow,
-        Endpoint::Error,
-        Endpoint::CpuIntensive,
-        Endpoint::Metrics,
-        Endpoint::Other,
-    ];
-
-    pub fn from_path(path: &str) -> Self {
-        match path {
-            "/" => Endpoint::Health,
-            "/slow" => Endpoint::Slow,
-            "/error" => Endpoint::Error,
-            "/cpu-intensive" => Endpoint::CpuIntensive,
-            "/metrics" => Endpoint::Metrics,
-            _ => Endpoint::Other,
-        }
-    }
-
-    /// The `endpoint` label value.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Endpoint::Health => "/",
-            Endpoint::Slow => "/slow",
-            Endpoint::Error => "/error",
-            Endpoint::CpuIntensive => "/cpu-intensive",
-            Endpoint::Metrics => "/metrics",
-            Endpoint::Other => "other",
-        }
-    }
-}
-
-/// Request methods as a bounded label; anything unusual is `OTHER`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Method {
-    Get,
-    Head,
-    Post,
-    Put,
-    Delete,
-    Patch,
-    Options,
-    Other,
-}
-
-impl Method {
-    const COUNT: usize = 8;
-
-    pub fn from_http(method: &hyper::Method) -> Self {
-        match *method {
-            hyper::Method::GET => Method::Get,
-            hyper::Method::HEAD => Method::Head,
-            hyper::Method::POST => Method::Post,
-            hyper::Method::PUT => Method::Put,
-            hyper::Method::DELETE => Method::Delete,
-            hyper::Method::PATCH => Method::Patch,
-            hyper::Method::OPTIONS => Method::Options,
-            _ => Method::Other,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Method::Get => "GET",
-            Method::Head => "HEAD",
-            Method::Post => "POST",
-            Method::Put => "PUT",
-            Method::Delete => "DELETE",
-            Method::Patch => "PATCH",
-            Method::Options => "OPTIONS",
-            Method::Other => "OTHER",
-        }
-    }
-}
-
-/// The failures `/error` injects, each a realistic kind of backend trouble.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum ErrorType {
-    DatabaseTimeout,
-    UpstreamUnavailable,
-    ValidationFailed,
-}
-
-impl ErrorType {
-    pub const ALL: [ErrorType; 3] = [
-        ErrorType::DatabaseTimeout,
-        ErrorType::UpstreamUnavailable,
-        ErrorType::ValidationFailed,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ErrorType::DatabaseTimeout => "database_timeout",
-            ErrorType::UpstreamUnavailable => "upstream_unavailable",
-            ErrorType::ValidationFailed => "validation_failed",
-        }
-    }
-
-    pub fn message(self) -> &'static str {
-        match self {
-            ErrorType::DatabaseTimeout => "the database did not answer within 2 s",
-            ErrorType::UpstreamUnavailable => "the upstream service refused the connection",
-            ErrorType::ValidationFailed => "the stored record failed validation",
-        }
-    }
-}
-
-macro_rules! label_value_from_as_str {
-    ($($t:ty),*) => {$(
-        impl EncodeLabelValue for $t {
-            fn encode(&self, encoder: &mut LabelValueEncoder) -> Result<(), fmt::Error> {
-                fmt::Write::write_str(encoder, self.as_str())
-            }
-        }
-    )*};
-}
-label_value_from_as_str!(Endpoint, Method, ErrorType);
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash, EncodeLabelSet)]
 struct RequestLabels {
@@ -182,66 +52,6 @@ struct VersionLabels {
 /// counts, through the family's (slower) lookup.
 const COMMON_STATUSES: [u16; 5] = [200, 400, 404, 405, 500];
 
-/// Which exposition format a scraper gets.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ExpositionFormat {
-    /// `application/openmetrics-text; version=1.0.0`, what Prometheus asks for.
-    OpenMetrics,
-    /// `text/plain; version=0.0.4`, for curl, promtool and older agents.
-    Classic,
-}
-
-impl ExpositionFormat {
-    pub fn content_type(self) -> &'static str {
-        match self {
-            ExpositionFormat::OpenMetrics => {
-                "application/openmetrics-text; version=1.0.0; charset=utf-8"
-            }
-            ExpositionFormat::Classic => prometheus_client::encoding::prometheus_text::CONTENT_TYPE,
-        }
-    }
-
-    /// Renders every metric of `registry` in this format.
-    pub fn encode(self, registry: &Registry) -> Result<String, fmt::Error> {
-        let mut out = String::with_capacity(16 * 1024);
-        match self {
-            ExpositionFormat::OpenMetrics => {
-                prometheus_client::encoding::text::encode(&mut out, registry)?
-            }
-            ExpositionFormat::Classic => {
-                prometheus_client::encoding::prometheus_text::encode(&mut out, registry)?
-            }
-        }
-        Ok(out)
-    }
-
-    /// Picks the format from an `Accept` header the way the official Go and Python clients do:
-    /// the acceptable type with the highest quality wins (the earlier one on a tie), and the
-    /// classic format is the default for anything else, `*/*` included.
-    pub fn negotiate(accept: Option<&str>) -> Self {
-        let Some(accept) = accept else {
-            return ExpositionFormat::Classic;
-        };
-        let mut best: Option<(f32, ExpositionFormat)> = None;
-        for range in accept.split(',') {
-            let mut parts = range.split(';').map(str::trim);
-            let format = match parts.next().map(str::to_ascii_lowercase).as_deref() {
-                Some("application/openmetrics-text") => ExpositionFormat::OpenMetrics,
-                Some("text/plain") => ExpositionFormat::Classic,
-                _ => continue,
-            };
-            let quality = parts
-                .filter_map(|param| param.strip_prefix("q="))
-                .find_map(|q| q.parse::<f32>().ok())
-                .unwrap_or(1.0);
-            if quality > 0.0 && best.is_none_or(|(q, _)| quality > q) {
-                best = Some((quality, format));
-            }
-        }
-        best.map_or(ExpositionFormat::Classic, |(_, format)| format)
-    }
-}
-
 /// Every metric the demo service exports, registered once at start.
 #[derive(Debug)]
 pub struct DemoMetrics {
@@ -251,7 +61,8 @@ pub struct DemoMetrics {
     latency: Family<LatencyLabels, Histogram, fn() -> Histogram>,
     latency_handles: Box<[OnceLock<Histogram>]>,
     active: Gauge,
-    errors: Family<ErrorLabels, Counter>,
+    /// `/error`'s injected failures, by `ErrorType` discriminant.
+    error_handles: [Counter; ErrorType::ALL.len()],
     cpu_iterations: Counter,
     cpu_seconds: Counter<f64, std::sync::atomic::AtomicU64>,
     injected_delay: Histogram,
@@ -314,12 +125,37 @@ impl DemoMetrics {
         );
         registry.register_collector(Box::new(system));
 
-        let request_handles = (0..Method::COUNT * Endpoint::ALL.len() * COMMON_STATUSES.len())
+        let request_handles: Box<[OnceLock<Counter>]> =
+            (0..Method::COUNT * Endpoint::ALL.len() * COMMON_STATUSES.len())
+                .map(|_| OnceLock::new())
+                .collect();
+        let latency_handles: Box<[OnceLock<Histogram>]> = (0..Method::COUNT * Endpoint::ALL.len())
             .map(|_| OnceLock::new())
             .collect();
-        let latency_handles = (0..Method::COUNT * Endpoint::ALL.len())
-            .map(|_| OnceLock::new())
-            .collect();
+        // Every series whose labels are known in advance exists from the start, at 0.
+        for method in Method::ALL {
+            for endpoint in Endpoint::ALL {
+                let route = route_index(method, endpoint);
+                let _ = latency_handles[route]
+                    .set(latency.get_or_create_owned(&LatencyLabels { method, endpoint }));
+                for &status in known_statuses(method, endpoint) {
+                    let counter = requests.get_or_create_owned(&RequestLabels {
+                        method,
+                        endpoint,
+                        status,
+                    });
+                    if let Some(slot) = COMMON_STATUSES.iter().position(|&s| s == status) {
+                        let _ = request_handles[route * COMMON_STATUSES.len() + slot].set(counter);
+                    }
+                }
+            }
+        }
+        let error_handles = ErrorType::ALL.map(|error_type| {
+            errors.get_or_create_owned(&ErrorLabels {
+                endpoint: Endpoint::Error,
+                error_type,
+            })
+        });
         Self {
             registry,
             requests,
@@ -327,7 +163,7 @@ impl DemoMetrics {
             latency,
             latency_handles,
             active,
-            errors,
+            error_handles,
             cpu_iterations,
             cpu_seconds,
             injected_delay,
@@ -351,7 +187,7 @@ impl DemoMetrics {
         status: u16,
         elapsed: Duration,
     ) {
-        let route = method as usize * Endpoint::ALL.len() + endpoint as usize;
+        let route = route_index(method, endpoint);
         let latency = self.latency_handles[route].get_or_init(|| {
             self.latency
                 .get_or_create_owned(&LatencyLabels { method, endpoint })
@@ -375,13 +211,9 @@ impl DemoMetrics {
         }
     }
 
-    pub fn error_injected(&self, endpoint: Endpoint, error_type: ErrorType) {
-        self.errors
-            .get_or_create(&ErrorLabels {
-                endpoint,
-                error_type,
-            })
-            .inc();
+    /// Counts a failure `/error` injected (the only endpoint that injects them).
+    pub fn error_injected(&self, error_type: ErrorType) {
+        self.error_handles[error_type as usize].inc();
     }
 
     pub fn cpu_work_done(&self, iterations: u64, elapsed: Duration) {
@@ -397,6 +229,11 @@ impl DemoMetrics {
     pub fn encode(&self, format: ExpositionFormat) -> Result<String, fmt::Error> {
         format.encode(&self.registry)
     }
+}
+
+/// The slot of a (method, endpoint) pair in the pre-resolved handle tables.
+fn route_index(method: Method, endpoint: Endpoint) -> usize {
+    method as usize * Endpoint::ALL.len() + endpoint as usize
 }
 
 /// Holds one request in the `app_active_requests` gauge.
@@ -415,42 +252,34 @@ mod tests {
     use super::*;
 
     #[test]
-    fn negotiation_follows_quality_and_defaults_to_classic() {
-        let prometheus = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
-        assert_eq!(
-            ExpositionFormat::negotiate(Some(prometheus)),
-            ExpositionFormat::OpenMetrics
+    fn known_series_exist_at_zero_from_the_start() {
+        let metrics = DemoMetrics::new("test", SystemCollector::new());
+        let text = metrics.encode(ExpositionFormat::Classic).expect("encode");
+        for series in [
+            r#"app_error_count_total{endpoint="/error",error_type="database_timeout"} 0"#,
+            r#"app_error_count_total{endpoint="/error",error_type="validation_failed"} 0"#,
+            r#"app_request_count_total{method="GET",endpoint="/error",status="500"} 0"#,
+            r#"app_request_count_total{method="HEAD",endpoint="/slow",status="400"} 0"#,
+            r#"app_request_count_total{method="POST",endpoint="/",status="405"} 0"#,
+            r#"app_request_count_total{method="GET",endpoint="other",status="404"} 0"#,
+            r#"app_request_latency_seconds_count{method="GET",endpoint="/cpu-intensive"} 0"#,
+            r#"app_request_latency_seconds_bucket{method="OPTIONS",endpoint="other",le="+Inf"} 0"#,
+        ] {
+            assert!(text.contains(series), "{series} in\n{text}");
+        }
+        assert!(
+            !text.contains(r#"method="GET",endpoint="/",status="500""#),
+            "/ never fails: no series for it"
         );
-        assert_eq!(ExpositionFormat::negotiate(None), ExpositionFormat::Classic);
-        assert_eq!(
-            ExpositionFormat::negotiate(Some("*/*")),
-            ExpositionFormat::Classic
-        );
-        assert_eq!(
-            ExpositionFormat::negotiate(Some(
-                "text/plain;q=0.9, application/openmetrics-text;q=0.5"
-            )),
-            ExpositionFormat::Classic
-        );
-        assert_eq!(
-            ExpositionFormat::negotiate(Some("application/openmetrics-text; q=0")),
-            ExpositionFormat::Classic
-        );
-        assert_eq!(
-            ExpositionFormat::negotiate(Some("Application/OpenMetrics-Text")),
-            ExpositionFormat::OpenMetrics
-        );
-    }
-
-    #[test]
-    fn every_path_maps_to_a_bounded_endpoint() {
-        assert_eq!(Endpoint::from_path("/slow"), Endpoint::Slow);
-        assert_eq!(Endpoint::from_path("/slow/"), Endpoint::Other);
-        assert_eq!(Endpoint::from_path("/../etc/passwd"), Endpoint::Other);
-        for endpoint in Endpoint::ALL {
+        for (index, method) in Method::ALL.iter().enumerate() {
             assert_eq!(
-                Endpoint::ALL[endpoint as usize],
-                endpoint,
+                *method as usize, index,
+                "handle slots are indexed by discriminant"
+            );
+        }
+        for (index, error_type) in ErrorType::ALL.iter().enumerate() {
+            assert_eq!(
+                *error_type as usize, index,
                 "handle slots are indexed by discriminant"
             );
         }

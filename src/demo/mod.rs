@@ -2,6 +2,8 @@
 //! `/cpu-intensive` and `/metrics`, its typed metrics and the system collector. It is what the
 //! monitoring stack watches, and what `monibox load` drives.
 
+mod exposition;
+mod labels;
 mod metrics;
 mod routes;
 mod system;
@@ -15,7 +17,9 @@ use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
-pub use metrics::{DemoMetrics, Endpoint, ErrorType, ExpositionFormat, Method};
+pub use exposition::ExpositionFormat;
+pub use labels::{Endpoint, ErrorType, Method};
+pub use metrics::DemoMetrics;
 pub use system::SystemCollector;
 
 use crate::httpd::{self, BindError, Bound, Limits};

@@ -15,7 +15,8 @@ use hyper::http::request::Parts;
 use hyper::{Request, Response, StatusCode};
 use serde_json::json;
 
-use super::metrics::{Endpoint, ErrorType, ExpositionFormat, Method};
+use super::exposition::ExpositionFormat;
+use super::labels::{Endpoint, ErrorType, Method};
 use super::{DemoState, MAX_CPU_ITERATIONS, MAX_SLOW_MS, work};
 use crate::httpd::Handler;
 
@@ -121,7 +122,7 @@ impl DemoState {
         }
         let error_type = ErrorType::ALL[rand::random_range(0..ErrorType::ALL.len())];
         if self.settings.instrumented {
-            self.metrics.error_injected(Endpoint::Error, error_type);
+            self.metrics.error_injected(error_type);
         }
         let body = json!({
             "status": "error",

@@ -3,9 +3,10 @@
 //! [`LoadRun`] gives progress samples while it runs and the merged counts at the end, which
 //! [`report::LoadReport`] summarises. Nothing here prints; `app::load` presents.
 
-mod client;
+pub mod client;
 pub mod plan;
 pub mod prometheus;
+pub mod push;
 pub mod report;
 pub mod stats;
 pub mod threshold;
@@ -275,6 +276,19 @@ pub struct ProgressProbe {
 }
 
 impl ProgressProbe {
+    /// Everything counted so far, all worker threads merged (at most a flush interval stale).
+    pub fn totals(&self) -> Stats {
+        let mut totals: Option<Stats> = None;
+        for shared in &self.shared {
+            let stats = shared.lock().unwrap_or_else(PoisonError::into_inner);
+            match totals.as_mut() {
+                Some(totals) => totals.merge_from(&stats),
+                None => totals = Some(stats.clone()),
+            }
+        }
+        totals.unwrap_or_else(|| Stats::new(0))
+    }
+
     pub fn sample(&mut self) -> Progress {
         self.combined.reset();
         let (mut requests, mut errors) = (0, 0);

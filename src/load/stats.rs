@@ -43,6 +43,9 @@ pub struct EndpointStats {
     /// (status code, count), in first-seen order; a service answers with a handful of codes.
     statuses: Vec<(u16, u64)>,
     failures: [u64; Failure::ALL.len()],
+    /// Requests sent a second time, on a new connection, because a reused one closed before any
+    /// byte of the answer came (each still counts once, by how it ended).
+    retried: u64,
 }
 
 impl EndpointStats {
@@ -51,7 +54,12 @@ impl EndpointStats {
             latency_us: latency_histogram(),
             statuses: Vec::new(),
             failures: [0; Failure::ALL.len()],
+            retried: 0,
         }
+    }
+
+    pub fn retried(&self) -> u64 {
+        self.retried
     }
 
     /// Latencies (microseconds) of the requests that got an HTTP response, whatever its status.
@@ -113,12 +121,14 @@ impl EndpointStats {
         for (total, count) in self.failures.iter_mut().zip(other.failures) {
             *total += count;
         }
+        self.retried += other.retried;
     }
 
     fn reset(&mut self) {
         self.latency_us.reset();
         self.statuses.clear();
         self.failures = [0; Failure::ALL.len()];
+        self.retried = 0;
     }
 }
 
@@ -158,6 +168,10 @@ impl Stats {
 
     pub fn record_failure(&mut self, endpoint: usize, kind: Failure) {
         self.endpoints[endpoint].failures[kind.index()] += 1;
+    }
+
+    pub fn record_retry(&mut self, endpoint: usize) {
+        self.endpoints[endpoint].retried += 1;
     }
 
     pub fn record_late_start(&mut self, waited: Duration) {

@@ -77,6 +77,37 @@ pub trait Observed {
     fn latency_ms(&self, statistic: LatencyStatistic) -> Option<f64>;
     fn error_rate(&self) -> f64;
     fn rps(&self) -> f64;
+    fn requests(&self) -> u64;
+}
+
+/// Why a threshold had nothing to judge: then it fails, whatever its metric, since nothing was
+/// shown to hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub enum NoData {
+    /// No request went to the endpoint (or none at all).
+    #[serde(rename = "no requests")]
+    NoRequests,
+    /// Requests went out but none got an HTTP answer, so there is no latency.
+    #[serde(rename = "no responses")]
+    NoResponses,
+}
+
+impl NoData {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NoData::NoRequests => "no requests",
+            NoData::NoResponses => "no responses",
+        }
+    }
+}
+
+/// A threshold checked: the observed value in the metric's unit (`None` with the reason in
+/// `no_data`) and whether it held.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Verdict {
+    pub observed: Option<f64>,
+    pub passed: bool,
+    pub no_data: Option<NoData>,
 }
 
 impl Threshold {
@@ -89,16 +120,33 @@ impl Threshold {
         self.metric
     }
 
-    /// The observed value (in the metric's unit) and whether it passes. With no answers at all,
-    /// a latency threshold fails: nothing was shown to be fast enough.
-    pub fn check(&self, observed: &impl Observed) -> (Option<f64>, bool) {
-        let value = match self.metric {
-            Metric::Latency(statistic) => observed.latency_ms(statistic),
-            Metric::ErrorRate => Some(observed.error_rate()),
-            Metric::Rps => Some(observed.rps()),
+    /// Judges the threshold. One rule for every metric: with no requests in its scope (or, for
+    /// a latency, no responses) there is nothing to judge, and the threshold fails with nothing
+    /// observed: a CI gate must not pass on an endpoint the run never reached.
+    pub fn check(&self, observed: &impl Observed) -> Verdict {
+        let value = if observed.requests() == 0 {
+            Err(NoData::NoRequests)
+        } else {
+            match self.metric {
+                Metric::Latency(statistic) => {
+                    observed.latency_ms(statistic).ok_or(NoData::NoResponses)
+                }
+                Metric::ErrorRate => Ok(observed.error_rate()),
+                Metric::Rps => Ok(observed.rps()),
+            }
         };
-        let passed = value.is_some_and(|value| self.comparison.holds(value, self.limit));
-        (value, passed)
+        match value {
+            Ok(value) => Verdict {
+                observed: Some(value),
+                passed: self.comparison.holds(value, self.limit),
+                no_data: None,
+            },
+            Err(no_data) => Verdict {
+                observed: None,
+                passed: false,
+                no_data: Some(no_data),
+            },
+        }
     }
 }
 
@@ -199,6 +247,7 @@ mod tests {
         p95_ms: Option<f64>,
         error_rate: f64,
         rps: f64,
+        requests: u64,
     }
 
     impl Observed for Values {
@@ -216,16 +265,20 @@ mod tests {
         fn rps(&self) -> f64 {
             self.rps
         }
+        fn requests(&self) -> u64 {
+            self.requests
+        }
     }
 
     const VALUES: Values = Values {
         p95_ms: Some(250.0),
         error_rate: 0.02,
         rps: 120.0,
+        requests: 1200,
     };
 
     fn check(text: &str) -> bool {
-        text.parse::<Threshold>().expect(text).check(&VALUES).1
+        text.parse::<Threshold>().expect(text).check(&VALUES).passed
     }
 
     #[test]
@@ -256,14 +309,35 @@ mod tests {
     }
 
     #[test]
-    fn latency_without_answers_fails() {
+    fn nothing_to_judge_fails_every_metric_alike() {
         let silent = Values {
             p95_ms: None,
             error_rate: 1.0,
-            rps: 0.0,
+            rps: 0.5,
+            requests: 3,
         };
         let threshold: Threshold = "p95<1s".parse().expect("valid");
-        assert_eq!(threshold.check(&silent), (None, false));
+        let verdict = threshold.check(&silent);
+        assert_eq!((verdict.observed, verdict.passed), (None, false));
+        assert_eq!(verdict.no_data, Some(NoData::NoResponses));
+        let idle = Values {
+            p95_ms: None,
+            error_rate: 0.0,
+            rps: 0.0,
+            requests: 0,
+        };
+        for text in ["p95<1s", "error_rate<1%", "rps<100", "rps>=0", "max<1h"] {
+            let verdict = text.parse::<Threshold>().expect(text).check(&idle);
+            assert_eq!(
+                verdict,
+                Verdict {
+                    observed: None,
+                    passed: false,
+                    no_data: Some(NoData::NoRequests)
+                },
+                "{text}"
+            );
+        }
     }
 
     #[test]

@@ -1,23 +1,33 @@
 //! The load itself. Each worker thread runs a single-threaded runtime with its share of the users
 //! (closed model) or of the arrival schedule (open model), counts into its own `Stats` without
-//! locks or atomics, and hands the counts to the collector's copy every `FLUSH_INTERVAL`.
+//! locks or atomics, and hands the counts to the collector's copy every `FLUSH_INTERVAL`. The
+//! models themselves are in [`closed`] and [`open`].
+
+mod closed;
+mod open;
+mod picker;
+mod sched;
 
 use std::cell::{Cell, RefCell};
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use rand::rngs::SmallRng;
 use rand::{RngExt, SeedableRng};
-use tokio::sync::{Semaphore, oneshot};
+use tokio::sync::oneshot;
 use tokio::task::{JoinError, JoinSet, LocalSet};
-use tokio::time::{Instant, sleep_until, timeout};
+use tokio::time::{Instant, Sleep};
 use tokio_util::sync::CancellationToken;
 
+use self::closed::run_users;
+use self::open::{Schedule, run_arrivals};
+use self::picker::MixPicker;
 use super::LoadError;
-use super::client::{self, Connection, Outcome, RequestTemplate};
-use super::plan::{LoadPlan, Mix, Model, ThinkTime};
+use super::client::{self, Connection, Exchange, Outcome, RequestTemplate};
+use super::plan::{LoadPlan, MAX_DURATION, Model, ThinkTime};
 use super::stats::{Failure, Stats};
 
 /// How often a worker thread hands its counts over; the progress line is at most this stale.
@@ -135,6 +145,10 @@ fn spawn_threads(
             })
             .collect::<Result<Vec<_>, _>>()
             .map_err(LoadError::Request)?;
+        // Users without think time keep their thread busy: only then does yielding the CPU to
+        // the target pay (a paced run's wake-ups must stay on time).
+        let saturating =
+            matches!(&plan.model, Model::Closed { think_time, .. } if think_time.is_zero());
         let thread_plan = ThreadPlan {
             addr,
             templates,
@@ -148,6 +162,7 @@ fn spawn_threads(
             budget: budgets.map(|budgets| budgets[thread]),
             work,
             seed: seeds.random(),
+            retry: plan.retry,
         };
         let shared = Arc::new(Mutex::new(Stats::new(plan.mix.entries().len())));
         let runtime = tokio::runtime::Builder::new_current_thread()
@@ -160,6 +175,9 @@ fn spawn_threads(
         std::thread::Builder::new()
             .name(format!("monibox-load-{thread}"))
             .spawn(move || {
+                if saturating {
+                    sched::defer_to_the_target();
+                }
                 let finished = run_thread(runtime, thread_plan, thread_shared, thread_stop);
                 let _ = done_sender.send(finished);
             })
@@ -210,6 +228,7 @@ struct ThreadPlan {
     budget: Option<u64>,
     work: ThreadWork,
     seed: u64,
+    retry: bool,
 }
 
 enum ThreadWork {
@@ -233,6 +252,8 @@ struct ThreadContext {
     budget: Cell<Option<u64>>,
     stats: RefCell<Stats>,
     last_start: Cell<Instant>,
+    /// Send a request again on a new connection when a reused one closed without answering.
+    retry: bool,
 }
 
 impl ThreadContext {
@@ -256,36 +277,58 @@ impl ThreadContext {
         }
     }
 
+    /// Counts how one request ended; `None` means it timed out. Returns the time it ended.
     fn record(
         &self,
         endpoint: usize,
-        outcome: Result<Outcome, tokio::time::error::Elapsed>,
+        exchange: Option<Exchange>,
         began: Instant,
         sent: Instant,
-    ) {
+    ) -> Instant {
         let end = Instant::now();
         let mut stats = self.stats.borrow_mut();
-        match outcome {
-            Ok(Outcome::Response(status)) => stats.record_response(endpoint, status, end - began),
-            Ok(Outcome::Failed(kind)) => stats.record_failure(endpoint, kind),
-            Err(_) => stats.record_failure(endpoint, Failure::Timeout),
+        match exchange {
+            Some(exchange) => {
+                if exchange.retried {
+                    stats.record_retry(endpoint);
+                }
+                match exchange.outcome {
+                    Outcome::Response(status) => {
+                        stats.record_response(endpoint, status, end - began);
+                    }
+                    Outcome::Failed(kind) => stats.record_failure(endpoint, kind),
+                }
+            }
+            None => stats.record_failure(endpoint, Failure::Timeout),
         }
         self.last_start.set(self.last_start.get().max(sent));
+        end
     }
 
-    /// Sends one request on `slot`, bounded by the timeout (which also drops the connection:
-    /// hyper closes a connection whose request was abandoned).
+    /// Sends one request on `slot` and returns how it ended, or `None` when no full answer came
+    /// within the timeout from `sent`; then the slot is left empty, so its connection (with the
+    /// late answer still to come) is closed. `timer` is the caller's, reused from request to
+    /// request: moving a timer's deadline later costs no trip through the timer wheel, unlike
+    /// a new timer for each request.
     async fn send(
         &self,
         endpoint: usize,
         slot: &mut Option<Connection>,
-    ) -> Result<Outcome, tokio::time::error::Elapsed> {
-        let outcome = timeout(
-            self.timeout,
-            client::exchange(slot, self.addr, &self.templates[endpoint]),
-        )
-        .await;
-        if outcome.is_err() {
+        mut timer: Pin<&mut Sleep>,
+        sent: Instant,
+    ) -> Option<Exchange> {
+        // A deadline too far away to represent is never reached.
+        let deadline = sent
+            .checked_add(self.timeout)
+            .unwrap_or(sent + MAX_DURATION);
+        timer.as_mut().reset(deadline);
+        let exchange = client::exchange(slot, self.addr, &self.templates[endpoint], self.retry);
+        let outcome = tokio::select! {
+            biased;
+            exchange = exchange => Some(exchange),
+            () = timer => None,
+        };
+        if outcome.is_none() {
             *slot = None;
         }
         outcome
@@ -309,6 +352,7 @@ fn run_thread(
         budget: Cell::new(plan.budget),
         stats: RefCell::new(Stats::new(endpoints)),
         last_start: Cell::new(plan.start),
+        retry: plan.retry,
     });
     let local = LocalSet::new();
     let worked = local.block_on(&runtime, async {
@@ -376,203 +420,6 @@ fn flush(local: &RefCell<Stats>, shared: &Mutex<Stats>) {
     local.reset();
 }
 
-/// Closed model: every user loops request → think time on its own keep-alive connection.
-async fn run_users(
-    context: &Rc<ThreadContext>,
-    start: Instant,
-    starts: Vec<Duration>,
-    think_time: ThinkTime,
-    seed: u64,
-) -> Result<(), String> {
-    let mut seeds = SmallRng::seed_from_u64(seed);
-    let mut users = JoinSet::new();
-    for offset in starts {
-        let context = Rc::clone(context);
-        let rng = SmallRng::seed_from_u64(seeds.random());
-        // A start too far away to represent comes after any deadline: that user never starts.
-        if let Some(start_at) = start.checked_add(offset) {
-            users.spawn_local(run_user(context, start_at, think_time, rng));
-        }
-    }
-    join_all(&mut users).await
-}
-
-async fn run_user(
-    context: Rc<ThreadContext>,
-    start_at: Instant,
-    think_time: ThinkTime,
-    mut rng: SmallRng,
-) {
-    match context.deadline {
-        Some(deadline) if deadline <= start_at => return,
-        _ => sleep_until(start_at).await,
-    }
-    let mut connection = None;
-    loop {
-        let began = Instant::now();
-        if !context.may_start(began) {
-            break;
-        }
-        let endpoint = context.mix.pick(&mut rng);
-        let outcome = context.send(endpoint, &mut connection).await;
-        context.record(endpoint, outcome, began, began);
-        let now = Instant::now();
-        // No think time after the last request: the run is over, not the user's pause.
-        if !think_time.is_zero() && !context.exhausted(now) {
-            // A pause that ends too far away to represent outlasts any deadline.
-            match (
-                now.checked_add(think(think_time, &mut rng)),
-                context.deadline,
-            ) {
-                (Some(wake), Some(deadline)) => sleep_until(wake.min(deadline)).await,
-                (Some(wake), None) => sleep_until(wake).await,
-                (None, Some(deadline)) => sleep_until(deadline).await,
-                (None, None) => break,
-            }
-        }
-    }
-}
-
-fn think(think_time: ThinkTime, rng: &mut SmallRng) -> Duration {
-    if think_time.min == think_time.max {
-        think_time.min
-    } else {
-        rng.random_range(think_time.min..=think_time.max)
-    }
-}
-
-/// When the open model's requests are due: a constant rate, or a linear climb to it over the
-/// ramp-up. A worker thread takes every `stride`-th request starting with number `first`.
-#[derive(Debug, Clone, Copy)]
-struct Schedule {
-    rate: f64,
-    ramp_up: Duration,
-    first: u64,
-    stride: u64,
-}
-
-impl Schedule {
-    /// Time from the start at which request number `index` of the whole run is due;
-    /// `Duration::MAX` when that is too far away to represent (a tiny rate, a huge index).
-    fn due(&self, index: u64) -> Duration {
-        let index = index as f64;
-        let ramp = self.ramp_up.as_secs_f64();
-        // While the rate climbs linearly to `rate` over `ramp`, the count due by time t is
-        // rate·t²/(2·ramp); afterwards it grows by `rate` per second.
-        let due_during_ramp = self.rate * ramp / 2.0;
-        let seconds = if index < due_during_ramp {
-            (2.0 * index * ramp / self.rate).sqrt()
-        } else {
-            ramp + (index - due_during_ramp) / self.rate
-        };
-        Duration::try_from_secs_f64(seconds).unwrap_or(Duration::MAX)
-    }
-}
-
-/// Open model: start requests when they are due, whatever the earlier ones are doing. Latency
-/// counts from when a request was due, so time spent waiting for a free connection (the server
-/// being slow) is measured rather than hidden: coordinated omission is corrected as in wrk2.
-async fn run_arrivals(
-    context: &Rc<ThreadContext>,
-    start: Instant,
-    schedule: Schedule,
-    connections: usize,
-    seed: u64,
-) -> Result<(), String> {
-    let mut rng = SmallRng::seed_from_u64(seed);
-    let slots = Arc::new(Semaphore::new(connections));
-    // Grows to the connections actually used, which a high --connections rarely reaches.
-    let idle: Rc<RefCell<Vec<Connection>>> = Rc::new(RefCell::new(Vec::new()));
-    let mut in_flight = JoinSet::new();
-    let mut index = schedule.first;
-    loop {
-        // A due time too far away to represent comes after any deadline.
-        let due = start.checked_add(schedule.due(index));
-        index = index.saturating_add(schedule.stride);
-        let due = match (due, context.deadline) {
-            (Some(due), Some(deadline)) if due < deadline => due,
-            (Some(due), None) => due,
-            (_, Some(deadline)) => {
-                // Nothing more is due within the duration, but the duration is not over yet.
-                sleep_until(deadline).await;
-                break;
-            }
-            (None, None) => break,
-        };
-        if !context.may_start(due) {
-            break;
-        }
-        // The timer wakes on whole milliseconds, rounding up; aiming a tick early sends within
-        // about a millisecond of the due time on either side instead of always up to 2 ms late.
-        sleep_until(due.checked_sub(TIMER_RESOLUTION).unwrap_or(due)).await;
-        let permit = match Arc::clone(&slots).try_acquire_owned() {
-            Ok(permit) => permit,
-            Err(_) => {
-                let Ok(permit) = Arc::clone(&slots).acquire_owned().await else {
-                    break;
-                };
-                context
-                    .stats
-                    .borrow_mut()
-                    .record_late_start(Instant::now() - due);
-                permit
-            }
-        };
-        let endpoint = context.mix.pick(&mut rng);
-        let context = Rc::clone(context);
-        let idle = Rc::clone(&idle);
-        // Finished requests are collected as they go, so the set holds only those in flight.
-        while let Some(joined) = in_flight.try_join_next() {
-            joined.map_err(task_failure)?;
-        }
-        in_flight.spawn_local(async move {
-            // Latency counts from the due time when the request went out late (the wait is part
-            // of what a user would have seen), from the actual send when it went out early.
-            let sent = Instant::now();
-            let mut connection = idle.borrow_mut().pop();
-            let outcome = context.send(endpoint, &mut connection).await;
-            context.record(endpoint, outcome, due.min(sent), sent);
-            if let Some(connection) = connection {
-                idle.borrow_mut().push(connection);
-            }
-            drop(permit);
-        });
-    }
-    // Requests in flight finish (each within the timeout) before the thread reports.
-    join_all(&mut in_flight).await
-}
-
-/// Picks mix endpoints at random in proportion to their weights.
-#[derive(Debug, Clone)]
-pub struct MixPicker {
-    /// Running sums of the weights; endpoint i owns [cumulative[i-1], cumulative[i]).
-    cumulative: Vec<u64>,
-}
-
-impl MixPicker {
-    pub fn new(mix: &Mix) -> MixPicker {
-        let cumulative = mix
-            .entries()
-            .iter()
-            .scan(0u64, |sum, entry| {
-                *sum += u64::from(entry.weight);
-                Some(*sum)
-            })
-            .collect();
-        MixPicker { cumulative }
-    }
-
-    pub fn pick(&self, rng: &mut SmallRng) -> usize {
-        match self.cumulative.as_slice() {
-            [] | [_] => 0,
-            [.., total] => {
-                let ticket = rng.random_range(0..*total);
-                self.cumulative.partition_point(|&sum| sum <= ticket)
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -592,55 +439,6 @@ mod tests {
     }
 
     #[test]
-    fn picks_follow_the_weights() {
-        let mix: Mix = "/=50,/slow=20,/error=20,/cpu-intensive=10"
-            .parse()
-            .expect("mix");
-        let picker = MixPicker::new(&mix);
-        let mut rng = SmallRng::seed_from_u64(7);
-        let mut counts = [0u32; 4];
-        let draws = 100_000;
-        for _ in 0..draws {
-            counts[picker.pick(&mut rng)] += 1;
-        }
-        for (count, weight) in counts.iter().zip([50.0, 20.0, 20.0, 10.0]) {
-            let share = f64::from(*count) / f64::from(draws) * 100.0;
-            assert!(
-                (share - weight).abs() < 1.0,
-                "share {share:.2}% for weight {weight}"
-            );
-        }
-        let single = MixPicker::new(&"/only".parse().expect("mix"));
-        assert_eq!(single.pick(&mut rng), 0);
-    }
-
-    #[test]
-    fn constant_rate_schedule_is_evenly_spaced() {
-        let schedule = Schedule {
-            rate: 1000.0,
-            ramp_up: Duration::ZERO,
-            first: 0,
-            stride: 1,
-        };
-        assert_eq!(schedule.due(0), Duration::ZERO);
-        assert_eq!(schedule.due(1), Duration::from_millis(1));
-        assert_eq!(schedule.due(2500), Duration::from_millis(2500));
-    }
-
-    #[test]
-    fn due_times_beyond_any_clock_saturate_instead_of_panicking() {
-        let schedule = |rate| Schedule {
-            rate,
-            ramp_up: Duration::ZERO,
-            first: 0,
-            stride: 1,
-        };
-        assert_eq!(schedule(1e-30).due(1), Duration::MAX);
-        assert_eq!(schedule(0.001).due(u64::MAX), Duration::MAX);
-        assert_eq!(schedule(0.001).due(1), Duration::from_secs(1000));
-    }
-
-    #[test]
     fn a_panicking_task_fails_its_worker_thread() {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .build()
@@ -653,28 +451,5 @@ mod tests {
         });
         let reason = joined.expect_err("the panic is not swallowed");
         assert!(reason.contains("a user fell over"), "{reason}");
-    }
-
-    #[test]
-    fn ramped_schedule_climbs_then_holds_the_rate() {
-        let schedule = Schedule {
-            rate: 100.0,
-            ramp_up: Duration::from_secs(10),
-            first: 0,
-            stride: 1,
-        };
-        // Half the full rate on average over the ramp: 500 requests in the first 10 s.
-        assert_eq!(schedule.due(500), Duration::from_secs(10));
-        // A quarter of the ramp's requests are due by its midpoint (the count grows with t²).
-        assert!((schedule.due(125).as_secs_f64() - 5.0).abs() < 1e-9);
-        // Then 100 per second.
-        assert!((schedule.due(600).as_secs_f64() - 11.0).abs() < 1e-9);
-        let gaps: Vec<f64> = (0..500)
-            .map(|i| (schedule.due(i + 1) - schedule.due(i)).as_secs_f64())
-            .collect();
-        assert!(
-            gaps.windows(2).all(|pair| pair[1] <= pair[0] + 1e-12),
-            "gaps shrink while ramping"
-        );
     }
 }
