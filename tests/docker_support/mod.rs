@@ -27,12 +27,12 @@ pub async fn docker() -> Docker {
         .expect("these tests need a running Docker Engine")
 }
 
-/// A project name no other test (or test run) uses.
+/// A project name no other test (or test run) uses: 40 random bits, a fixed width whatever
+/// the process id (CI's PIDs have more digits than a desktop's).
 pub fn unique_project(test: &str) -> String {
     let name = format!(
-        "{TEST_PROJECT_PREFIX}{test}-{}-{:08x}",
-        std::process::id(),
-        rand::random::<u32>()
+        "{TEST_PROJECT_PREFIX}{test}-{:010x}",
+        rand::random::<u64>() & 0xff_ffff_ffff
     );
     assert!(
         name.len() <= monibox::config::ProjectName::MAX_LEN,
