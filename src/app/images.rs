@@ -73,6 +73,23 @@ impl Render for BuildReport {
 }
 
 async fn build(docker: &Docker, args: ImagesBuildArgs) -> anyhow::Result<ExitCode> {
+    let rebuild = if args.force {
+        Rebuild::Always
+    } else {
+        Rebuild::IfChanged
+    };
+    if args.component.as_deref() == Some(catalog::daemon::MONIBOX_IMAGE) {
+        let image = catalog::daemon::monibox_image(std::env::current_exe()?);
+        let spinner = BuildProgress::start(image.component);
+        let started = std::time::Instant::now();
+        let mut on_progress = |event| spinner.show(&event);
+        let outcome = images::build_binary_image(docker, &image, rebuild, &mut on_progress).await;
+        spinner.finish();
+        let report = BuildReport {
+            images: vec![BuiltImage::from_outcome(image.component, outcome, started)],
+        };
+        return finish_build(report, args.output.json);
+    }
     let recipes: Vec<(&'static str, &'static HostRecipe)> = match args.component.as_deref() {
         Some(GRAFANA_STANDIN) => vec![(GRAFANA_STANDIN, &standin::RECIPE)],
         Some(name) => catalog::get(name)
@@ -84,11 +101,6 @@ async fn build(docker: &Docker, args: ImagesBuildArgs) -> anyhow::Result<ExitCod
             .filter_map(|def| def.host_image.map(|recipe| (def.name, recipe)))
             .collect(),
     };
-    let rebuild = if args.force {
-        Rebuild::Always
-    } else {
-        Rebuild::IfChanged
-    };
     let mut report = BuildReport { images: Vec::new() };
     for (name, recipe) in recipes {
         let spinner = BuildProgress::start(name);
@@ -96,9 +108,22 @@ async fn build(docker: &Docker, args: ImagesBuildArgs) -> anyhow::Result<ExitCod
         let mut on_progress = |event| spinner.show(&event);
         let outcome = images::build_from_host(docker, recipe, rebuild, &mut on_progress).await;
         spinner.finish();
-        report.images.push(match outcome {
+        report
+            .images
+            .push(BuiltImage::from_outcome(name, outcome, started));
+    }
+    finish_build(report, args.output.json)
+}
+
+impl BuiltImage {
+    fn from_outcome(
+        component: &'static str,
+        outcome: Result<images::HostBuildOutcome, crate::docker::DockerError>,
+        started: std::time::Instant,
+    ) -> Self {
+        match outcome {
             Ok(outcome) => BuiltImage {
-                component: name,
+                component,
                 image: Some(outcome.tag),
                 size_bytes: Some(outcome.size_bytes),
                 host_version: Some(outcome.host_version),
@@ -107,7 +132,7 @@ async fn build(docker: &Docker, args: ImagesBuildArgs) -> anyhow::Result<ExitCod
                 error: None,
             },
             Err(error) => BuiltImage {
-                component: name,
+                component,
                 image: None,
                 size_bytes: None,
                 host_version: None,
@@ -115,9 +140,13 @@ async fn build(docker: &Docker, args: ImagesBuildArgs) -> anyhow::Result<ExitCod
                 elapsed_seconds: started.elapsed().as_secs_f64(),
                 error: Some(error.to_string()),
             },
-        });
+        }
     }
-    emit(&report, Format::from_json_flag(args.output.json))?;
+}
+
+/// Prints the build report; an image that could not be built fails the command.
+fn finish_build(report: BuildReport, json: bool) -> anyhow::Result<ExitCode> {
+    emit(&report, Format::from_json_flag(json))?;
     let failed: Vec<&str> = report
         .images
         .iter()

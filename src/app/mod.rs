@@ -78,6 +78,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Command::Targets(command) => targets::run(command).await,
             Command::Completions(args) => completions(args),
             Command::Daemon(args) => daemon::run(args).await,
+            Command::Healthcheck(args) => serve::healthcheck(args).await,
         }
     })
 }

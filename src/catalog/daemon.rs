@@ -4,8 +4,11 @@
 //! and on the project network's gateway address, which containers reach as
 //! `host.docker.internal`.
 
+use std::path::PathBuf;
+
 use super::Probe;
 use crate::config::{Port, Ports};
+use crate::docker::images::{BinaryImage, HOST_BUILD_REPOSITORY_PREFIX, ImageLayout};
 
 /// One listener of the daemon.
 #[derive(Debug)]
@@ -47,3 +50,42 @@ pub static OPS: ListenerDef = ListenerDef {
     },
     scrape_job: "monibox",
 };
+
+/// The name of the monibox image in `images build --component` and its label.
+pub const MONIBOX_IMAGE: &str = "monibox";
+/// Where the demo service and the ops listener listen inside the monibox image.
+pub const IMAGE_APP_PORT: u16 = Ports::DEFAULT_APP;
+pub const IMAGE_OPS_PORT: u16 = Ports::DEFAULT_OPS;
+
+/// The monibox image: `binary` (this monibox) `FROM scratch` with its shared libraries, running
+/// the demo service and the ops listener on all addresses — what the Compose and Kubernetes
+/// exports run the demo service from. Its health check is `monibox healthcheck`.
+pub fn monibox_image(binary: PathBuf) -> BinaryImage {
+    BinaryImage {
+        component: MONIBOX_IMAGE,
+        binary,
+        image_path: "bin/monibox",
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        layout: ImageLayout {
+            data_dir: None,
+            port: IMAGE_APP_PORT,
+            entrypoint: "/bin/monibox",
+            cmd: &[
+                "serve",
+                "--listen",
+                "0.0.0.0:5000",
+                "--ops-listen",
+                "0.0.0.0:5001",
+            ],
+            static_only: false,
+        },
+    }
+}
+
+/// The tag `images build --from-host --component monibox` gives the monibox image.
+pub fn monibox_image_tag() -> String {
+    format!(
+        "{HOST_BUILD_REPOSITORY_PREFIX}{MONIBOX_IMAGE}:{}",
+        env!("CARGO_PKG_VERSION")
+    )
+}

@@ -106,6 +106,17 @@ pub enum Command {
     /// The daemon `up` starts in the background (not meant to be run by hand).
     #[command(hide = true)]
     Daemon(DaemonArgs),
+    /// Exit 0 when URL answers 2xx within --timeout (a container health check for images
+    /// without a shell, such as the monibox image); 1 otherwise, saying why on stderr.
+    #[command(hide = true)]
+    Healthcheck(HealthcheckArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct HealthcheckArgs {
+    pub url: String,
+    #[arg(long, value_name = "TIME", default_value = "2s", value_parser = parse_wait)]
+    pub timeout: Duration,
 }
 
 #[derive(Debug, Args)]
@@ -156,6 +167,11 @@ pub struct ServeArgs {
     /// Address to listen on; port 0 picks a free port and prints it. Repeat to listen on several.
     #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:5000")]
     pub listen: Vec<SocketAddr>,
+
+    /// Also run the ops listener here (self-metrics, the Alertmanager webhook `/alerts`, the
+    /// runbooks), as the daemon does; repeat to listen on several. What the monibox image runs.
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub ops_listen: Vec<SocketAddr>,
 
     /// Shortest delay of /slow, in milliseconds.
     #[arg(long, value_name = "MS", default_value_t = 100)]

@@ -55,7 +55,11 @@ fn host_buildable() -> PossibleValuesParser {
             .iter()
             .filter(|def| def.host_image.is_some())
             .map(|def| PossibleValue::new(def.name))
-            .chain([PossibleValue::new(GRAFANA_STANDIN).hide(true)]),
+            .chain([
+                PossibleValue::new(catalog::daemon::MONIBOX_IMAGE)
+                    .help("monibox itself, for the Compose and Kubernetes exports"),
+                PossibleValue::new(GRAFANA_STANDIN).hide(true),
+            ]),
     )
 }
 
@@ -65,7 +69,9 @@ pub enum ImagesCommand {
     #[command(after_help = "\
 Builds FROM scratch images from the host's Debian packages `prometheus` and
 `prometheus-alertmanager` (binaries, their shared libraries, web assets and templates) through
-the Docker Engine. Images whose inputs did not change are reused unless --force is given.")]
+the Docker Engine. Images whose inputs did not change are reused unless --force is given.
+`--component monibox` builds monibox itself (this binary and its libraries, running the demo
+service and the ops listener), which `monibox export compose|kubernetes` run.")]
     Build(ImagesBuildArgs),
     /// Show, per component, the image `up` will use and where it comes from, or what is missing
     /// and how to fix it.

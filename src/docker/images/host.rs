@@ -96,6 +96,19 @@ impl HostRecipe {
     }
 }
 
+/// A `FROM scratch` image of one executable and the shared libraries `ldd` lists for it, such
+/// as monibox's own binary: tagged `monibox-local/<component>:<version>`.
+#[derive(Debug, Clone)]
+pub struct BinaryImage {
+    pub component: &'static str,
+    /// The executable on this machine.
+    pub binary: PathBuf,
+    /// Where it goes in the image, e.g. `bin/monibox`.
+    pub image_path: &'static str,
+    pub version: String,
+    pub layout: ImageLayout,
+}
+
 /// Whether to rebuild an image whose inputs have not changed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Rebuild {
@@ -150,6 +163,35 @@ pub async fn build_from_host(
             .map_or_else(|| recipe.repository(), str::to_owned),
     });
     let prepared = prepare(recipe).await?;
+    build_recipe(docker, prepared, rebuild, started, progress).await
+}
+
+/// Builds (or reuses) the image of one executable.
+pub async fn build_binary_image(
+    docker: &Docker,
+    image: &BinaryImage,
+    rebuild: Rebuild,
+    progress: &mut (dyn FnMut(ImageProgress) + Send),
+) -> Result<HostBuildOutcome, DockerError> {
+    let started = Instant::now();
+    let tag = format!(
+        "{HOST_BUILD_REPOSITORY_PREFIX}{}:{}",
+        image.component, image.version
+    );
+    progress(ImageProgress::Preparing { image: tag.clone() });
+    let files = [CopiedFile {
+        host: image.binary.clone(),
+        image: image.image_path.to_owned(),
+        mode: 0o755,
+    }];
+    let mut context = scratch_context(&files, &[image.binary.as_path()], &[]).await?;
+    context.dockerfile = dockerfile(&image.layout);
+    let prepared = Prepared {
+        component_label: image.component,
+        tag,
+        host_version: image.version.clone(),
+        context,
+    };
     build_recipe(docker, prepared, rebuild, started, progress).await
 }
 

@@ -15,7 +15,8 @@ use super::error::{DockerError, engine_message, status_code};
 use super::labels;
 
 pub use host::{
-    HostBuildOutcome, HostFile, HostRecipe, ImageLayout, Rebuild, VersionProbe, build_from_host,
+    BinaryImage, HostBuildOutcome, HostFile, HostRecipe, ImageLayout, Rebuild, VersionProbe,
+    build_binary_image, build_from_host,
 };
 
 /// What to do when a fix is needed and nothing more specific applies.
