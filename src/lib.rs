@@ -16,6 +16,7 @@ pub mod config;
 pub mod daemon;
 pub mod demo;
 pub mod docker;
+pub mod export;
 pub mod histogram;
 pub mod httpc;
 pub mod httpd;

@@ -8,7 +8,7 @@ use std::path::Path;
 /// Top to bottom, as in ARCHITECTURE.md.
 const LAYERS: &[&[&str]] = &[
     &["app"],
-    &["status"],
+    &["status", "export"],
     &["daemon"],
     &["supervise"],
     &["cli", "logs", "stack"],

@@ -97,7 +97,7 @@ fn dashboard_queries(bundle: &Bundle) -> Vec<(String, String)> {
             .into_iter()
             .flatten()
         {
-            let definition = variable["definition"].as_str().unwrap_or_default();
+            let definition = variable["query"]["query"].as_str().unwrap_or_default();
             let inner = definition
                 .strip_prefix("label_values(")
                 .and_then(|rest| rest.strip_suffix(')'))

@@ -22,6 +22,7 @@ mod config;
 mod context;
 mod daemon;
 mod down;
+mod export;
 mod images;
 mod load;
 mod logs;
@@ -69,6 +70,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Command::Serve(args) => serve::run(args).await,
             Command::Load(args) => load::run(args).await,
             Command::Config(command) => config::run(command),
+            Command::Export(command) => export::run(command).await,
             Command::Images(command) => images::run(command).await,
             Command::Up(args) => up::run(args).await,
             Command::Status(args) => status::run(args).await,

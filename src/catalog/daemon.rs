@@ -89,3 +89,33 @@ pub fn monibox_image_tag() -> String {
         env!("CARGO_PKG_VERSION")
     )
 }
+
+/// The demo service in another engine's container (the Compose and Kubernetes exports): the
+/// monibox image running `monibox serve` with the configuration's `[demo]` settings, the demo
+/// service on [`IMAGE_APP_PORT`] and the ops listener on [`IMAGE_OPS_PORT`], all addresses.
+pub fn serve_command(demo: &crate::config::Demo) -> Vec<String> {
+    [
+        "serve".to_owned(),
+        "--listen".to_owned(),
+        format!("0.0.0.0:{IMAGE_APP_PORT}"),
+        "--ops-listen".to_owned(),
+        format!("0.0.0.0:{IMAGE_OPS_PORT}"),
+        format!("--slow-min-ms={}", demo.slow_min_ms),
+        format!("--slow-max-ms={}", demo.slow_max_ms),
+        format!("--error-rate={}", demo.error_rate.get()),
+    ]
+    .into()
+}
+
+/// The monibox image's health check in exec form (it has no shell): the ops listener answers.
+pub fn image_health_check() -> Vec<String> {
+    [
+        "/bin/monibox".to_owned(),
+        "healthcheck".to_owned(),
+        format!("http://127.0.0.1:{IMAGE_OPS_PORT}{}", OPS.readiness.path),
+    ]
+    .into()
+}
+
+/// The memory limit of the demo service's container in the exports, bytes.
+pub const IMAGE_MEMORY_LIMIT_BYTES: u64 = 256 << 20;

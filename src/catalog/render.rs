@@ -76,6 +76,40 @@ pub fn for_export(config: &Config, dir: &Path) -> RenderContext {
     )
 }
 
+/// A bundle for the same containers run by another engine (the Compose and Kubernetes exports):
+/// the demo service and the ops listener are the monibox image's, reached as `demo_host` on its
+/// ports; every other component by its service name; runbook links at `runbooks_url`; user
+/// targets on "this machine's loopback" at `host.docker.internal`; no Docker discovery (no daemon
+/// follows the Engine there). `host_name` is the `host` external label (`None` where Prometheus
+/// runs on no particular machine).
+pub fn for_containers(
+    config: &Config,
+    demo_host: &str,
+    runbooks_url: String,
+    host_name: Option<String>,
+) -> RenderContext {
+    let in_network = |def: &ComponentDef| format!("{}:{}", def.name, def.container_port);
+    context(
+        config,
+        &[],
+        Addresses {
+            demo: format!("{demo_host}:{}", super::daemon::IMAGE_APP_PORT),
+            ops: format!("{demo_host}:{}", super::daemon::IMAGE_OPS_PORT),
+            component: &in_network,
+            webhook_url: format!(
+                "http://{demo_host}:{}/alerts",
+                super::daemon::IMAGE_OPS_PORT
+            ),
+            grafana_dashboards_dir: GRAFANA_DASHBOARDS_IN_CONTAINER.to_owned(),
+            runbooks_url,
+            loopback_host: Some(HOST_ALIAS.to_owned()),
+            target_secrets_dir: Some(prometheus::TARGET_SECRETS.target.to_owned()),
+            docker_sd_url: None,
+            host_name,
+        },
+    )
+}
+
 /// How one kind of bundle addresses things.
 struct Addresses<'a> {
     demo: String,
@@ -92,7 +126,7 @@ struct Addresses<'a> {
 }
 
 /// This machine's host name, when it has a readable one.
-fn host_name() -> Option<String> {
+pub fn host_name() -> Option<String> {
     nix::unistd::gethostname()
         .ok()
         .and_then(|name| name.into_string().ok())

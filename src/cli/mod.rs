@@ -1,11 +1,14 @@
 //! Command-line types (clap derive) and nothing else: parsing happens here, behaviour in `app`.
 //! The stack's commands are in [`stack`], the user's targets in [`targets`], configuration and
-//! images in [`tools`].
+//! images in [`tools`], exports to other engines in [`export`].
 
+mod export;
 mod stack;
 mod targets;
 mod tools;
 
+use export::EXPORT_EXAMPLES;
+pub use export::{ExportCommand, ExportCommon, ExportComposeArgs, ExportKubernetesArgs};
 pub use stack::{DAEMON_LOG, DaemonArgs, DownArgs, LogsArgs, ReloadArgs, StatusArgs, Tail, UpArgs};
 use stack::{LOGS_EXAMPLES, RELOAD_EXAMPLES};
 use targets::TARGETS_EXAMPLES;
@@ -98,6 +101,12 @@ pub enum Command {
     /// Show the effective configuration or export the rendered monitoring bundle.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Export the stack for another engine: a Compose project or kube-prometheus-stack objects.
+    ///
+    /// Exit 2 for a directory that is not empty (without --force), a malformed configuration or
+    /// a name Kubernetes would refuse; nothing is written then.
+    #[command(subcommand, after_help = EXPORT_EXAMPLES)]
+    Export(ExportCommand),
     /// Build and inspect the container images the stack runs (offline-friendly).
     #[command(subcommand)]
     Images(ImagesCommand),

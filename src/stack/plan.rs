@@ -154,10 +154,8 @@ fn component_plan(
     }
 }
 
-/// The container of `def`: hardened (see [`ContainerSpec::new`]), on the project network under
-/// its name, reaching the host as `host.docker.internal`, published on 127.0.0.1, with its
-/// bundle directory read-only, its data volume, secrets, scratch space, command, environment,
-/// memory limit and health check.
+/// The container of `def` in the stack `up` runs: [`component_spec`] on the project network
+/// under its name, reaching the host as `host.docker.internal` (the network's gateway).
 fn container_spec(
     config: &Config,
     project_dir: &ProjectDir,
@@ -166,8 +164,7 @@ fn container_spec(
     image: &str,
     config_digest: &str,
 ) -> ContainerSpec {
-    let project = config.project.as_str();
-    let mut spec = ContainerSpec::new(project, def.name, &def.container_name(project), image);
+    let mut spec = component_spec(config, project_dir, def, image, config_digest);
     spec.network = Some(NetworkAttachment {
         network_id: network.id.clone(),
         aliases: vec![def.name.to_owned()],
@@ -176,6 +173,23 @@ fn container_spec(
         hostname: HOST_ALIAS.to_owned(),
         address: IpAddr::V4(network.gateway),
     });
+    spec
+}
+
+/// The container of `def` on no particular network: hardened (see [`ContainerSpec::new`]),
+/// published on 127.0.0.1 (`auto` as port 0: Docker picks), with its bundle directory read-only
+/// (from `project_dir`'s `bundle/`), its data volume, secrets (from `secrets/`), scratch space,
+/// command, environment, memory limit and health check. The Compose export builds its services
+/// from this too, so both run the components the same way.
+pub fn component_spec(
+    config: &Config,
+    project_dir: &ProjectDir,
+    def: &ComponentDef,
+    image: &str,
+    config_digest: &str,
+) -> ContainerSpec {
+    let project = config.project.as_str();
+    let mut spec = ContainerSpec::new(project, def.name, &def.container_name(project), image);
     spec.ports.push(PortPublish {
         container_port: def.container_port,
         host_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),

@@ -112,6 +112,16 @@ pub struct ProjectDir {
 }
 
 impl ProjectDir {
+    /// `dir` laid out like a project's state directory (`bundle/`, `secrets/`), for an export
+    /// that runs the same containers elsewhere; its lock and targets file are inside it.
+    pub fn at(dir: PathBuf) -> Self {
+        Self {
+            lock: dir.join(".lock"),
+            targets: dir.join("targets.toml"),
+            dir,
+        }
+    }
+
     pub fn path(&self) -> &Path {
         &self.dir
     }
@@ -203,7 +213,7 @@ impl ProjectDir {
     }
 
     fn new_password(&self, path: &Path) -> Result<String, StateError> {
-        let password = Alphanumeric.sample_string(&mut rand::rng(), PASSWORD_LENGTH);
+        let password = generate_password();
         write_atomic(path, password.as_bytes(), 0o600)?;
         Ok(password)
     }
@@ -232,6 +242,11 @@ impl ProjectDir {
             Err(error) => Err(io_error(&self.dir)(error)),
         }
     }
+}
+
+/// A new admin password: 24 alphanumeric characters from a CSPRNG.
+pub fn generate_password() -> String {
+    Alphanumeric.sample_string(&mut rand::rng(), PASSWORD_LENGTH)
 }
 
 /// Writes `contents` to a temporary file beside `path` with `mode`, then renames it over `path`:

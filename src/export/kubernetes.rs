@@ -1,0 +1,505 @@
+//! `monibox export kubernetes DIR`: the stack's monitoring as objects for kube-prometheus-stack
+//! (the Prometheus Operator's custom resources, `monitoring.coreos.com`): one `PrometheusRule`
+//! per rule file of the bundle (recording rules and alerts, runbook links kept), a
+//! `ServiceMonitor` for the demo service and one per `[[targets]]` entry, all labelled
+//! `release: <release>` so the chart's default selectors pick them up; every dashboard as a
+//! `ConfigMap` labelled `grafana_dashboard: "1"` (the chart's dashboard sidecar) with portable
+//! datasource references; the receivers as an `AlertmanagerConfig`; the demo service as a
+//! `Deployment` and `Service` from the monibox image; a `kustomization.yaml` listing them.
+//! Field names follow the operator's API reference
+//! (<https://prometheus-operator.dev/docs/api-reference/api/>).
+
+use std::collections::BTreeMap;
+
+use serde_json::{Value, json};
+
+use super::{ExportError, ExportFile, dashboards, to_yaml};
+use crate::assets::alertmanager_config::{AlertmanagerConfig, Route};
+use crate::assets::{Bundle, paths};
+use crate::catalog::{self, daemon};
+use crate::config::Config;
+
+/// The demo service's `Service` and `Deployment` name.
+pub const DEMO_NAME: &str = "monibox-demo";
+/// The Secret holding receiver credentials (Slack URLs, e-mail passwords), when any.
+const RECEIVER_SECRET: &str = "monibox-receivers";
+/// The operator's API group and version of its stable kinds.
+const MONITORING_V1: &str = "monitoring.coreos.com/v1";
+
+/// What the export is made from.
+pub struct KubernetesInputs<'a> {
+    pub config: &'a Config,
+    /// The Helm release of kube-prometheus-stack, whose name its selectors match.
+    pub release: &'a str,
+    pub namespace: &'a str,
+    pub monibox_image: &'a str,
+}
+
+/// Checks a name Kubernetes must accept as a DNS-1123 label (`what` names it in the error):
+/// lowercase letters, digits and `-`, starting and ending with a letter or digit, at most `max`
+/// characters (Helm allows 53 for a release, Kubernetes 63 for a namespace).
+pub fn check_name(what: &str, name: &str, max: usize) -> Result<(), ExportError> {
+    let valid_chars = name
+        .bytes()
+        .all(|byte| byte.is_ascii_lowercase() || byte.is_ascii_digit() || byte == b'-');
+    if name.is_empty()
+        || name.len() > max
+        || !valid_chars
+        || name.starts_with('-')
+        || name.ends_with('-')
+    {
+        return Err(ExportError::Invalid(format!(
+            "{what} {name:?} is not a name Kubernetes accepts: 1 to {max} lowercase letters, \
+             digits or '-', starting and ending with a letter or digit"
+        )));
+    }
+    Ok(())
+}
+
+/// Every file of the export, rendered.
+pub fn render(inputs: &KubernetesInputs<'_>) -> Result<Vec<ExportFile>, ExportError> {
+    check_name("--release", inputs.release, 53)?;
+    check_name("--namespace", inputs.namespace, 63)?;
+    let config = inputs.config;
+    let context = catalog::render::for_containers(
+        config,
+        DEMO_NAME,
+        format!("http://localhost:{}/runbooks", daemon::IMAGE_OPS_PORT),
+        None,
+    );
+    let bundle = Bundle::render(config, &context)?;
+    let mut objects: Vec<(String, Value)> = vec![
+        ("namespace.yaml".to_owned(), namespace(inputs.namespace)),
+        ("demo-deployment.yaml".to_owned(), deployment(inputs)),
+        ("demo-service.yaml".to_owned(), service(inputs)),
+        (
+            "servicemonitor-demo.yaml".to_owned(),
+            demo_service_monitor(inputs),
+        ),
+    ];
+    for target in &config.targets {
+        objects.push((
+            format!("servicemonitor-{}.yaml", target.name.as_str()),
+            target_service_monitor(inputs, target),
+        ));
+    }
+    for file in bundle.files() {
+        let Some(name) = file
+            .path
+            .strip_prefix(paths::RULES_DIR)
+            .and_then(|rest| rest.strip_prefix('/'))
+            .and_then(|rest| rest.strip_suffix(".yml"))
+        else {
+            continue;
+        };
+        let rules: Value =
+            serde_norway::from_slice(&file.contents).map_err(|error| ExportError::Encode {
+                file: file.path.clone(),
+                message: error.to_string(),
+            })?;
+        objects.push((
+            format!("prometheusrule-{name}.yaml"),
+            prometheus_rule(inputs, name, &rules["groups"]),
+        ));
+    }
+    for file in bundle.files() {
+        let Some(name) = file
+            .path
+            .strip_prefix(paths::GRAFANA_DASHBOARDS_DIR)
+            .and_then(|rest| rest.strip_prefix('/'))
+            .and_then(|rest| rest.strip_suffix(".json"))
+        else {
+            continue;
+        };
+        let dashboard: Value =
+            serde_json::from_slice(&file.contents).map_err(|error| ExportError::Encode {
+                file: file.path.clone(),
+                message: error.to_string(),
+            })?;
+        objects.push((
+            format!("dashboard-{name}.yaml"),
+            dashboard_config_map(inputs, name, &dashboards::portable(&dashboard))?,
+        ));
+    }
+    let (alertmanager_config, secret) = alertmanager_config(inputs);
+    objects.push(("alertmanagerconfig.yaml".to_owned(), alertmanager_config));
+    if let Some(secret) = secret {
+        objects.push(("receivers-secret.yaml".to_owned(), secret));
+    }
+
+    let header = format!(
+        "# Written by `monibox export kubernetes` (project {}, release {}).\n",
+        config.project, inputs.release
+    );
+    objects
+        .iter_mut()
+        .for_each(|(_, object)| remove_nulls(object));
+    let mut files = Vec::new();
+    for (name, object) in &objects {
+        files.push(ExportFile::public(
+            name.clone(),
+            to_yaml(name, &header, object)?,
+        ));
+    }
+    let kustomization = json!({
+        "apiVersion": "kustomize.config.k8s.io/v1beta1",
+        "kind": "Kustomization",
+        "resources": objects.iter().map(|(name, _)| name.clone()).collect::<Vec<_>>(),
+    });
+    files.push(ExportFile::public(
+        "kustomization.yaml",
+        to_yaml("kustomization.yaml", &header, &kustomization)?,
+    ));
+    files.push(ExportFile::public("README.md", readme(inputs, &objects)));
+    Ok(files)
+}
+
+/// Drops fields left unset (`null`): the operator's schemas type them as strings, not nullable.
+fn remove_nulls(value: &mut Value) {
+    match value {
+        Value::Object(object) => {
+            object.retain(|_, field| !field.is_null());
+            object.values_mut().for_each(remove_nulls);
+        }
+        Value::Array(items) => items.iter_mut().for_each(remove_nulls),
+        _ => {}
+    }
+}
+
+fn metadata(inputs: &KubernetesInputs<'_>, name: &str, extra: &[(&str, &str)]) -> Value {
+    let mut labels = BTreeMap::from([
+        ("app.kubernetes.io/part-of", "monibox"),
+        ("app.kubernetes.io/managed-by", "monibox-export"),
+        ("release", inputs.release),
+    ]);
+    labels.extend(extra.iter().copied());
+    json!({ "name": name, "namespace": inputs.namespace, "labels": labels })
+}
+
+fn namespace(name: &str) -> Value {
+    json!({ "apiVersion": "v1", "kind": "Namespace", "metadata": { "name": name } })
+}
+
+const DEMO_SELECTOR: (&str, &str) = ("app.kubernetes.io/name", DEMO_NAME);
+
+fn deployment(inputs: &KubernetesInputs<'_>) -> Value {
+    let probe = json!({
+        "httpGet": { "path": catalog::OPS.readiness.path, "port": "ops" },
+        "periodSeconds": 5,
+    });
+    json!({
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": metadata(inputs, DEMO_NAME, &[DEMO_SELECTOR]),
+        "spec": {
+            "replicas": 1,
+            "selector": { "matchLabels": { DEMO_SELECTOR.0: DEMO_SELECTOR.1 } },
+            "template": {
+                "metadata": { "labels": { DEMO_SELECTOR.0: DEMO_SELECTOR.1 } },
+                "spec": {
+                    "automountServiceAccountToken": false,
+                    "securityContext": {
+                        "runAsNonRoot": true,
+                        "runAsUser": 65534,
+                        "runAsGroup": 65534,
+                        "seccompProfile": { "type": "RuntimeDefault" },
+                    },
+                    "containers": [{
+                        "name": "demo",
+                        "image": inputs.monibox_image,
+                        "args": daemon::serve_command(&inputs.config.demo),
+                        "ports": [
+                            { "name": "http", "containerPort": daemon::IMAGE_APP_PORT },
+                            { "name": "ops", "containerPort": daemon::IMAGE_OPS_PORT },
+                        ],
+                        "readinessProbe": probe,
+                        "livenessProbe": probe,
+                        "resources": {
+                            "requests": { "cpu": "50m", "memory": "32Mi" },
+                            "limits": {
+                                "memory": format!("{}Mi", daemon::IMAGE_MEMORY_LIMIT_BYTES >> 20),
+                            },
+                        },
+                        "securityContext": {
+                            "allowPrivilegeEscalation": false,
+                            "readOnlyRootFilesystem": true,
+                            "capabilities": { "drop": ["ALL"] },
+                        },
+                    }],
+                },
+            },
+        },
+    })
+}
+
+fn service(inputs: &KubernetesInputs<'_>) -> Value {
+    json!({
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": metadata(inputs, DEMO_NAME, &[DEMO_SELECTOR]),
+        "spec": {
+            "selector": { DEMO_SELECTOR.0: DEMO_SELECTOR.1 },
+            "ports": [
+                { "name": "http", "port": daemon::IMAGE_APP_PORT, "targetPort": "http" },
+                { "name": "ops", "port": daemon::IMAGE_OPS_PORT, "targetPort": "ops" },
+            ],
+        },
+    })
+}
+
+/// The job label Prometheus gives a ServiceMonitor's targets is the Service's name; the bundle's
+/// rules and dashboards expect monibox's job names, so the endpoint sets it.
+fn job_relabeling(job: &str) -> Value {
+    json!({ "action": "replace", "targetLabel": "job", "replacement": job })
+}
+
+fn demo_service_monitor(inputs: &KubernetesInputs<'_>) -> Value {
+    let interval = inputs.config.timing.profile().scrape_interval.to_string();
+    let endpoint = |port: &str, job: &str| {
+        json!({
+            "port": port,
+            "path": "/metrics",
+            "interval": interval,
+            "relabelings": [job_relabeling(job)],
+        })
+    };
+    json!({
+        "apiVersion": MONITORING_V1,
+        "kind": "ServiceMonitor",
+        "metadata": metadata(inputs, DEMO_NAME, &[]),
+        "spec": {
+            "selector": { "matchLabels": { DEMO_SELECTOR.0: DEMO_SELECTOR.1 } },
+            "endpoints": [
+                endpoint("http", catalog::DEMO.scrape_job),
+                endpoint("ops", catalog::OPS.scrape_job),
+            ],
+        },
+    })
+}
+
+/// A user target moves to the cluster as a Service labelled `app.kubernetes.io/name: <name>`
+/// (in any namespace); the ServiceMonitor scrapes its pods on the target's port, path, scheme and
+/// interval, with its labels, and credentials from the Secret `monibox-target-<name>`.
+fn target_service_monitor(inputs: &KubernetesInputs<'_>, target: &crate::config::Target) -> Value {
+    let name = target.name.as_str();
+    let interval = target
+        .interval
+        .unwrap_or(inputs.config.timing.profile().scrape_interval)
+        .to_string();
+    let mut relabelings = vec![job_relabeling(name)];
+    relabelings.extend(target.labels.iter().map(|(label, value)| {
+        json!({ "action": "replace", "targetLabel": label.as_str(), "replacement": value.as_str() })
+    }));
+    let mut endpoint = json!({
+        "targetPort": target.address.port,
+        "path": target.effective_path(),
+        "scheme": target.effective_scheme().to_string(),
+        "interval": interval,
+        "relabelings": relabelings,
+    });
+    let secret = format!("monibox-target-{name}")
+        .to_lowercase()
+        .replace('_', "-");
+    if target.bearer_token_file.is_some() {
+        endpoint["bearerTokenSecret"] = json!({ "name": secret, "key": "token" });
+    }
+    if target.basic_auth.is_some() {
+        endpoint["basicAuth"] = json!({
+            "username": { "name": secret, "key": "username" },
+            "password": { "name": secret, "key": "password" },
+        });
+    }
+    json!({
+        "apiVersion": MONITORING_V1,
+        "kind": "ServiceMonitor",
+        "metadata": metadata(inputs, &format!("monibox-{}", name.to_lowercase().replace('_', "-")), &[]),
+        "spec": {
+            "namespaceSelector": { "any": true },
+            "selector": { "matchLabels": { "app.kubernetes.io/name": name } },
+            "endpoints": [endpoint],
+        },
+    })
+}
+
+fn prometheus_rule(inputs: &KubernetesInputs<'_>, file: &str, groups: &Value) -> Value {
+    json!({
+        "apiVersion": MONITORING_V1,
+        "kind": "PrometheusRule",
+        "metadata": metadata(inputs, &format!("monibox-{file}"), &[]),
+        "spec": { "groups": groups },
+    })
+}
+
+fn dashboard_config_map(
+    inputs: &KubernetesInputs<'_>,
+    name: &str,
+    dashboard: &Value,
+) -> Result<Value, ExportError> {
+    let text = serde_json::to_string_pretty(dashboard).map_err(|error| ExportError::Encode {
+        file: format!("{name}.json"),
+        message: error.to_string(),
+    })?;
+    let mut object = json!({
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": metadata(inputs, &format!("monibox-dashboard-{name}"), &[("grafana_dashboard", "1")]),
+        "data": { format!("{name}.json"): text },
+    });
+    // The chart's sidecar files it into this folder when `folderAnnotation` is set to it.
+    object["metadata"]["annotations"] = json!({ "grafana_folder": "monibox" });
+    Ok(object)
+}
+
+/// The receivers of `alertmanager.yml` as an `AlertmanagerConfig` (`monitoring.coreos.com/
+/// v1alpha1`), and the Secret its Slack URLs and e-mail passwords are read from, if any.
+fn alertmanager_config(inputs: &KubernetesInputs<'_>) -> (Value, Option<Value>) {
+    let webhook = format!(
+        "http://{DEMO_NAME}.{}.svc:{}/alerts",
+        inputs.namespace,
+        daemon::IMAGE_OPS_PORT
+    );
+    let typed = AlertmanagerConfig::new(inputs.config, &webhook);
+    let mut secret_data = BTreeMap::new();
+    let receivers: Vec<Value> = typed
+        .receivers
+        .iter()
+        .map(|receiver| {
+            let slack: Vec<Value> = receiver.slack_configs.iter().enumerate().map(|(index, slack)| {
+                let key = format!("{}-slack-api-url-{index}", receiver.name);
+                secret_data.insert(key.clone(), slack.api_url.clone());
+                json!({ "apiURL": { "name": RECEIVER_SECRET, "key": key }, "channel": slack.channel,
+                        "sendResolved": slack.send_resolved, "text": slack.text })
+            }).collect();
+            let email: Vec<Value> = receiver.email_configs.iter().enumerate().map(|(index, email)| {
+                let mut config = json!({ "to": email.to, "from": email.from, "smarthost": email.smarthost,
+                    "authUsername": email.auth_username, "requireTLS": email.require_tls,
+                    "sendResolved": email.send_resolved });
+                if let Some(password) = &email.auth_password {
+                    let key = format!("{}-email-password-{index}", receiver.name);
+                    secret_data.insert(key.clone(), password.clone());
+                    config["authPassword"] = json!({ "name": RECEIVER_SECRET, "key": key });
+                }
+                config
+            }).collect();
+            json!({
+                "name": receiver.name,
+                "webhookConfigs": receiver.webhook_configs.iter()
+                    .map(|hook| json!({ "url": hook.url, "sendResolved": hook.send_resolved }))
+                    .collect::<Vec<_>>(),
+                "slackConfigs": slack,
+                "emailConfigs": email,
+            })
+        })
+        .collect();
+    let inhibit: Vec<Value> = typed
+        .inhibit_rules
+        .iter()
+        .map(|rule| {
+            json!({
+                "sourceMatch": rule.source_matchers.iter().map(|m| matcher(m)).collect::<Vec<_>>(),
+                "targetMatch": rule.target_matchers.iter().map(|m| matcher(m)).collect::<Vec<_>>(),
+                "equal": rule.equal,
+            })
+        })
+        .collect();
+    let config = json!({
+        "apiVersion": "monitoring.coreos.com/v1alpha1",
+        "kind": "AlertmanagerConfig",
+        "metadata": metadata(inputs, "monibox", &[]),
+        "spec": { "route": route(&typed.route), "receivers": receivers, "inhibitRules": inhibit },
+    });
+    let secret = (!secret_data.is_empty()).then(|| {
+        json!({
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": metadata(inputs, RECEIVER_SECRET, &[]),
+            "type": "Opaque",
+            "stringData": secret_data,
+        })
+    });
+    (config, secret)
+}
+
+fn route(route: &Route) -> Value {
+    let mut value = json!({
+        "receiver": route.receiver,
+        "groupBy": route.group_by,
+        "matchers": route.matchers.iter().map(|m| matcher(m)).collect::<Vec<_>>(),
+        "routes": route.routes.iter().map(self::route).collect::<Vec<_>>(),
+    });
+    for (key, duration) in [
+        ("groupWait", route.group_wait),
+        ("groupInterval", route.group_interval),
+        ("repeatInterval", route.repeat_interval),
+    ] {
+        if let Some(duration) = duration {
+            value[key] = Value::String(duration.to_string());
+        }
+    }
+    value
+}
+
+/// `name="value"` (or `!=`, `=~`, `!~`) as the operator's matcher object.
+fn matcher(text: &str) -> Value {
+    let at = text.find(['=', '!']).unwrap_or(text.len());
+    let (name, rest) = text.split_at(at);
+    let op = ["=~", "!~", "!=", "="]
+        .into_iter()
+        .find(|op| rest.starts_with(op))
+        .unwrap_or("=");
+    let value = rest[op.len().min(rest.len())..].trim_matches('"');
+    json!({ "name": name.trim(), "value": value, "matchType": op })
+}
+
+fn readme(inputs: &KubernetesInputs<'_>, objects: &[(String, Value)]) -> String {
+    let listed: Vec<String> = objects
+        .iter()
+        .map(|(file, object)| format!("- `{file}`: {}", object["kind"].as_str().unwrap_or("")))
+        .collect();
+    format!(
+        "# monibox for kube-prometheus-stack (release `{release}`, namespace `{namespace}`)\n\n\
+         Written by `monibox export kubernetes`. Apply with `kubectl apply -k .`.\n\n{listed}\n\n\
+         - Rules and ServiceMonitors carry `release: {release}`, which the chart's default \
+         `ruleSelector` and `serviceMonitorSelector` match.\n\
+         - Dashboards are ConfigMaps labelled `grafana_dashboard: \"1\"` (the chart's sidecar); \
+         they select their Prometheus with the `datasource` variable.\n\
+         - The demo service runs from `{image}`; push it to a registry the cluster pulls from \
+         (`monibox images build --from-host --component monibox`, then `docker tag` and \
+         `docker push`), or pass `--demo-image`.\n\
+         - A user target is scraped from a Service labelled `app.kubernetes.io/name: <target \
+         name>`; credentials come from the Secret `monibox-target-<name>` (keys `token`, \
+         `username`, `password`).\n\
+         - Runbooks: `kubectl -n {namespace} port-forward svc/{DEMO_NAME} {ops}` then \
+         http://localhost:{ops}/runbooks.\n\
+         - The operator routes an `AlertmanagerConfig` only alerts labelled with its namespace; \
+         alerts from aggregating rules carry none unless the Alertmanager sets \
+         `alertmanagerConfigMatcherStrategy: {{type: None}}`.\n",
+        release = inputs.release,
+        namespace = inputs.namespace,
+        image = inputs.monibox_image,
+        ops = daemon::IMAGE_OPS_PORT,
+        listed = listed.join("\n"),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_kubernetes_would_refuse_are_refused() {
+        for bad in ["", "Kube", "-a", "a-", "a_b", &"a".repeat(54)] {
+            assert!(check_name("--release", bad, 53).is_err(), "{bad:?}");
+        }
+        check_name("--release", "kube-prometheus-stack", 53).expect("the chart's default");
+    }
+
+    #[test]
+    fn matchers_become_operator_objects() {
+        assert_eq!(
+            matcher("severity=\"critical\""),
+            json!({ "name": "severity", "value": "critical", "matchType": "=" })
+        );
+        assert_eq!(matcher("job!~\"a|b\"")["matchType"], "!~");
+    }
+}
