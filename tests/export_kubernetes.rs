@@ -26,12 +26,15 @@ fn python() -> PathBuf {
     PathBuf::from(path)
 }
 
-fn export(config: &Config) -> Vec<ExportFile> {
+/// The export; `everything`: with the Namespace object and the rules about monitoring itself.
+fn export(config: &Config, everything: bool) -> Vec<ExportFile> {
     render(&KubernetesInputs {
         config,
         release: "kube-prometheus-stack",
         namespace: "monitoring",
         monibox_image: "registry.example/monibox:1",
+        create_namespace: everything,
+        monitoring_rules: everything,
     })
     .expect("renders")
 }
@@ -55,7 +58,7 @@ fn write(dir: &Path, files: &[ExportFile]) {
 #[test]
 fn core_objects_pass_kubernetes_validate_and_every_object_is_listed() {
     let temp = tempfile::tempdir().expect("temp dir");
-    let files = export(&test_config(Timing::Standard));
+    let files = export(&test_config(Timing::Standard), true);
     write(temp.path(), &files);
     let objects = objects(&files);
     let core: Vec<String> = objects
@@ -147,35 +150,63 @@ fn write_rule_groups(dir: &Path, files: &[ExportFile]) -> Vec<String> {
     written
 }
 
-#[test]
-fn prometheus_rules_pass_promtool_check_and_the_repositorys_unit_tests() {
-    for (timing, profile) in [(Timing::Standard, "standard"), (Timing::Fast, "fast")] {
-        let temp = tempfile::tempdir().expect("temp dir");
-        let rules = write_rule_groups(temp.path(), &export(&test_config(timing)));
-        assert_eq!(
-            rules.len(),
-            3,
-            "recording, alerts and alertmanager rules: {rules:?}"
-        );
-        let mut check = vec!["check", "rules"];
-        check.extend(rules.iter().map(String::as_str));
-        assert_tool_ok("promtool", &check, temp.path());
-        let mut names = Vec::new();
-        for entry in std::fs::read_dir(repo_path(&format!("tests/rules/{profile}"))).expect("dir") {
-            let path = entry.expect("entry").path();
-            let name = path
-                .file_name()
-                .expect("name")
-                .to_string_lossy()
-                .into_owned();
+/// Runs `promtool check rules` on the export's rule files and `promtool test rules` on the
+/// repository's unit test files of `profile` (all of them, or those named in `only`).
+fn check_exported_rules(files: &[ExportFile], profile: &str, only: &[&str]) -> Vec<String> {
+    let temp = tempfile::tempdir().expect("temp dir");
+    let rules = write_rule_groups(temp.path(), files);
+    let mut check = vec!["check", "rules"];
+    check.extend(rules.iter().map(String::as_str));
+    assert_tool_ok("promtool", &check, temp.path());
+    let mut names = Vec::new();
+    for entry in std::fs::read_dir(repo_path(&format!("tests/rules/{profile}"))).expect("dir") {
+        let path = entry.expect("entry").path();
+        let name = path
+            .file_name()
+            .expect("name")
+            .to_string_lossy()
+            .into_owned();
+        if only.is_empty() || only.contains(&name.as_str()) {
             std::fs::copy(&path, temp.path().join(&name)).expect("copy");
             names.push(name);
         }
-        let mut test = vec!["test", "rules"];
-        test.extend(names.iter().map(String::as_str));
-        let out = assert_tool_ok("promtool", &test, temp.path());
-        assert_eq!(out.matches("SUCCESS").count(), names.len(), "{out}");
     }
+    assert!(!names.is_empty());
+    let mut test = vec!["test", "rules"];
+    test.extend(names.iter().map(String::as_str));
+    let out = assert_tool_ok("promtool", &test, temp.path());
+    assert_eq!(out.matches("SUCCESS").count(), names.len(), "{out}");
+    rules
+}
+
+#[test]
+fn prometheus_rules_pass_promtool_check_and_the_repositorys_unit_tests() {
+    for (timing, profile) in [(Timing::Standard, "standard"), (Timing::Fast, "fast")] {
+        let rules = check_exported_rules(&export(&test_config(timing), true), profile, &[]);
+        assert_eq!(
+            rules.len(),
+            3,
+            "recording, alerts and alertmanager: {rules:?}"
+        );
+    }
+    // By default the rules about monitoring itself stay out: the chart has its own.
+    let files = export(&test_config(Timing::Standard), false);
+    let rules = check_exported_rules(
+        &files,
+        "standard",
+        &["app_alerts_test.yml", "recording_test.yml"],
+    );
+    assert_eq!(rules.len(), 2, "{rules:?}");
+    let rule_text: String = files
+        .iter()
+        .filter(|file| file.path.starts_with("prometheusrule-"))
+        .map(|file| String::from_utf8_lossy(&file.contents).into_owned())
+        .collect();
+    for name in monibox::export::kubernetes::MONITORING_RULE_GROUPS {
+        assert!(!rule_text.contains(name), "{name} is left out");
+    }
+    assert!(!rule_text.contains("TargetDown"));
+    assert!(files.iter().all(|file| file.path != "namespace.yaml"));
 }
 
 fn bundle_dashboards(config: &Config) -> Vec<(String, Value)> {
@@ -221,7 +252,7 @@ fn exported_dashboards(files: &[ExportFile]) -> Vec<(String, Value)> {
 fn exported_dashboards_are_the_bundles_with_a_datasource_variable() {
     let config = test_config(Timing::Standard);
     let bundle = bundle_dashboards(&config);
-    let exported = exported_dashboards(&export(&config));
+    let exported = exported_dashboards(&export(&config, false));
     assert_eq!(bundle.len(), exported.len());
     assert!(!bundle.is_empty());
     for ((name, original), (exported_name, dashboard)) in bundle.iter().zip(&exported) {
@@ -248,7 +279,7 @@ fn grafanas_models_read_every_dashboard_without_losing_a_field() {
         .into_iter()
         .map(|(name, dashboard)| (format!("bundle-{name}"), dashboard))
         .chain(
-            exported_dashboards(&export(&config))
+            exported_dashboards(&export(&config, false))
                 .into_iter()
                 .map(|(name, dashboard)| (format!("kubernetes-{name}"), dashboard)),
         );

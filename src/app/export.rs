@@ -39,29 +39,54 @@ pub async fn run(command: ExportCommand) -> anyhow::Result<ExitCode> {
                 config.project,
                 dir.join(compose::COMPOSE_FILE).display()
             );
-            report(common, "compose", &dir, &files, run)
+            let notes = config
+                .targets
+                .iter()
+                .filter(|target| target.address.is_loopback())
+                .map(|target| {
+                    format!(
+                        "target {} listens on this machine's loopback: Compose reaches it as \
+                         host.docker.internal (the Docker bridge), so it must listen there too",
+                        target.name.as_str()
+                    )
+                })
+                .collect();
+            report(common, "compose", &dir, &files, run, notes)
         }
         ExportCommand::Kubernetes(args) => {
             let common = &args.common;
             // Checked before the directory, so a bad name writes nothing whatever the directory.
-            kubernetes::check_name("--release", &args.release, 53)?;
-            kubernetes::check_name("--namespace", &args.namespace, 63)?;
+            kubernetes::check_name("--release", &args.release, kubernetes::NameRule::Release)?;
+            kubernetes::check_name("--namespace", &args.namespace, kubernetes::NameRule::Label)?;
             let (config, dir) = prepare(common)?;
             let files = kubernetes::render(&kubernetes::KubernetesInputs {
                 config: &config,
                 release: &args.release,
                 namespace: &args.namespace,
                 monibox_image: &demo_image(common),
+                create_namespace: args.create_namespace,
+                monitoring_rules: args.with_monitoring_rules,
             })?;
             write(&dir, &files)?;
             let run = format!("kubectl apply -k {}", dir.display());
-            report(common, "kubernetes", &dir, &files, run)
+            let notes = (config.timing == crate::config::Timing::Fast)
+                .then(|| {
+                    "timing is fast (1 s scrapes, alerts within seconds): for a cluster, export \
+                     with --timing standard"
+                        .to_owned()
+                })
+                .into_iter()
+                .collect();
+            report(common, "kubernetes", &dir, &files, run, notes)
         }
     }
 }
 
 /// The configuration (with the project's targets file) and the checked, absolute directory.
 fn prepare(common: &ExportCommon) -> anyhow::Result<(Config, std::path::PathBuf)> {
+    if let Some(image) = &common.demo_image {
+        export::check_image(image)?;
+    }
     let (loaded, _, _) = super::config::load_project(&common.config, &common.state)?;
     let dir = export::check_dir(&common.dir, common.force)?;
     Ok((loaded.config, dir))
@@ -128,17 +153,23 @@ struct ExportReport {
     files: Vec<String>,
     /// The command that runs the export.
     run: String,
+    /// What the export could not carry over as it is.
+    notes: Vec<String>,
 }
 
 impl Render for ExportReport {
     fn render_text(&self) -> String {
-        format!(
+        let mut text = format!(
             "wrote {} files to {}\nrun:  {}\nsee:  {}\n",
             self.files.len(),
             self.dir,
             self.run,
             Path::new(&self.dir).join("README.md").display()
-        )
+        );
+        for note in &self.notes {
+            text.push_str(&format!("note: {note}\n"));
+        }
+        text
     }
 }
 
@@ -148,6 +179,7 @@ fn report(
     dir: &Path,
     files: &[export::ExportFile],
     run: String,
+    notes: Vec<String>,
 ) -> anyhow::Result<ExitCode> {
     let mut names: Vec<String> = files.iter().map(|file| file.path.clone()).collect();
     names.sort();
@@ -156,6 +188,7 @@ fn report(
         dir: dir.display().to_string(),
         files: names,
         run,
+        notes,
     };
     emit(&report, Format::from_json_flag(common.output.json))?;
     Ok(ExitCode::SUCCESS)

@@ -253,7 +253,7 @@ async fn apply(
         if all_applied {
             record.timing = timing;
         }
-        record.relays = crate::stack::record::Relay::for_targets(&project.config.targets);
+        record.relays = crate::stack::record::Relay::for_config(&project.config);
         record.discovery = project.config.discovery.clone();
     })?;
     Ok(components)

@@ -286,8 +286,14 @@ fn secret_path(context: &RenderContext, copy: String, original: &std::path::Path
 
 /// One `[[remote_write]]` (the `index`-th) as Prometheus reads it.
 fn remote_write(index: usize, remote: &RemoteWrite, context: &RenderContext) -> RemoteWriteConfig {
+    // A receiver on this machine's loopback is reached like a loopback target: through the
+    // daemon's relay on the gateway.
+    let url = match &context.loopback_host {
+        Some(host) if remote.url.is_loopback() => remote.url.with_host(host),
+        _ => remote.url.as_str().to_owned(),
+    };
     RemoteWriteConfig {
-        url: remote.url.as_str().to_owned(),
+        url,
         name: remote.name.as_ref().map(|name| name.as_str().to_owned()),
         headers: remote
             .headers

@@ -58,7 +58,15 @@ pub struct ExportKubernetesArgs {
     /// match the label `release: NAME`.
     #[arg(long, value_name = "NAME", default_value = "kube-prometheus-stack")]
     pub release: String,
-    /// The namespace of the exported objects (created by the export's namespace.yaml).
+    /// The namespace of the exported objects.
     #[arg(long, value_name = "NAME", default_value = "monibox")]
     pub namespace: String,
+    /// Also write a Namespace object for it (then `kubectl delete -k` deletes the namespace and
+    /// everything in it: leave it out for a namespace others use).
+    #[arg(long)]
+    pub create_namespace: bool,
+    /// Also export the rules about monitoring itself (TargetDown, rule evaluation failures,
+    /// Alertmanager connectivity); kube-prometheus-stack ships its own, cluster-wide.
+    #[arg(long)]
+    pub with_monitoring_rules: bool,
 }

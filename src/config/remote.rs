@@ -122,6 +122,20 @@ impl RemoteWrite {
     /// Prometheus sets itself or that are not header names, queue sizes of 0. The error names
     /// the key.
     pub fn check(&self) -> Result<(), (String, String)> {
+        if self.url.has_credentials() {
+            return Err((
+                "url".to_owned(),
+                "credentials in the URL would be written into prometheus.yml; use basic_auth \
+                 with a password_file, or bearer_token_file"
+                    .to_owned(),
+            ));
+        }
+        if self.url.host_port().is_none() {
+            return Err((
+                "url".to_owned(),
+                format!("{:?} has no valid port (1 to 65535)", self.url.as_str()),
+            ));
+        }
         if self.bearer_token_file.is_some() && self.basic_auth.is_some() {
             return Err((
                 "basic_auth".to_owned(),
@@ -157,10 +171,14 @@ impl RemoteWrite {
             if RESERVED_HEADERS.contains(&name.to_ascii_lowercase().as_str()) {
                 return Err((
                     format!("headers.{name}"),
-                    format!(
-                        "Prometheus sets {name} itself; use bearer_token_file or basic_auth for \
-                         credentials"
-                    ),
+                    if name.eq_ignore_ascii_case("authorization") {
+                        format!(
+                            "Prometheus sets {name} itself; use bearer_token_file or basic_auth \
+                             for credentials"
+                        )
+                    } else {
+                        format!("Prometheus sets {name} itself for remote write")
+                    },
                 ));
             }
         }
@@ -193,6 +211,29 @@ mod tests {
 
     fn remote(text: &str) -> RemoteWrite {
         toml::from_str(text).expect("a remote_write table")
+    }
+
+    #[test]
+    fn urls_with_credentials_or_a_bad_port_are_refused_and_loopback_is_moved() {
+        for (url, key) in [
+            ("http://u:p@r:9090/w", "url"),
+            ("http://r:99999/w", "url"),
+            ("http://r:0/w", "url"),
+        ] {
+            let error = remote(&format!("url = {url:?}\n")).check().expect_err(url);
+            assert_eq!(error.0, key, "{url}: {error:?}");
+        }
+        let local = remote("url = \"http://127.0.0.1:9091/api/v1/write?x=1\"\n");
+        assert!(local.url.is_loopback());
+        assert_eq!(local.url.host_port(), Some(("127.0.0.1", 9091)));
+        assert_eq!(
+            local.url.with_host("host.docker.internal"),
+            "http://host.docker.internal:9091/api/v1/write?x=1"
+        );
+        let v6 = remote("url = \"https://[::1]/w\"\n");
+        assert_eq!(v6.url.host_port(), Some(("::1", 443)));
+        assert!(v6.url.is_loopback());
+        assert!(!remote("url = \"http://mimir:80/w\"\n").url.is_loopback());
     }
 
     #[test]

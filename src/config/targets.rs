@@ -132,6 +132,12 @@ impl Target {
                 "give either bearer_token_file or basic_auth, not both".to_owned(),
             ));
         }
+        if let Some(interval) = self.interval.filter(|interval| interval.as_millis() < 1000) {
+            return Err((
+                "interval",
+                format!("{interval} is too short: scrape at most once a second (\"1s\" or more)"),
+            ));
+        }
         let files = [
             ("bearer_token_file", self.bearer_token_file.as_ref()),
             (
@@ -463,5 +469,12 @@ mod tests {
             toml::from_str("name = \"shop\"\naddress = \"https://shop:8443\"\n").expect("parses");
         assert_eq!(target.effective_scheme(), Scheme::Https);
         assert_eq!(target.effective_path(), "/metrics");
+        for interval in ["0s", "1ms", "999ms"] {
+            let target: Target = toml::from_str(&format!(
+                "name = \"shop\"\naddress = \"shop:80\"\ninterval = {interval:?}\n"
+            ))
+            .expect("parses");
+            assert_eq!(target.check().map_err(|(key, _)| key), Err("interval"));
+        }
     }
 }

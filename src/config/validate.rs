@@ -70,7 +70,18 @@ impl Config {
             }
         }
         let mut remote_names = std::collections::BTreeSet::new();
+        let mut remote_urls = std::collections::BTreeSet::new();
         for (index, remote) in self.remote_write.iter().enumerate() {
+            if !remote_urls.insert(remote.url.as_str()) {
+                return Err(invalid(
+                    &format!("remote_write[{index}].url"),
+                    format!(
+                        "another remote_write sends to {:?} too (Prometheus refuses the same \
+                         destination twice)",
+                        remote.url.as_str()
+                    ),
+                ));
+            }
             if let Some(name) = &remote.name {
                 if !remote_names.insert(name.as_str()) {
                     return Err(invalid(

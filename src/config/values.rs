@@ -152,6 +152,66 @@ impl HttpUrl {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The authority: what lies between `://` and the path.
+    fn authority(&self) -> &str {
+        let rest = self.0.split_once("://").map_or("", |(_, rest)| rest);
+        rest.split(['/', '?', '#']).next().unwrap_or(rest)
+    }
+
+    /// The host (an IPv6 address without brackets) and the port (the scheme's when none is
+    /// given); `None` when the port is not a number from 1 to 65535.
+    pub fn host_port(&self) -> Option<(&str, u16)> {
+        let authority = self.authority();
+        let authority = authority
+            .rsplit_once('@')
+            .map_or(authority, |(_, host)| host);
+        let default = if self.0.starts_with("https://") {
+            443
+        } else {
+            80
+        };
+        let (host, port) = match authority.strip_prefix('[') {
+            Some(bracketed) => {
+                let (host, after) = bracketed.split_once(']')?;
+                (host, after.strip_prefix(':'))
+            }
+            None => match authority.rsplit_once(':') {
+                Some((host, port)) => (host, Some(port)),
+                None => (authority, None),
+            },
+        };
+        let port = match port {
+            None => default,
+            Some(port) => port.parse::<u16>().ok().filter(|&port| port > 0)?,
+        };
+        Some((host, port))
+    }
+
+    /// Whether the URL has `user:password@` in it.
+    pub fn has_credentials(&self) -> bool {
+        self.authority().contains('@')
+    }
+
+    /// Whether the host is this machine's loopback (`localhost`, 127.0.0.0/8, `::1`).
+    pub fn is_loopback(&self) -> bool {
+        self.host_port().is_some_and(|(host, _)| {
+            host.eq_ignore_ascii_case("localhost")
+                || host
+                    .parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback())
+        })
+    }
+
+    /// The URL with its host replaced by `host` (and the port kept).
+    pub fn with_host(&self, host: &str) -> String {
+        let Some((scheme, rest)) = self.0.split_once("://") else {
+            return self.0.clone();
+        };
+        let authority = self.authority();
+        let port = self.host_port().map_or(0, |(_, port)| port);
+        format!("{scheme}://{host}:{port}{}", &rest[authority.len()..])
+    }
 }
 
 impl TryFrom<String> for HttpUrl {

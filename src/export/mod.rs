@@ -42,7 +42,7 @@ pub enum ExportError {
         .0.display()
     )]
     NotEmpty(PathBuf),
-    #[error("cannot export to {}: it is not a readable directory ({source})", path.display())]
+    #[error("cannot export to {}: it is not a readable directory", path.display())]
     NotADirectory {
         path: PathBuf,
         source: std::io::Error,
@@ -70,6 +70,31 @@ impl ExportError {
             Self::NotEmpty(_) | Self::NotADirectory { .. } | Self::Invalid(_)
         )
     }
+}
+
+/// Checks an image reference given on the command line (`--demo-image`): no spaces or control
+/// characters, and a repository in lowercase, as the Engine and Kubernetes require.
+pub fn check_image(reference: &str) -> Result<(), ExportError> {
+    let without_digest = reference.split('@').next().unwrap_or(reference);
+    let last = without_digest.rsplit('/').next().unwrap_or(without_digest);
+    let repository_len =
+        without_digest.len() - last.len() + last.split(':').next().map_or(0, str::len);
+    let repository = &without_digest[..repository_len];
+    let valid = !reference.is_empty()
+        && !reference
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control())
+        && !repository.is_empty()
+        && repository
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-/:".contains(c));
+    if !valid {
+        return Err(ExportError::Invalid(format!(
+            "--demo-image {reference:?} is not an image reference: a lowercase repository such \
+             as registry.example.com/monibox, then an optional :tag"
+        )));
+    }
+    Ok(())
 }
 
 /// `dir` made absolute, after checking that the export may write there: it does not exist, is
@@ -147,6 +172,20 @@ mod tests {
         assert!(check_dir(temp.path(), true).is_ok());
         let error = check_dir(&temp.path().join("x"), true).expect_err("a file");
         assert!(error.is_usage(), "{error}");
+    }
+
+    #[test]
+    fn image_references_need_a_lowercase_repository_and_no_spaces() {
+        for good in [
+            "monibox-local/monibox:0.1.0",
+            "registry.example:5000/a/b:v1",
+            "x",
+        ] {
+            check_image(good).expect(good);
+        }
+        for bad in ["UPPER:bad tag", "Monibox:1", "", "a b", ":tag"] {
+            assert!(check_image(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

@@ -59,19 +59,30 @@ impl Relay {
         SocketAddr::new(self.host, self.port)
     }
 
-    /// The relays the configuration's targets need: one per loopback port.
-    pub fn for_targets(targets: &[crate::config::Target]) -> Vec<Relay> {
-        let mut relays: Vec<Relay> = targets
+    /// The relays the configuration needs: one per loopback port of a target or a remote-write
+    /// receiver.
+    pub fn for_config(config: &crate::config::Config) -> Vec<Relay> {
+        let relay = |host: &str, port: u16| Relay {
+            port,
+            host: match host.parse::<std::net::IpAddr>() {
+                Ok(ip) => ip,
+                // `localhost`
+                Err(_) => std::net::IpAddr::V4(Ipv4Addr::LOCALHOST),
+            },
+        };
+        let mut relays: Vec<Relay> = config
+            .targets
             .iter()
             .filter(|target| target.address.is_loopback())
-            .map(|target| Relay {
-                port: target.address.port,
-                host: match target.address.host.parse::<std::net::IpAddr>() {
-                    Ok(ip) => ip,
-                    // `localhost`
-                    Err(_) => std::net::IpAddr::V4(Ipv4Addr::LOCALHOST),
-                },
-            })
+            .map(|target| relay(&target.address.host, target.address.port))
+            .chain(
+                config
+                    .remote_write
+                    .iter()
+                    .filter(|remote| remote.url.is_loopback())
+                    .filter_map(|remote| remote.url.host_port())
+                    .map(|(host, port)| relay(host, port)),
+            )
             .collect();
         relays.sort_by_key(|relay| relay.port);
         relays.dedup_by_key(|relay| relay.port);

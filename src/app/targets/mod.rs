@@ -221,7 +221,10 @@ fn target_from_flags(args: &TargetsAddArgs) -> anyhow::Result<Target> {
             anyhow::bail!("--label {label:?}: use NAME=VALUE, e.g. --label team=web");
         };
         let flag = format!("--label {label}");
-        labels.insert(field(&flag, text(name))?, field(&flag, text(value))?);
+        let previous = labels.insert(field(&flag, text(name))?, field(&flag, text(value))?);
+        if previous.is_some() {
+            anyhow::bail!("--label {name}=... is given twice: give each label once");
+        }
     }
     let target = Target {
         name: field("NAME", text(&args.name))?,

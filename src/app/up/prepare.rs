@@ -332,7 +332,7 @@ fn new_record(
         },
         daemon: plan.daemon.clone(),
         components,
-        relays: crate::stack::record::Relay::for_targets(&context.config.targets),
+        relays: crate::stack::record::Relay::for_config(&context.config),
         discovery: context.config.discovery.clone(),
     }
 }

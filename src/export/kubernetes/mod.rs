@@ -32,24 +32,58 @@ pub struct KubernetesInputs<'a> {
     pub release: &'a str,
     pub namespace: &'a str,
     pub monibox_image: &'a str,
+    /// Whether to write the Namespace object.
+    pub create_namespace: bool,
+    /// Whether to keep the rule groups about monitoring itself ([`MONITORING_RULE_GROUPS`]).
+    pub monitoring_rules: bool,
 }
 
-/// Checks a name Kubernetes must accept as a DNS-1123 label (`what` names it in the error):
-/// lowercase letters, digits and `-`, starting and ending with a letter or digit, at most `max`
-/// characters (Helm allows 53 for a release, Kubernetes 63 for a namespace).
-pub fn check_name(what: &str, name: &str, max: usize) -> Result<(), ExportError> {
-    let valid_chars = name
-        .bytes()
-        .all(|byte| byte.is_ascii_lowercase() || byte.is_ascii_digit() || byte == b'-');
-    if name.is_empty()
-        || name.len() > max
-        || !valid_chars
-        || name.starts_with('-')
-        || name.ends_with('-')
-    {
+/// The bundle's rule groups about the monitoring stack itself, which kube-prometheus-stack
+/// covers with its own (`TargetDown`, `PrometheusRuleFailures`,
+/// `PrometheusNotConnectedToAlertmanagers`, …): left out unless asked for, since they would
+/// fire for every target and Prometheus of the cluster.
+pub const MONITORING_RULE_GROUPS: [&str; 2] = ["monibox-monitoring", "monibox-alertmanager"];
+
+/// What a checked name may be.
+#[derive(Debug, Clone, Copy)]
+pub enum NameRule {
+    /// A DNS-1123 label (a namespace): at most 63 characters.
+    Label,
+    /// A Helm release name: DNS-1123 labels joined by dots, at most 53 characters.
+    Release,
+}
+
+/// Checks a name Kubernetes (or Helm) must accept (`what` names it in the error): lowercase
+/// letters, digits and `-`, each dot-separated part (a release may have several) starting and
+/// ending with a letter or digit.
+pub fn check_name(what: &str, name: &str, rule: NameRule) -> Result<(), ExportError> {
+    let (max, dots) = match rule {
+        NameRule::Label => (63, false),
+        NameRule::Release => (53, true),
+    };
+    let label_ok = |part: &str| {
+        !part.is_empty()
+            && part
+                .bytes()
+                .all(|byte| byte.is_ascii_lowercase() || byte.is_ascii_digit() || byte == b'-')
+            && !part.starts_with('-')
+            && !part.ends_with('-')
+    };
+    let valid = name.len() <= max
+        && if dots {
+            name.split('.').all(label_ok)
+        } else {
+            label_ok(name)
+        };
+    if !valid {
         return Err(ExportError::Invalid(format!(
             "{what} {name:?} is not a name Kubernetes accepts: 1 to {max} lowercase letters, \
-             digits or '-', starting and ending with a letter or digit"
+             digits or '-'{}, starting and ending with a letter or digit",
+            if dots {
+                " (and dots between parts)"
+            } else {
+                ""
+            }
         )));
     }
     Ok(())
@@ -57,8 +91,8 @@ pub fn check_name(what: &str, name: &str, max: usize) -> Result<(), ExportError>
 
 /// Every file of the export, rendered.
 pub fn render(inputs: &KubernetesInputs<'_>) -> Result<Vec<ExportFile>, ExportError> {
-    check_name("--release", inputs.release, 53)?;
-    check_name("--namespace", inputs.namespace, 63)?;
+    check_name("--release", inputs.release, NameRule::Release)?;
+    check_name("--namespace", inputs.namespace, NameRule::Label)?;
     let config = inputs.config;
     let context = catalog::render::for_containers(
         config,
@@ -67,15 +101,18 @@ pub fn render(inputs: &KubernetesInputs<'_>) -> Result<Vec<ExportFile>, ExportEr
         None,
     );
     let bundle = Bundle::render(config, &context)?;
-    let mut objects: Vec<(String, Value)> = vec![
-        ("namespace.yaml".to_owned(), namespace(inputs.namespace)),
+    let mut objects: Vec<(String, Value)> = Vec::new();
+    if inputs.create_namespace {
+        objects.push(("namespace.yaml".to_owned(), namespace(inputs.namespace)));
+    }
+    objects.extend([
         ("demo-deployment.yaml".to_owned(), deployment(inputs)),
         ("demo-service.yaml".to_owned(), service(inputs)),
         (
             "servicemonitor-demo.yaml".to_owned(),
             demo_service_monitor(inputs),
         ),
-    ];
+    ]);
     for target in &config.targets {
         objects.push((
             format!("servicemonitor-{}.yaml", target.name.as_str()),
@@ -96,9 +133,23 @@ pub fn render(inputs: &KubernetesInputs<'_>) -> Result<Vec<ExportFile>, ExportEr
                 file: file.path.clone(),
                 message: error.to_string(),
             })?;
+        let groups: Vec<&Value> = rules["groups"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|group| {
+                inputs.monitoring_rules
+                    || !MONITORING_RULE_GROUPS
+                        .iter()
+                        .any(|name| group["name"] == *name)
+            })
+            .collect();
+        if groups.is_empty() {
+            continue;
+        }
         objects.push((
             format!("prometheusrule-{name}.yaml"),
-            prometheus_rule(inputs, name, &rules["groups"]),
+            prometheus_rule(inputs, name, &json!(groups)),
         ));
     }
     for file in bundle.files() {
@@ -386,9 +437,14 @@ mod tests {
 
     #[test]
     fn names_kubernetes_would_refuse_are_refused() {
-        for bad in ["", "Kube", "-a", "a-", "a_b", &"a".repeat(54)] {
-            assert!(check_name("--release", bad, 53).is_err(), "{bad:?}");
+        for bad in ["", "Kube", "-a", "a-", "a_b", "a..b", &"a".repeat(54)] {
+            assert!(
+                check_name("--release", bad, NameRule::Release).is_err(),
+                "{bad:?}"
+            );
         }
-        check_name("--release", "kube-prometheus-stack", 53).expect("the chart's default");
+        check_name("--release", "kube-prometheus-stack", NameRule::Release).expect("default");
+        check_name("--release", "team.prom", NameRule::Release).expect("Helm allows dots");
+        assert!(check_name("--namespace", "team.prom", NameRule::Label).is_err());
     }
 }
