@@ -4,6 +4,7 @@
 //! with the external labels (`monibox_project`, `host`, and the configured ones) — as a server,
 //! and in agent mode (scrape and forward only), through basic auth read from a file.
 
+mod docker_support;
 mod support;
 
 use std::net::SocketAddr;
@@ -184,4 +185,43 @@ async fn an_agent_only_forwards_and_its_samples_arrive_all_the_same() {
     let (labels, lag) = demo_series_arrive(true).await;
     assert_external_labels(&labels);
     eprintln!("agent: the newest up sample was {lag:.1} s old at the receiver");
+}
+
+/// The stack's containerised Prometheus, in agent mode, sends to a receiver that listens only
+/// on this machine's loopback (the README's own example): through the daemon's relay on the
+/// project network's gateway, as loopback targets are scraped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receiver_on_this_machines_loopback_gets_the_stacks_samples() {
+    let stack = docker_support::TestStack::new("rw-loopback").await;
+    let receiver_dir = tempfile::tempdir().expect("temp dir");
+    let (_receiver, port) = start_on_free_port("/-/ready", Duration::from_secs(30), |port| {
+        start_receiver(receiver_dir.path(), port)
+    })
+    .await;
+    stack.append_config(&format!(
+        "[prometheus]\nmode = \"agent\"\n\n[[remote_write]]\n\
+         url = \"http://127.0.0.1:{port}/api/v1/write\"\n\
+         queue = {{ batch_send_deadline = \"1s\" }}\n"
+    ));
+    let up = stack.run(&["up"]).await;
+    assert_eq!(up.code, Some(0), "{up:?}");
+    let http = Http::new();
+    let receiver = format!("http://127.0.0.1:{port}");
+    let expr = format!("up{{job=\"app\", monibox_project=\"{}\"}}", stack.name());
+    let started = Instant::now();
+    loop {
+        if !query(&http, &receiver, &expr).await.is_empty() {
+            break;
+        }
+        assert!(
+            started.elapsed() < ARRIVAL_BOUND,
+            "the stack's samples did not reach the loopback receiver within {ARRIVAL_BOUND:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    eprintln!(
+        "the loopback receiver had the stack's samples {:.1} s after up returned",
+        started.elapsed().as_secs_f64()
+    );
+    stack.cleanup().await;
 }

@@ -21,8 +21,8 @@ Running containers labelled prometheus.io/scrape=true are found without being ad
 pub enum TargetsCommand {
     /// Add a scrape target (a Prometheus job of its own) and reload the running stack.
     ///
-    /// ADDRESS is host:port or a URL (http(s)://host:port/path). 127.0.0.1 and localhost mean
-    /// this machine: an app that listens only on loopback is scraped as it is. Exit 0 added (and
+    /// ADDRESS is host:port or a URL (http(s)://host:port/path). 127.0.0.1, ::1 and localhost
+    /// mean this machine: an app that listens only on loopback is scraped as it is. Exit 0 added (and
     /// up, if the stack runs), 1 added but down or not applied, 2 bad input (nothing changed).
     Add(TargetsAddArgs),
     /// List the targets: configured, discovered from Docker labels, and (with --all) monibox's.
@@ -33,7 +33,8 @@ pub enum TargetsCommand {
 
 #[derive(Debug, Args)]
 pub struct TargetsAddArgs {
-    /// The Prometheus job: letters, digits, `_` and `-`; not one of monibox's own jobs.
+    /// The Prometheus job: letters, digits, `_` and `-`, starting with a letter, at most 64
+    /// characters; not one of monibox's own jobs.
     pub name: String,
     /// host:port, or a URL with scheme and path.
     pub address: String,

@@ -178,7 +178,9 @@ impl Render for TargetsReport {
                         row.last_scrape
                             .as_deref()
                             .map_or_else(|| "-".to_owned(), |time| ago(time, now)),
+                        // Prometheus reports 0 for a target it has not scraped yet.
                         row.last_scrape_duration_seconds
+                            .filter(|_| row.last_scrape.is_some())
                             .map_or_else(|| "-".to_owned(), |s| format!("{:.0} ms", s * 1e3)),
                         row.series.map_or_else(|| "-".to_owned(), |n| n.to_string()),
                         row.source.replace('_', " "),

@@ -194,9 +194,14 @@ impl Render for ChangeReport {
         );
         let _ = match &self.applied {
             Applied::Reloaded => writeln!(out, "Prometheus reloaded; no container restarted"),
-            Applied::NotRunning => writeln!(
+            Applied::NotRunning if self.action == "added" => writeln!(
                 out,
                 "the stack is not running; {} starts it with this target",
+                self.up_hint
+            ),
+            Applied::NotRunning => writeln!(
+                out,
+                "the stack is not running; {} starts it without this target",
                 self.up_hint
             ),
             Applied::NeedsUp { changes } => writeln!(

@@ -41,11 +41,13 @@ impl TargetsFileChoice {
     pub fn add(&self, target: &Target) -> anyhow::Result<Edit> {
         let path = self.config_file.as_ref().unwrap_or(&self.targets_file);
         let previous = read_if_exists(path)?;
-        let text = previous
-            .clone()
-            .unwrap_or_else(|| self.targets_file_header());
-        let edited = add_target(&text, target)
+        let edited = add_target(previous.as_deref().unwrap_or_default(), target)
             .with_context(|| format!("cannot add the target to {}", path.display()))?;
+        // A new file starts with what it is (a comment-only document would put it last).
+        let edited = match previous {
+            Some(_) => edited,
+            None => format!("{}\n{edited}", self.targets_file_header()),
+        };
         self.check(path, &edited)?;
         write_atomically(path, &edited)?;
         Ok(Edit {
