@@ -38,6 +38,8 @@ enum Outcome {
     Failed,
     /// It has no running container, so it reads the files when it next starts.
     NotRunning,
+    /// It did not answer in time: it may still be applying the new files, which stay.
+    Unconfirmed,
     /// Nothing to do: it cannot reload, and its configuration did not change.
     Unchanged,
 }
@@ -156,9 +158,12 @@ pub(super) async fn reload_locked(project: &ProjectContext) -> anyhow::Result<Re
         tracing::debug!(%error, "no supervisor to resume");
     }
     let components = outcome?;
-    let failed = components
-        .iter()
-        .any(|component| matches!(component.result, Outcome::Failed | Outcome::NotRunning));
+    let failed = components.iter().any(|component| {
+        matches!(
+            component.result,
+            Outcome::Failed | Outcome::NotRunning | Outcome::Unconfirmed
+        )
+    });
     Ok(Reloaded::Applied(Report {
         project: project.project().to_owned(),
         state: if failed {
@@ -228,8 +233,9 @@ async fn apply(
                 }
             }
             // A stopped component reads the new files when it starts, as does one without a
-            // reload endpoint whose files did not change.
-            Outcome::Reloaded | Outcome::NotRunning | Outcome::Unchanged => {
+            // reload endpoint whose files did not change; one that did not answer is still
+            // reading them.
+            Outcome::Reloaded | Outcome::NotRunning | Outcome::Unchanged | Outcome::Unconfirmed => {
                 applied.push((name, component.config_digest.clone()));
             }
         }
@@ -240,9 +246,12 @@ async fn apply(
             detail,
         });
     }
-    let all_applied = components
-        .iter()
-        .all(|component| !matches!(component.result, Outcome::Failed | Outcome::NotRunning));
+    let all_applied = components.iter().all(|component| {
+        !matches!(
+            component.result,
+            Outcome::Failed | Outcome::NotRunning | Outcome::Unconfirmed
+        )
+    });
     let timing = project.config.timing;
     project.store.update(|record| {
         for (name, digest) in &applied {
@@ -302,14 +311,22 @@ async fn reload_one(
     };
     reconcile::reload(&format!("http://{address}"), path)
         .await
-        .map_err(|error| {
-            (
+        .map_err(|error| match error {
+            reconcile::ReloadError::Rejected(error) => (
                 Outcome::Failed,
                 format!(
                     "rejected the new configuration (it keeps running the previous one, whose \
                      files were put back): {error}"
                 ),
-            )
+            ),
+            reconcile::ReloadError::NoAnswer(error) => (
+                Outcome::Unconfirmed,
+                format!(
+                    "{error}: it may still be applying the new files, which stay in place \
+                     (a Prometheus whose remote-write receiver does not answer takes minutes); \
+                     `monibox status` shows when it is healthy again"
+                ),
+            ),
         })
 }
 
@@ -334,6 +351,7 @@ impl Render for Report {
                 Outcome::Unchanged => "unchanged (nothing to reload)".to_owned(),
                 Outcome::NotRunning => "not reloaded".to_owned(),
                 Outcome::Failed => "FAILED".to_owned(),
+                Outcome::Unconfirmed => "not confirmed".to_owned(),
             };
             let _ = write!(out, "{:<width$}  {what}", component.name);
             if let Some(detail) = &component.detail {

@@ -190,20 +190,38 @@ pub async fn remove_disabled(
     Ok(removed)
 }
 
+/// Why a reload did not succeed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReloadError {
+    /// The component answered, refusing the files (it keeps running the previous ones).
+    #[error("{0}")]
+    Rejected(String),
+    /// No answer in time: it may still be applying them (a Prometheus flushing samples to an
+    /// unreachable remote-write receiver takes minutes).
+    #[error("{0}")]
+    NoAnswer(String),
+}
+
 /// Asks a running component to reload its configuration files (`POST <base_url><path>`).
-pub async fn reload(base_url: &str, path: &str) -> Result<(), String> {
+pub async fn reload(base_url: &str, path: &str) -> Result<(), ReloadError> {
     let url = format!("{base_url}{path}");
-    let response = HttpClient::new(RELOAD_TIMEOUT)
+    let response = match HttpClient::new(RELOAD_TIMEOUT)
         .post(&url, "text/plain", Vec::new())
         .await
-        .map_err(|error| error.to_string())?;
+    {
+        Ok(response) => response,
+        Err(error @ crate::httpc::HttpError::Timeout { .. }) => {
+            return Err(ReloadError::NoAnswer(error.to_string()));
+        }
+        Err(error) => return Err(ReloadError::Rejected(error.to_string())),
+    };
     if response.status.is_success() {
         Ok(())
     } else {
-        Err(format!(
+        Err(ReloadError::Rejected(format!(
             "{url} answered HTTP {}: {}",
             response.status,
             response.text().trim()
-        ))
+        )))
     }
 }

@@ -256,7 +256,10 @@ async fn reload_changed(
             return None;
         }
         let url = record.component(name)?.url()?;
-        Some(async move { (name, reconcile::reload(&url, path).await) })
+        Some(async move {
+            let result = reconcile::reload(&url, path).await;
+            (name, result.map_err(|error| error.to_string()))
+        })
     });
     futures_util::future::join_all(reloads).await
 }
