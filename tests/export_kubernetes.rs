@@ -369,4 +369,31 @@ fn bad_input_is_refused_with_exit_2_and_nothing_is_written() {
         "{stderr}"
     );
     assert!(!target.exists());
+    let missing = temp.path().join("no-such-token");
+    std::fs::write(
+        &config,
+        format!(
+            "[[remote_write]]\nurl = \"http://r:9/w\"\nbearer_token_file = {:?}\n",
+            missing.display().to_string()
+        ),
+    )
+    .expect("write");
+    for kind in ["compose", "kubernetes"] {
+        let out = monibox(&[
+            "export",
+            kind,
+            target_text,
+            "--config",
+            config.to_str().expect("utf-8"),
+            "--state-dir",
+            state,
+        ]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{kind}: {stderr}");
+        assert!(
+            stderr.contains("no-such-token") && stderr.contains("bearer_token_file"),
+            "{stderr}"
+        );
+        assert!(!target.exists(), "{kind} wrote nothing");
+    }
 }

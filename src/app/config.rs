@@ -112,6 +112,8 @@ fn show(args: &ConfigShowArgs) -> anyhow::Result<ExitCode> {
 
 fn export(args: &ConfigExportArgs) -> anyhow::Result<ExitCode> {
     let (loaded, _, _) = load_project(&args.config, &args.state)?;
+    // The exported bundle names the credential files as configured: they must be readable.
+    crate::stack::secrets::check(&loaded.config)?;
     let dir = &args.dir;
     if !args.force && has_entries(dir)? {
         anyhow::bail!(

@@ -88,6 +88,7 @@ fn prepare(common: &ExportCommon) -> anyhow::Result<(Config, std::path::PathBuf)
         export::check_image(image)?;
     }
     let (loaded, _, _) = super::config::load_project(&common.config, &common.state)?;
+    secrets::check(&loaded.config)?;
     let dir = export::check_dir(&common.dir, common.force)?;
     Ok((loaded.config, dir))
 }

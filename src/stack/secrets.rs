@@ -75,6 +75,20 @@ fn credentials(config: &Config) -> Vec<Credential<'_>> {
     all
 }
 
+/// Checks that every credential file `config` names can be read, before anything is created
+/// (the error names the target or destination, the key and the file).
+pub fn check(config: &Config) -> Result<(), SecretsError> {
+    for credential in credentials(config) {
+        std::fs::read(credential.original).map_err(|error| SecretsError::Read {
+            target: credential.owner,
+            key: credential.key,
+            path: credential.original.to_owned(),
+            error,
+        })?;
+    }
+    Ok(())
+}
+
 /// Makes the copies of every credential file `config` names, and removes the others.
 pub fn sync(project_dir: &ProjectDir, config: &Config) -> Result<(), SecretsError> {
     let dir = project_dir.path().join(TARGET_SECRETS.dir);

@@ -65,6 +65,7 @@ pub(super) async fn prepare(
     policy: PullPolicy,
     cancel: &CancellationToken,
 ) -> anyhow::Result<Prepared> {
+    crate::stack::secrets::check(&context.config)?;
     check_names(docker, context).await?;
     let mut created = Created::default();
     match prepare_all(
