@@ -110,17 +110,12 @@ async fn status_and_down_of_a_project_that_does_not_exist() {
 
     let output = stack.run(&["down"]).await;
     assert_eq!(output.code, Some(0), "{output:?}");
-    assert!(
-        output.stdout.contains("daemon: not running"),
-        "{}",
-        output.stdout
-    );
-    assert!(
-        output
-            .stdout
-            .contains("removed 0 container(s), 0 network(s)"),
-        "{}",
-        output.stdout
+    assert_eq!(
+        output.stdout,
+        format!(
+            "nothing of project {} exists; nothing to do\n",
+            stack.name()
+        )
     );
     assert_nothing_created(&stack).await;
     stack.cleanup().await;
