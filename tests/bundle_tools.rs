@@ -10,7 +10,7 @@ use std::path::Path;
 use monibox::assets::{Bundle, DATASOURCE_UID, paths};
 use monibox::config::{Config, Email, HttpUrl, Line, Positive, Slack, Timing};
 use serde_json::Value;
-use support::{assert_tool_ok, repo_path, test_config, write_bundle};
+use support::{assert_tool_ok, repo_path, run_rule_unit_tests_in, test_config, write_bundle};
 
 fn yaml(bundle: &Bundle, path: &str) -> Value {
     let text = bundle
@@ -127,25 +127,7 @@ fn promtool_accepts_the_config_and_rules_of_both_profiles() {
 /// Copies every promtool unit test of `profile` next to the rendered rules and runs them.
 fn run_rule_unit_tests(timing: Timing, profile_dir: &str) -> usize {
     let (dir, _) = write_bundle(&test_config(timing));
-    let source = repo_path(&format!("tests/rules/{profile_dir}"));
-    let mut names = Vec::new();
-    for entry in std::fs::read_dir(&source).expect("tests/rules dir") {
-        let path = entry.expect("entry").path();
-        let name = path
-            .file_name()
-            .expect("name")
-            .to_string_lossy()
-            .into_owned();
-        std::fs::copy(&path, dir.path().join(&name)).expect("copy unit test");
-        names.push(name);
-    }
-    names.sort();
-    assert!(!names.is_empty(), "no unit tests in {}", source.display());
-    let mut args = vec!["test", "rules"];
-    args.extend(names.iter().map(String::as_str));
-    let out = assert_tool_ok("promtool", &args, dir.path());
-    assert_eq!(out.matches("SUCCESS").count(), names.len(), "{out}");
-    names.len()
+    run_rule_unit_tests_in(dir.path(), profile_dir, &[])
 }
 
 #[test]

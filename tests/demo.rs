@@ -354,13 +354,7 @@ async fn every_answer_the_service_gives_has_its_series_from_the_start() {
         }
     }
     let after = demo.scrape().await;
-    let new: Vec<_> = after
-        .series
-        .keys()
-        .filter(|key| !before.series.contains_key(*key))
-        // The host CPU share appears from its second reading on, whatever the requests.
-        .filter(|(name, _)| name != "system_cpu_usage_ratio")
-        .collect();
+    let new = series_created(&before, &after);
     assert!(
         new.is_empty(),
         "series created by a request instead of at start: {new:?}"
@@ -370,6 +364,20 @@ async fn every_answer_the_service_gives_has_its_series_from_the_start() {
     // Every request above, and the first scrape.
     assert_eq!(counted, (paths.len() * methods.len() + 1) as f64);
     demo.stop().await;
+}
+
+/// The series of `after` that `before` lacks, but for the host CPU share, which appears from its
+/// second reading on whatever the requests did.
+fn series_created<'a>(
+    before: &common::Samples,
+    after: &'a common::Samples,
+) -> Vec<&'a (String, std::collections::BTreeMap<String, String>)> {
+    after
+        .series
+        .keys()
+        .filter(|key| !before.series.contains_key(*key))
+        .filter(|(name, _)| name != "system_cpu_usage_ratio")
+        .collect()
 }
 
 #[tokio::test]
@@ -392,13 +400,7 @@ async fn random_paths_collapse_into_one_series() {
         assert_eq!(http.get(&demo.url(&path)).await.unwrap().status, 404);
     }
     let samples = demo.scrape().await;
-    let new: Vec<_> = samples
-        .series
-        .keys()
-        .filter(|key| !before.series.contains_key(*key))
-        // The host CPU share appears from its second reading on, whatever the requests.
-        .filter(|(name, _)| name != "system_cpu_usage_ratio")
-        .collect();
+    let new = series_created(&before, &samples);
     assert!(
         new.is_empty(),
         "new series from 1,000 random paths: {new:?}"

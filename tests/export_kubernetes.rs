@@ -15,7 +15,7 @@ use monibox::config::{Config, Timing};
 use monibox::export::kubernetes::{KubernetesInputs, render};
 use monibox::export::{ExportFile, dashboards};
 use serde_json::Value;
-use support::{assert_tool_ok, repo_path, test_config};
+use support::{assert_tool_ok, repo_path, run_rule_unit_tests_in, test_config};
 
 /// The Python with the tools of tests/python/requirements.txt (scripts/test.sh sets it up).
 fn python() -> PathBuf {
@@ -158,24 +158,7 @@ fn check_exported_rules(files: &[ExportFile], profile: &str, only: &[&str]) -> V
     let mut check = vec!["check", "rules"];
     check.extend(rules.iter().map(String::as_str));
     assert_tool_ok("promtool", &check, temp.path());
-    let mut names = Vec::new();
-    for entry in std::fs::read_dir(repo_path(&format!("tests/rules/{profile}"))).expect("dir") {
-        let path = entry.expect("entry").path();
-        let name = path
-            .file_name()
-            .expect("name")
-            .to_string_lossy()
-            .into_owned();
-        if only.is_empty() || only.contains(&name.as_str()) {
-            std::fs::copy(&path, temp.path().join(&name)).expect("copy");
-            names.push(name);
-        }
-    }
-    assert!(!names.is_empty());
-    let mut test = vec!["test", "rules"];
-    test.extend(names.iter().map(String::as_str));
-    let out = assert_tool_ok("promtool", &test, temp.path());
-    assert_eq!(out.matches("SUCCESS").count(), names.len(), "{out}");
+    run_rule_unit_tests_in(temp.path(), profile, only);
     rules
 }
 

@@ -55,9 +55,6 @@ pub async fn run(command: ExportCommand) -> anyhow::Result<ExitCode> {
         }
         ExportCommand::Kubernetes(args) => {
             let common = &args.common;
-            // Checked before the directory, so a bad name writes nothing whatever the directory.
-            kubernetes::check_name("--release", &args.release, kubernetes::NameRule::Release)?;
-            kubernetes::check_name("--namespace", &args.namespace, kubernetes::NameRule::Label)?;
             let (config, dir) = prepare(common)?;
             let files = kubernetes::render(&kubernetes::KubernetesInputs {
                 config: &config,

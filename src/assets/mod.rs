@@ -276,24 +276,40 @@ impl Bundle {
     /// half-written file. Files not in the bundle are left alone.
     pub fn write_to(&self, dir: &Path) -> Result<(), AssetError> {
         for file in &self.files {
-            let target = dir.join(&file.path);
-            let write_error = |path: &Path| {
-                let path = path.to_owned();
-                move |source| AssetError::Write { path, source }
-            };
-            if let Some(parent) = target.parent() {
-                std::fs::create_dir_all(parent).map_err(write_error(parent))?;
-            }
-            let file_name = target
-                .file_name()
-                .map(|name| name.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            let temporary = target.with_file_name(format!(".{file_name}.tmp"));
-            std::fs::write(&temporary, &file.contents).map_err(write_error(&temporary))?;
-            std::fs::rename(&temporary, &target).map_err(write_error(&target))?;
+            write_file(&dir.join(&file.path), &file.contents, None)
+                .map_err(|(path, source)| AssetError::Write { path, source })?;
         }
         Ok(())
     }
+}
+
+/// Writes `contents` to `target` (its directories created as needed) through a temporary file
+/// beside it that is renamed into place, so a reader never sees half a file; with `mode`, the
+/// file gets that mode first. The error names the path that failed.
+pub fn write_file(
+    target: &Path,
+    contents: &[u8],
+    mode: Option<u32>,
+) -> Result<(), (PathBuf, std::io::Error)> {
+    use std::os::unix::fs::PermissionsExt;
+    let failed = |path: &Path| {
+        let path = path.to_owned();
+        move |error| (path, error)
+    };
+    if let Some(parent) = target.parent() {
+        std::fs::create_dir_all(parent).map_err(failed(parent))?;
+    }
+    let file_name = target
+        .file_name()
+        .map(|name| name.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let temporary = target.with_file_name(format!(".{file_name}.tmp"));
+    std::fs::write(&temporary, contents).map_err(failed(&temporary))?;
+    if let Some(mode) = mode {
+        std::fs::set_permissions(&temporary, std::fs::Permissions::from_mode(mode))
+            .map_err(failed(&temporary))?;
+    }
+    std::fs::rename(&temporary, target).map_err(failed(target))
 }
 
 /// Whether an embedded file belongs to a component that does not run.

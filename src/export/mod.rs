@@ -123,25 +123,9 @@ pub fn check_dir(dir: &Path, force: bool) -> Result<PathBuf, ExportError> {
 /// Writes every file under `dir` (created as needed) with its mode, each to a temporary name and
 /// renamed into place. Files not in `files` are left alone.
 pub fn write_files(dir: &Path, files: &[ExportFile]) -> Result<(), ExportError> {
-    use std::os::unix::fs::PermissionsExt;
     for file in files {
-        let target = dir.join(&file.path);
-        let write_error = |path: &Path| {
-            let path = path.to_owned();
-            move |source| ExportError::Write { path, source }
-        };
-        if let Some(parent) = target.parent() {
-            std::fs::create_dir_all(parent).map_err(write_error(parent))?;
-        }
-        let name = target
-            .file_name()
-            .map(|name| name.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let temporary = target.with_file_name(format!(".{name}.tmp"));
-        std::fs::write(&temporary, &file.contents).map_err(write_error(&temporary))?;
-        std::fs::set_permissions(&temporary, std::fs::Permissions::from_mode(file.mode))
-            .map_err(write_error(&temporary))?;
-        std::fs::rename(&temporary, &target).map_err(write_error(&target))?;
+        crate::assets::write_file(&dir.join(&file.path), &file.contents, Some(file.mode))
+            .map_err(|(path, source)| ExportError::Write { path, source })?;
     }
     Ok(())
 }

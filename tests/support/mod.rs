@@ -75,6 +75,33 @@ pub fn assert_tool_ok(program: &str, args: &[&str], cwd: &Path) -> String {
     stdout
 }
 
+/// Copies the promtool unit tests of `tests/rules/<profile_dir>` (all, or those named in `only`)
+/// into `dir`, beside rule files there, and runs `promtool test rules` on them; each must pass.
+/// Returns how many ran.
+pub fn run_rule_unit_tests_in(dir: &Path, profile_dir: &str, only: &[&str]) -> usize {
+    let source = repo_path(&format!("tests/rules/{profile_dir}"));
+    let mut names = Vec::new();
+    for entry in std::fs::read_dir(&source).expect("tests/rules dir") {
+        let path = entry.expect("entry").path();
+        let name = path
+            .file_name()
+            .expect("name")
+            .to_string_lossy()
+            .into_owned();
+        if only.is_empty() || only.contains(&name.as_str()) {
+            std::fs::copy(&path, dir.join(&name)).expect("copy unit test");
+            names.push(name);
+        }
+    }
+    names.sort();
+    assert!(!names.is_empty(), "no unit tests in {}", source.display());
+    let mut args = vec!["test", "rules"];
+    args.extend(names.iter().map(String::as_str));
+    let out = assert_tool_ok("promtool", &args, dir);
+    assert_eq!(out.matches("SUCCESS").count(), names.len(), "{out}");
+    names.len()
+}
+
 /// A port that was free a moment ago on 127.0.0.1, for tools that cannot report the port they
 /// bound themselves. Another process may take it before the tool binds it: start servers with
 /// [`start_on_free_port`], which tries again on another port then.

@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 mod alertmanager;
 
 use super::{ExportError, ExportFile, dashboards, to_yaml};
-use crate::assets::{Bundle, paths};
+use crate::assets::{Bundle, BundleFile, paths};
 use crate::catalog::{self, daemon};
 use crate::config::Config;
 
@@ -119,20 +119,9 @@ pub fn render(inputs: &KubernetesInputs<'_>) -> Result<Vec<ExportFile>, ExportEr
             target_service_monitor(inputs, target),
         ));
     }
-    for file in bundle.files() {
-        let Some(name) = file
-            .path
-            .strip_prefix(paths::RULES_DIR)
-            .and_then(|rest| rest.strip_prefix('/'))
-            .and_then(|rest| rest.strip_suffix(".yml"))
-        else {
-            continue;
-        };
-        let rules: Value =
-            serde_norway::from_slice(&file.contents).map_err(|error| ExportError::Encode {
-                file: file.path.clone(),
-                message: error.to_string(),
-            })?;
+    for (name, file) in bundle_files(&bundle, paths::RULES_DIR, ".yml") {
+        let rules: Value = serde_norway::from_slice(&file.contents)
+            .map_err(|error| encode_error(&file.path, &error))?;
         let groups: Vec<&Value> = rules["groups"]
             .as_array()
             .into_iter()
@@ -152,20 +141,9 @@ pub fn render(inputs: &KubernetesInputs<'_>) -> Result<Vec<ExportFile>, ExportEr
             prometheus_rule(inputs, name, &json!(groups)),
         ));
     }
-    for file in bundle.files() {
-        let Some(name) = file
-            .path
-            .strip_prefix(paths::GRAFANA_DASHBOARDS_DIR)
-            .and_then(|rest| rest.strip_prefix('/'))
-            .and_then(|rest| rest.strip_suffix(".json"))
-        else {
-            continue;
-        };
-        let dashboard: Value =
-            serde_json::from_slice(&file.contents).map_err(|error| ExportError::Encode {
-                file: file.path.clone(),
-                message: error.to_string(),
-            })?;
+    for (name, file) in bundle_files(&bundle, paths::GRAFANA_DASHBOARDS_DIR, ".json") {
+        let dashboard: Value = serde_json::from_slice(&file.contents)
+            .map_err(|error| encode_error(&file.path, &error))?;
         objects.push((
             format!("dashboard-{name}.yaml"),
             dashboard_config_map(inputs, name, &dashboards::portable(&dashboard))?,
@@ -202,6 +180,30 @@ pub fn render(inputs: &KubernetesInputs<'_>) -> Result<Vec<ExportFile>, ExportEr
     ));
     files.push(ExportFile::public("README.md", readme(inputs, &objects)));
     Ok(files)
+}
+
+/// The bundle's files directly in `dir` whose names end in `extension`, with the name without
+/// it.
+fn bundle_files<'a>(
+    bundle: &'a Bundle,
+    dir: &'a str,
+    extension: &'a str,
+) -> impl Iterator<Item = (&'a str, &'a BundleFile)> {
+    bundle.files().iter().filter_map(move |file| {
+        let name = file
+            .path
+            .strip_prefix(dir)?
+            .strip_prefix('/')?
+            .strip_suffix(extension)?;
+        Some((name, file))
+    })
+}
+
+fn encode_error(file: &str, error: &dyn std::fmt::Display) -> ExportError {
+    ExportError::Encode {
+        file: file.to_owned(),
+        message: error.to_string(),
+    }
 }
 
 /// Drops fields left unset (`null`): the operator's schemas type them as strings, not nullable.
@@ -385,10 +387,8 @@ fn dashboard_config_map(
     name: &str,
     dashboard: &Value,
 ) -> Result<Value, ExportError> {
-    let text = serde_json::to_string_pretty(dashboard).map_err(|error| ExportError::Encode {
-        file: format!("{name}.json"),
-        message: error.to_string(),
-    })?;
+    let text = serde_json::to_string_pretty(dashboard)
+        .map_err(|error| encode_error(&format!("{name}.json"), &error))?;
     let mut object = json!({
         "apiVersion": "v1",
         "kind": "ConfigMap",
