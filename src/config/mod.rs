@@ -6,6 +6,7 @@
 //! process environment on its own. Every bad value is an error that names where it came from:
 //! the file, key, line and column; the environment variable; or the flag.
 
+mod containers;
 mod discovery;
 mod edit;
 mod load;
@@ -20,6 +21,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+pub use containers::{CONTAINERS_LABEL, ContainerScope, Containers};
 pub use discovery::{Discovery, DockerLabel};
 pub use edit::{EditError, add_target, remove_target};
 pub use load::{
@@ -51,6 +53,7 @@ pub struct Config {
     pub receivers: Receivers,
     pub demo: Demo,
     pub discovery: Discovery,
+    pub containers: Containers,
     pub prometheus: PrometheusSettings,
     /// Where Prometheus also sends every sample.
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -74,6 +77,7 @@ impl Default for Config {
             receivers: Receivers::default(),
             demo: Demo::default(),
             discovery: Discovery::default(),
+            containers: Containers::default(),
             prometheus: PrometheusSettings::default(),
             remote_write: Vec::new(),
             targets: Vec::new(),
