@@ -14,6 +14,7 @@
 # 200 containers: no error, ≤ 500 ms, RSS < 30 MB.
 #
 # Usage: scripts/bench-containers.sh        Env: COUNT=30 MANY=200 WINDOW=60 BURST=100
+#        BIN=target/test-release/monibox (an already built binary; default: build the release one)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -24,7 +25,7 @@ BURST="${BURST:-100}"
 WORK="$(mktemp -d -t bench-containers.XXXXXX)"
 PROJECT="bench-ctr-$$"
 IMAGE=monibox-bench/busybox:local
-BIN="$PWD/target/release/monibox"
+BIN="${BIN:-}"
 
 log() { printf '>> %s\n' "$*" >&2; }
 mb() { "$BIN" "$@" --config "$WORK/monibox.toml" --state-dir "$WORK/state"; }
@@ -37,8 +38,11 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-log "building release"
-cargo build --release --locked -q
+if [[ -z "$BIN" ]]; then
+    log "building release"
+    cargo build --release --locked -q
+    BIN="$PWD/target/release/monibox"
+fi
 log "building $IMAGE from the host's busybox"
 mkdir -p "$WORK/image"
 cp "$(command -v busybox)" "$WORK/image/busybox"
