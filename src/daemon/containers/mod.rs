@@ -67,16 +67,6 @@ impl ContainerBoard {
         self.refresh.notify_one();
     }
 
-    /// How many containers are tracked.
-    pub fn len(&self) -> usize {
-        self.lock().len()
-    }
-
-    /// Whether no container is tracked.
-    pub fn is_empty(&self) -> bool {
-        self.lock().is_empty()
-    }
-
     /// The text exposition of every tracked container, read now (on a blocking thread).
     pub async fn scrape(&self) -> String {
         let tracked: Vec<Arc<Tracked>> = self.lock().values().cloned().collect();
