@@ -229,7 +229,8 @@ pub struct Alerts {
     pub cpu_cores: Positive,
     /// AppHighMemory: resident memory of the service process.
     pub memory: ByteSize,
-    /// ContainerRestartingOften: restarts of one component within 15 minutes.
+    /// ContainerRestartingOften and ContainerRestarting: restarts of one component (by monibox)
+    /// or one container (by the Engine) within 15 minutes.
     pub container_restarts: u32,
     /// Where `runbook_url` annotations point; unset means the runbooks shipped with the bundle.
     #[serde(skip_serializing_if = "Option::is_none")]
