@@ -94,7 +94,7 @@ fn promtool_accepts_the_config_and_rules_of_both_profiles() {
         args.extend(files.iter().map(String::as_str));
         let out = assert_tool_ok("promtool", &args, dir.path());
         assert!(
-            out.contains("SUCCESS: 9 rules found") && out.contains("SUCCESS: 3 rules found"),
+            out.contains("SUCCESS: 12 rules found") && out.contains("SUCCESS: 3 rules found"),
             "{timing}: {out}"
         );
 
@@ -111,6 +111,7 @@ fn promtool_accepts_the_config_and_rules_of_both_profiles() {
             [
                 "app",
                 "monibox",
+                "containers",
                 "prometheus",
                 "alertmanager",
                 "grafana",
@@ -563,7 +564,10 @@ fn a_bundle_without_alertmanager_and_grafana_is_valid_and_alerts_on_neither() {
     let prometheus = yaml(&bundle, paths::PROMETHEUS_CONFIG);
     assert!(prometheus.get("alerting").is_none(), "{prometheus:#}");
     let jobs = job_names(&prometheus);
-    assert_eq!(jobs, ["app", "monibox", "prometheus", "docker"]);
+    assert_eq!(
+        jobs,
+        ["app", "monibox", "containers", "prometheus", "docker"]
+    );
     assert!(
         bundle
             .files()
@@ -617,6 +621,7 @@ fn user_targets_render_as_their_own_jobs_that_promtool_accepts() {
         [
             "app",
             "monibox",
+            "containers",
             "prometheus",
             "alertmanager",
             "grafana",

@@ -299,7 +299,7 @@ async fn every_dashboard_query_and_rule_expression_works_in_real_prometheus() {
         .expect("rules API");
     let rules: Value = serde_json::from_str(&body).expect("rules JSON");
     let groups = rules["data"]["groups"].as_array().expect("groups");
-    assert_eq!(groups.len(), 4, "{body}");
+    assert_eq!(groups.len(), 5, "{body}");
     for group in groups {
         for rule in group["rules"].as_array().expect("rules") {
             assert_eq!(

@@ -264,6 +264,7 @@ async fn apply(
         }
         record.relays = crate::stack::record::Relay::for_config(&project.config);
         record.discovery = project.config.discovery.clone();
+        record.containers = project.config.containers.clone();
     })?;
     Ok(components)
 }

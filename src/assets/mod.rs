@@ -69,11 +69,13 @@ pub mod paths {
 /// The uid of the provisioned Prometheus datasource; every dashboard panel refers to it.
 pub const DATASOURCE_UID: &str = "monibox-prometheus";
 
-/// One job Prometheus scrapes: its name and `host:port`, as Prometheus reaches it.
+/// One job Prometheus scrapes: its name, `host:port` as Prometheus reaches it, and its path
+/// (None: `/metrics`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ScrapeTarget {
     pub job: String,
     pub address: String,
+    pub metrics_path: Option<&'static str>,
 }
 
 /// Where things are, as seen from the component that uses each address, and which components

@@ -162,7 +162,10 @@ impl PrometheusConfig {
         let mut scrape_configs: Vec<ScrapeConfig> = context
             .scrape_targets
             .iter()
-            .map(|target| ScrapeConfig::single(&target.job, &target.address))
+            .map(|target| ScrapeConfig {
+                metrics_path: target.metrics_path.map(str::to_owned),
+                ..ScrapeConfig::single(&target.job, &target.address)
+            })
             .collect();
         scrape_configs.extend(
             config

@@ -8,7 +8,7 @@ use crate::config::{Config, PromDuration, Timing};
 
 /// Each alert and its `for:` duration in the standard and the fast timing profile. The fast
 /// values let an end-to-end test see an alert fire within seconds.
-const ALERT_FOR: [(&str, u64, u64); 12] = [
+const ALERT_FOR: [(&str, u64, u64); 15] = [
     ("HighErrorRate", 2 * 60, 5),
     ("HighErrorRatio", 5 * 60, 5),
     ("HighLatencyP95", 5 * 60, 5),
@@ -21,6 +21,9 @@ const ALERT_FOR: [(&str, u64, u64); 12] = [
     ("PrometheusAlertSendFailing", 5 * 60, 5),
     ("AlertmanagerNotificationsFailing", 60, 2),
     ("ContainerRestartingOften", 60, 2),
+    ("ContainerMemoryNearLimit", 5 * 60, 5),
+    ("ContainerRestarting", 60, 2),
+    ("ContainerOOMKilled", 0, 0),
 ];
 
 /// The names of every alert the bundle's rules define.

@@ -1,6 +1,7 @@
 //! The daemon's two listeners, as readiness entries like the containers': the demo service
 //! (`ports.app`, scraped as job `app`) and the ops listener (`ports.ops`: self-metrics, the
-//! Alertmanager webhook and the runbooks, scraped as job `monibox`). Both listen on 127.0.0.1
+//! Alertmanager webhook and the runbooks, scraped as job `monibox`; and its container metrics,
+//! scraped as job `containers`). Both listen on 127.0.0.1
 //! and on the project network's gateway address, which containers reach as
 //! `host.docker.internal`.
 
@@ -49,6 +50,19 @@ pub static OPS: ListenerDef = ListenerDef {
         expect_body: None,
     },
     scrape_job: "monibox",
+};
+
+/// The ops listener's container metrics (`daemon::containers`): where, and the job scraping it.
+#[derive(Debug)]
+pub struct ContainerMetricsDef {
+    pub path: &'static str,
+    pub scrape_job: &'static str,
+}
+
+/// `/metrics/containers` on the ops listener, job `containers`.
+pub static CONTAINERS: ContainerMetricsDef = ContainerMetricsDef {
+    path: "/metrics/containers",
+    scrape_job: "containers",
 };
 
 /// The name of the monibox image in `images build --component` and its label.

@@ -35,7 +35,7 @@ pub mod standin;
 use crate::config::{Components, Config, Images, Line, Port, Ports};
 use crate::docker::images::HostRecipe;
 
-pub use daemon::{DEMO, ListenerDef, OPS};
+pub use daemon::{CONTAINERS, ContainerMetricsDef, DEMO, ListenerDef, OPS};
 
 /// Every containerised component, in the order they are shown.
 pub static CATALOG: [&ComponentDef; 3] = [&prometheus::DEF, &alertmanager::DEF, &grafana::DEF];

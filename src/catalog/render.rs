@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use super::{CATALOG, ComponentDef, DEMO, OPS, alertmanager, prometheus};
+use super::{CATALOG, CONTAINERS, ComponentDef, DEMO, OPS, alertmanager, prometheus};
 use crate::assets::{RenderContext, ScrapeTarget, file_url, paths};
 use crate::config::Config;
 use crate::docker::HOST_ALIAS;
@@ -139,16 +139,27 @@ fn context(config: &Config, without: &[&str], addresses: Addresses<'_>) -> Rende
         ScrapeTarget {
             job: DEMO.scrape_job.to_owned(),
             address: addresses.demo,
+            metrics_path: None,
         },
         ScrapeTarget {
             job: OPS.scrape_job.to_owned(),
-            address: addresses.ops,
+            address: addresses.ops.clone(),
+            metrics_path: None,
         },
     ];
+    // Only a daemon beside the Engine has container metrics (as it has Docker discovery).
+    if addresses.docker_sd_url.is_some() {
+        scrape_targets.push(ScrapeTarget {
+            job: CONTAINERS.scrape_job.to_owned(),
+            address: addresses.ops,
+            metrics_path: Some(CONTAINERS.path),
+        });
+    }
     scrape_targets.extend(CATALOG.iter().filter(|def| runs(def)).filter_map(|def| {
         Some(ScrapeTarget {
             job: def.scrape_job?.to_owned(),
             address: (addresses.component)(def),
+            metrics_path: None,
         })
     }));
     let run_commands = CATALOG
@@ -209,7 +220,14 @@ mod tests {
         };
         assert_eq!(
             jobs(&all),
-            ["app", "monibox", "prometheus", "alertmanager", "grafana"]
+            [
+                "app",
+                "monibox",
+                "containers",
+                "prometheus",
+                "alertmanager",
+                "grafana"
+            ]
         );
         assert_eq!(
             all.alertmanager_address.as_deref(),
@@ -218,14 +236,14 @@ mod tests {
         config.components.alertmanager = false;
         config.components.grafana = false;
         let some = for_stack(&config, 5000, 5001, &[]);
-        assert_eq!(jobs(&some), ["app", "monibox", "prometheus"]);
+        assert_eq!(jobs(&some), ["app", "monibox", "containers", "prometheus"]);
         assert_eq!(some.alertmanager_address, None);
         assert_eq!(some.skipped_dirs, ["alertmanager", "grafana"]);
         assert_eq!(some.skipped_rule_files, ["alertmanager.yml"]);
         let no_image = for_stack(&Config::default(), 5000, 5001, &["grafana"]);
         assert_eq!(
             jobs(&no_image),
-            ["app", "monibox", "prometheus", "alertmanager"]
+            ["app", "monibox", "containers", "prometheus", "alertmanager"]
         );
         assert_eq!(grafana::DEF.name, "grafana");
     }

@@ -91,6 +91,11 @@ pub const ENV_KEYS: &[(&str, &str, EnvValue)] = &[
         "discovery.docker",
         EnvValue::Bool,
     ),
+    (
+        "MONIBOX_CONTAINERS_SCOPE",
+        "containers.scope",
+        EnvValue::Text,
+    ),
 ];
 
 /// The `MONIBOX_*` variables in `env` that are neither in [`ENV_KEYS`] nor in `also_known`

@@ -6,6 +6,7 @@
 //! process environment on its own. Every bad value is an error that names where it came from:
 //! the file, key, line and column; the environment variable; or the flag.
 
+mod containers;
 mod discovery;
 mod edit;
 mod load;
@@ -20,6 +21,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+pub use containers::{CONTAINERS_LABEL, ContainerScope, Containers};
 pub use discovery::{Discovery, DockerLabel};
 pub use edit::{EditError, add_target, remove_target};
 pub use load::{
@@ -51,6 +53,7 @@ pub struct Config {
     pub receivers: Receivers,
     pub demo: Demo,
     pub discovery: Discovery,
+    pub containers: Containers,
     pub prometheus: PrometheusSettings,
     /// Where Prometheus also sends every sample.
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -74,6 +77,7 @@ impl Default for Config {
             receivers: Receivers::default(),
             demo: Demo::default(),
             discovery: Discovery::default(),
+            containers: Containers::default(),
             prometheus: PrometheusSettings::default(),
             remote_write: Vec::new(),
             targets: Vec::new(),
@@ -225,7 +229,8 @@ pub struct Alerts {
     pub cpu_cores: Positive,
     /// AppHighMemory: resident memory of the service process.
     pub memory: ByteSize,
-    /// ContainerRestartingOften: restarts of one component within 15 minutes.
+    /// ContainerRestartingOften and ContainerRestarting: restarts of one component (by monibox)
+    /// or one container (by the Engine) within 15 minutes.
     pub container_restarts: u32,
     /// Where `runbook_url` annotations point; unset means the runbooks shipped with the bundle.
     #[serde(skip_serializing_if = "Option::is_none")]

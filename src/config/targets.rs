@@ -23,9 +23,10 @@ use serde::{Deserialize, Serialize};
 use super::{Line, PromDuration};
 
 /// Jobs monibox scrapes itself; a target may not take their names.
-pub const RESERVED_JOBS: [&str; 7] = [
+pub const RESERVED_JOBS: [&str; 8] = [
     "app",
     "monibox",
+    "containers",
     "prometheus",
     "alertmanager",
     "grafana",

@@ -3,8 +3,8 @@
 //!
 //! - the demo service (what the stack monitors and `monibox load` drives);
 //! - the ops listener ([`ops`]): self-metrics, the Alertmanager webhook, the runbooks, the
-//!   figures `monibox load` pushes ([`load_metrics`]) and Docker discovery's targets
-//!   ([`discovery`]);
+//!   figures `monibox load` pushes ([`load_metrics`]), Docker discovery's targets
+//!   ([`discovery`]) and the Engine's containers' metrics ([`containers`]);
 //! - relays from the gateway to user targets on loopback and to discovered containers
 //!   ([`relay`]);
 //! - the control socket ([`control`]): `status`, `shutdown`, `hold` and `resume` for the other
@@ -20,6 +20,7 @@
 
 pub mod alerts;
 pub mod client;
+pub mod containers;
 pub mod control;
 pub mod discovery;
 pub mod load_metrics;
@@ -155,6 +156,7 @@ impl Daemon {
         let app_listen = self.demo.local_addrs().to_vec();
         let ops_listen = self.ops.local_addrs().to_vec();
         let (project, settings_digest) = (self.project, self.settings_digest);
+        let project_name = project.clone();
         // The gateway the daemon listens on besides loopback: where loopback targets are relayed.
         let gateway = app_listen
             .iter()
@@ -164,6 +166,7 @@ impl Daemon {
         let relays = Relays::new(gateway, store.clone());
         let discovery = ops_state.discovery();
         let discovery_board = discovery.clone();
+        let container_board = ops_state.containers();
         let docker_host = self.supervision.docker_host.clone();
         let supervisor = Supervisor::new(self.supervision, ops_state.supervisor_metrics());
         let supervisor_handle = supervisor.handle();
@@ -190,9 +193,11 @@ impl Daemon {
         // resumes the daemon.
         let on_resume: Arc<dyn Fn() + Send + Sync> = {
             let (relays, discovery) = (relays.clone(), discovery.clone());
+            let containers = container_board.clone();
             Arc::new(move || {
                 relays.refresh();
                 discovery.refresh();
+                containers.refresh();
             })
         };
         let tasks = TaskTracker::new();
@@ -208,6 +213,13 @@ impl Daemon {
                 .run(status, supervisor_handle, on_resume, shutdown.clone()),
         );
         tasks.spawn(relays.run(shutdown.clone()));
+        tasks.spawn(containers::run(
+            container_board,
+            project_name,
+            docker_host.clone(),
+            store.clone(),
+            shutdown.clone(),
+        ));
         tasks.spawn(discovery::run(
             discovery,
             gateway,

@@ -9,6 +9,7 @@
 //! | `POST /load` | a running `monibox load`'s figures ([`crate::load::push`]); 400 if malformed |
 //! | `GET /runbooks` | the runbooks as HTML; alerts' `runbook_url`s point here |
 //! | `GET /sd/docker` | Docker discovery's targets, for Prometheus's `http_sd_configs` |
+//! | `GET /metrics/containers` | the Engine's containers' metrics, cAdvisor's names (job `containers`) |
 //! | `GET /-/healthy` | `OK` |
 
 use std::net::SocketAddr;
@@ -24,6 +25,7 @@ use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
 use super::alerts::{AlertLog, AlertsView, parse_payload};
+use super::containers::{ContainerBoard, exposition};
 use super::discovery::DiscoveryBoard;
 use super::metrics::SelfMetrics;
 use super::runbooks;
@@ -37,7 +39,8 @@ use crate::supervise::metrics::SupervisorMetrics;
 pub const MAX_WEBHOOK_BYTES: usize = 1024 * 1024;
 /// How long a client may take to send a webhook body.
 const BODY_READ_TIMEOUT: Duration = Duration::from_secs(10);
-const ROUTES: &str = "/metrics, /alerts, /load, /runbooks, /sd/docker, /-/healthy";
+const ROUTES: &str =
+    "/metrics, /metrics/containers, /alerts, /load, /runbooks, /sd/docker, /-/healthy";
 
 /// What the ops endpoints share; the control socket reads the alert counts from it too.
 #[derive(Debug)]
@@ -46,6 +49,7 @@ pub struct OpsState {
     alerts: Mutex<AlertLog>,
     runbooks_html: String,
     discovery: Arc<DiscoveryBoard>,
+    containers: Arc<ContainerBoard>,
 }
 
 impl OpsState {
@@ -55,12 +59,18 @@ impl OpsState {
             alerts: Mutex::new(AlertLog::default()),
             runbooks_html: runbooks::to_html(crate::assets::RUNBOOKS),
             discovery: DiscoveryBoard::new(HOST_ALIAS),
+            containers: ContainerBoard::new(),
         }
     }
 
     /// What Docker discovery publishes, served on `/sd/docker`.
     pub fn discovery(&self) -> Arc<DiscoveryBoard> {
         self.discovery.clone()
+    }
+
+    /// The containers whose metrics `/metrics/containers` serves.
+    pub fn containers(&self) -> Arc<ContainerBoard> {
+        self.containers.clone()
     }
 
     fn alert_log(&self) -> MutexGuard<'_, AlertLog> {
@@ -152,13 +162,18 @@ impl Handler for OpsState {
                 "text/html; charset=utf-8",
                 self.runbooks_html.clone(),
             ),
+            ("/metrics/containers", &Method::GET | &Method::HEAD) => response(
+                StatusCode::OK,
+                exposition::CONTENT_TYPE,
+                self.containers.scrape().await,
+            ),
             ("/sd/docker", &Method::GET | &Method::HEAD) => {
                 json_response(StatusCode::OK, self.discovery.sd_body())
             }
             ("/-/healthy", &Method::GET | &Method::HEAD) => {
                 response(StatusCode::OK, "text/plain; charset=utf-8", "OK".to_owned())
             }
-            ("/metrics" | "/runbooks" | "/sd/docker" | "/-/healthy", _) => {
+            ("/metrics" | "/metrics/containers" | "/runbooks" | "/sd/docker" | "/-/healthy", _) => {
                 method_not_allowed("GET, HEAD")
             }
             _ => problem(

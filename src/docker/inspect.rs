@@ -1,5 +1,5 @@
-//! A container as the Engine reports it: state, health, exit code, OOM kill, restarts, start and
-//! finish times, labels and published ports ([`ContainerStatus`]).
+//! A container as the Engine reports it: state, health, exit code, OOM kill, restarts, its main
+//! process's pid, start and finish times, labels and published ports ([`ContainerStatus`]).
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -26,6 +26,34 @@ pub enum ContainerState {
     Unknown,
 }
 
+impl ContainerState {
+    /// Every state, in the Engine's order of a container's life.
+    pub const ALL: [ContainerState; 8] = [
+        Self::Created,
+        Self::Running,
+        Self::Paused,
+        Self::Restarting,
+        Self::Removing,
+        Self::Exited,
+        Self::Dead,
+        Self::Unknown,
+    ];
+
+    /// The Engine's name for it (`running`, `exited`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Created => "created",
+            Self::Running => "running",
+            Self::Paused => "paused",
+            Self::Restarting => "restarting",
+            Self::Removing => "removing",
+            Self::Exited => "exited",
+            Self::Dead => "dead",
+            Self::Unknown => "unknown",
+        }
+    }
+}
+
 /// Docker's health check verdict.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -33,6 +61,17 @@ pub enum HealthState {
     Starting,
     Healthy,
     Unhealthy,
+}
+
+impl HealthState {
+    /// Docker's name for it (`starting`, `healthy`, `unhealthy`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Starting => "starting",
+            Self::Healthy => "healthy",
+            Self::Unhealthy => "unhealthy",
+        }
+    }
 }
 
 /// A container port as published on the host.
@@ -54,6 +93,8 @@ pub struct ContainerStatus {
     pub exit_code: Option<i64>,
     pub oom_killed: bool,
     pub restart_count: u64,
+    /// The main process's pid on the host while it runs (None when stopped).
+    pub pid: Option<u32>,
     pub started_at: Option<SystemTime>,
     pub finished_at: Option<SystemTime>,
     pub labels: BTreeMap<String, String>,
@@ -140,6 +181,10 @@ impl ContainerStatus {
                 .restart_count
                 .and_then(|count| u64::try_from(count).ok())
                 .unwrap_or(0),
+            pid: state
+                .pid
+                .and_then(|pid| u32::try_from(pid).ok())
+                .filter(|pid| *pid > 0),
             started_at: state.started_at.as_deref().and_then(parse_engine_time),
             finished_at: state.finished_at.as_deref().and_then(parse_engine_time),
             labels: config.labels.unwrap_or_default().into_iter().collect(),

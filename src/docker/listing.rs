@@ -1,15 +1,19 @@
 //! The running containers of the whole Engine, not only the project's, as one list call returns
 //! them ([`RunningContainer`]): what Docker service discovery (and anything else that looks at
-//! every container on the machine) needs, without one inspect per container.
+//! every container on the machine) needs, without one inspect per container; and every
+//! container, running or not, as ids and states ([`ListedContainer`]), which container metrics
+//! follow.
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::Ipv4Addr;
 
-use bollard::models::{ContainerSummary, NetworkConnectRequest, NetworkDisconnectRequest};
+use bollard::models::{
+    ContainerSummary, ContainerSummaryStateEnum, NetworkConnectRequest, NetworkDisconnectRequest,
+};
 use bollard::query_parameters::ListContainersOptions;
 
 use super::error::{DockerError, status_code};
-use super::{Docker, labels};
+use super::{ContainerState, Docker, labels};
 
 /// One of the networks a container is attached to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -95,7 +99,55 @@ impl RunningContainer {
     }
 }
 
+/// Any container, running or not, as listed: its id and state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedContainer {
+    pub id: String,
+    pub state: ContainerState,
+}
+
+fn listed_state(state: Option<ContainerSummaryStateEnum>) -> ContainerState {
+    match state {
+        Some(ContainerSummaryStateEnum::CREATED) => ContainerState::Created,
+        Some(ContainerSummaryStateEnum::RUNNING) => ContainerState::Running,
+        Some(ContainerSummaryStateEnum::PAUSED) => ContainerState::Paused,
+        Some(ContainerSummaryStateEnum::RESTARTING) => ContainerState::Restarting,
+        Some(ContainerSummaryStateEnum::REMOVING) => ContainerState::Removing,
+        Some(ContainerSummaryStateEnum::EXITED) => ContainerState::Exited,
+        Some(ContainerSummaryStateEnum::DEAD) => ContainerState::Dead,
+        _ => ContainerState::Unknown,
+    }
+}
+
 impl Docker {
+    /// Every container on the Engine, running or not, that has `label` (`key` or `key=value`;
+    /// all of them when None): ids and states only, in one list call.
+    pub async fn all_containers(
+        &self,
+        label: Option<&str>,
+    ) -> Result<Vec<ListedContainer>, DockerError> {
+        let options = ListContainersOptions {
+            all: true,
+            filters: label
+                .map(|label| HashMap::from([("label".to_owned(), vec![label.to_owned()])])),
+            ..Default::default()
+        };
+        let listed = self
+            .engine
+            .list_containers(Some(options))
+            .await
+            .map_err(|error| self.fail("list containers", label.unwrap_or("all"), error))?;
+        Ok(listed
+            .into_iter()
+            .filter_map(|summary| {
+                Some(ListedContainer {
+                    id: summary.id?,
+                    state: listed_state(summary.state),
+                })
+            })
+            .collect())
+    }
+
     /// The Engine's running containers that have every one of `labels` (each `key` or
     /// `key=value`, the Engine's label filter); all of them when `labels` is empty.
     pub async fn running_containers(

@@ -41,7 +41,7 @@ pub use client::Docker;
 pub use error::DockerError;
 pub use events::{ContainerEvent, ContainerEventKind, EventScope};
 pub use inspect::{ContainerState, ContainerStatus, HealthState, PublishedPort};
-pub use listing::{NetworkEndpoint, RunningContainer};
+pub use listing::{ListedContainer, NetworkEndpoint, RunningContainer};
 pub use logs::{ContainerLogLine, ContainerLogs, LogQuery, OutputStream};
 pub use network::ProjectNetwork;
 pub use spec::{

@@ -34,6 +34,9 @@ pub struct StackRecord {
     /// Whether, and which, labelled containers the daemon's Docker discovery serves.
     #[serde(default)]
     pub discovery: crate::config::Discovery,
+    /// Whose containers the daemon reports container metrics for.
+    #[serde(default)]
+    pub containers: crate::config::Containers,
 }
 
 /// A user target on this machine's loopback, relayed from the project network's gateway at
@@ -274,6 +277,7 @@ pub(crate) mod tests {
             }],
             relays: Vec::new(),
             discovery: crate::config::Discovery::default(),
+            containers: crate::config::Containers::default(),
         }
     }
 

@@ -335,5 +335,6 @@ fn new_record(
         components,
         relays: crate::stack::record::Relay::for_config(&context.config),
         discovery: context.config.discovery.clone(),
+        containers: context.config.containers.clone(),
     }
 }
