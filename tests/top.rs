@@ -103,10 +103,13 @@ impl Tmux {
         String::from_utf8_lossy(&output.stdout).into_owned()
     }
 
+    /// Sends each key (or literal text) on its own, a moment apart: an Escape followed at once
+    /// by another key would read as Alt plus that key.
     fn keys(&self, keys: &[&str]) {
-        let mut args = vec!["send-keys", "-t", "top"];
-        args.extend(keys);
-        self.run(&args);
+        for key in keys {
+            self.run(&["send-keys", "-t", "top", key]);
+            std::thread::sleep(Duration::from_millis(300));
+        }
     }
 
     fn screen(&self) -> String {
@@ -188,10 +191,11 @@ fn top_command(stack: &TestStack) -> String {
     )
 }
 
-async fn interactive(stack: &TestStack) {
+/// The interactive part, blocking (tmux and sleeps): run it off the async workers.
+fn interactive(command: &str) {
     let tmux = Tmux::start();
     tmux.wait_for("the prompt", |screen| screen.contains("ready$"));
-    tmux.keys(&[&top_command(stack), "Enter"]);
+    tmux.keys(&[command, "Enter"]);
     let screen = tmux.wait_for("the screen fills with figures", |screen| {
         filled(screen) && screen.contains("/slow")
     });
@@ -217,7 +221,7 @@ async fn interactive(stack: &TestStack) {
     tmux.keys(&["q"]);
     assert_shell_restored(&tmux, "q");
 
-    tmux.keys(&[&top_command(stack), "Enter"]);
+    tmux.keys(&[command, "Enter"]);
     tmux.wait_for("the screen again", filled);
     let shell = tmux.shell_pid();
     let children = std::fs::read_to_string(format!("/proc/{shell}/task/{shell}/children"))
@@ -307,7 +311,10 @@ async fn top_shows_a_loaded_stack_as_text_json_and_in_a_terminal() {
         ] {
             assert!(once.stdout.contains(text), "{text}: {}", once.stdout);
         }
-        interactive(&stack).await;
+        let command = top_command(&stack);
+        tokio::task::spawn_blocking(move || interactive(&command))
+            .await
+            .expect("the interactive part passes");
     };
     let (load, ()) = tokio::join!(load, checks);
     assert!(matches!(load.code, Some(0 | 1)), "{load:?}");

@@ -14,7 +14,8 @@ use crate::top::gather::{Gatherer, Source};
 pub async fn run(args: TopArgs) -> anyhow::Result<ExitCode> {
     let project = ProjectContext::load(&args.config, &args.state)?;
     let one_frame = args.once || args.output.json;
-    if !one_frame && !(std::io::stdout().is_terminal() && std::io::stdin().is_terminal()) {
+    let terminal = std::io::stdout().is_terminal() && std::io::stdin().is_terminal();
+    if !(one_frame || terminal) {
         anyhow::bail!("monibox top needs a terminal; --once or --json print one frame");
     }
     let docker = super::connect_docker().await?;

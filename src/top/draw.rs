@@ -40,7 +40,9 @@ pub fn frame(frame: &mut Frame, snapshot: &Snapshot, ui: &Ui, color: bool) -> Ve
     ])
     .areas(body);
     let [left, right] =
-        Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(lower);
+        Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)])
+            .spacing(2)
+            .areas(lower);
     // Left: targets down, alerts; right: the webhook; further panels alternate right, left.
     let mut columns: [Vec<usize>; 2] = [vec![2, 3], vec![4]];
     for index in 5..views.len() {
@@ -98,7 +100,7 @@ fn header_line(snapshot: &Snapshot) -> Line<'static> {
     Line::from(vec![
         Span::styled("monibox top", Style::new().add_modifier(Modifier::BOLD)),
         Span::raw(format!(
-            "  project {}  {time}  every {}s  Tab panel  Enter details  ? help  q quit",
+            " · {} · {time} · every {}s · ? help · q quit",
             snapshot.project, snapshot.interval_seconds
         )),
     ])
@@ -113,26 +115,46 @@ fn alarm_style(color: bool) -> Style {
 }
 
 fn panel(frame: &mut Frame, view: &PanelView, area: Rect, selected: Option<usize>, color: bool) {
-    let mut title = vec![Span::styled(
+    let title = Span::styled(
         format!(" {} ", view.title),
         if selected.is_some() {
             Style::new().add_modifier(Modifier::REVERSED | Modifier::BOLD)
         } else {
             Style::new().add_modifier(Modifier::BOLD)
         },
-    )];
+    );
+    let block = Block::new().borders(Borders::TOP).title(Line::from(title));
+    let mut body = block.inner(area);
+    frame.render_widget(block, area);
+    // The freshness note first, wrapped, then the rows under it.
     if let Some(note) = &view.note {
         let style = if color {
             Style::new().fg(Color::Yellow)
         } else {
             Style::new().add_modifier(Modifier::UNDERLINED)
         };
-        title.push(Span::styled(format!(" {note} "), style));
+        let width = usize::from(body.width.max(1));
+        // Wrapping at words may take a line more than the characters need.
+        let length = note.chars().count();
+        let lines = if length <= width {
+            1
+        } else {
+            length.div_ceil(width) + 1
+        };
+        let lines = (lines as u16).min(body.height);
+        let [note_area, rest] =
+            Layout::vertical([Constraint::Length(lines), Constraint::Fill(1)]).areas(body);
+        frame.render_widget(
+            Paragraph::new(note.as_str())
+                .style(style)
+                .wrap(Wrap { trim: true }),
+            note_area,
+        );
+        body = rest;
     }
-    let block = Block::new().borders(Borders::TOP).title(Line::from(title));
     if view.rows.is_empty() {
         let text = if view.note.is_some() { "" } else { view.empty };
-        frame.render_widget(Paragraph::new(format!(" {text}")).block(block), area);
+        frame.render_widget(Paragraph::new(format!(" {text}")), body);
         return;
     }
     let widths: Vec<Constraint> = (0..view.header.len())
@@ -177,11 +199,10 @@ fn panel(frame: &mut Frame, view: &PanelView, area: Rect, selected: Option<usize
     });
     let table = Table::new(rows, widths)
         .header(header)
-        .block(block)
         .column_spacing(2)
         .row_highlight_style(Style::new().add_modifier(Modifier::REVERSED));
     let mut state = TableState::new().with_selected(selected);
-    frame.render_stateful_widget(table, area, &mut state);
+    frame.render_stateful_widget(table, body, &mut state);
 }
 
 fn overlay(frame: &mut Frame, title: &'static str, lines: Vec<Line<'_>>, scroll: u16) {
@@ -243,10 +264,9 @@ mod tests {
             assert!(text.contains(title), "{title}:\n{text}");
         }
         assert!(text.contains("/slow"), "{text}");
-        assert!(
-            text.contains("Prometheus not answering; values 12s old"),
-            "{text}"
-        );
+        assert!(text.contains("Prometheus not answering"), "{text}");
+        assert!(text.contains("values 12s"), "{text}");
+        assert!(text.contains("no values"), "{text}");
         assert_eq!(rows, vec![0, 1, 0, 0, 0]);
     }
 

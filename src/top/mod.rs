@@ -32,7 +32,14 @@ pub async fn run(
     let mut terminate = signal(SignalKind::terminate())?;
     let mut interrupt = signal(SignalKind::interrupt())?;
     let mut hangup = signal(SignalKind::hangup())?;
-    let mut terminal = ratatui::try_init()?;
+    let mut terminal = match ratatui::try_init() {
+        Ok(terminal) => terminal,
+        Err(error) => {
+            // Raw mode may be on already.
+            ratatui::restore();
+            return Err(error.into());
+        }
+    };
     let result = async {
         let mut events = EventStream::new();
         let mut ui = Ui::new();

@@ -383,7 +383,10 @@ fn load(snapshot: &Snapshot) -> PanelView {
             let cells = vec![
                 format!("{:.0}", load.runs),
                 format!("{:.0}", load.users),
-                format!("{:.1}", load.asked_rate_per_second),
+                // The closed model asks no rate.
+                Some(load.asked_rate_per_second)
+                    .filter(|rate| *rate > 0.0)
+                    .map_or_else(dash, |rate| format!("{rate:.1}")),
                 per_second(load.requests_per_second),
                 percent(load.error_ratio),
                 latency(load.p95_seconds),

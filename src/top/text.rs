@@ -114,7 +114,7 @@ pub(super) mod tests {
         }
         assert!(text.contains("/slow"), "{text}");
         assert!(text.contains("450ms"), "{text}");
-        assert!(text.contains("▁▅█"), "{text}");
+        assert!(text.contains("▁▄█"), "{text}");
         assert!(
             text.contains("(Prometheus not answering; values 12s old)"),
             "{text}"
