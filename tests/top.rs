@@ -279,20 +279,23 @@ async fn top_shows_a_loaded_stack_as_text_json_and_in_a_terminal() {
             ["/", "/slow", "/error"]
                 .map(|path| endpoint(frame, path).map(|row| row["requests_per_second"].clone()))
         };
-        let moved = frame_where(&stack, "the figures moving", |frame| {
-            has_traffic(frame) && rates(frame) != rates(&first)
+        let steps = |frame: &Value| {
+            endpoint(frame, "/").map_or(0, |row| {
+                row["history"]["requests_per_second"]
+                    .as_array()
+                    .map_or(0, Vec::len)
+            })
+        };
+        // Moving, with a sparkline of several steps (of 5 s) once the stack has run a while.
+        let moved = frame_where(&stack, "the figures moving, a sparkline", |frame| {
+            has_traffic(frame) && rates(frame) != rates(&first) && steps(frame) >= 3
         })
         .await;
-        let history = endpoint(&moved, "/").expect("/")["history"]["requests_per_second"]
-            .as_array()
-            .expect("a history")
-            .len();
-        assert!(history >= 2, "a sparkline of several steps: {moved:#}");
         assert!(
             endpoint(&moved, "/error").expect("/error")["error_ratio"]
                 .as_f64()
-                .is_some_and(|ratio| ratio > 0.5),
-            "/error fails mostly: {moved:#}"
+                .is_some_and(|ratio| ratio > 0.1),
+            "/error fails at the demo's error rate (0.3): {moved:#}"
         );
 
         let once = stack.run(&["top", "--once"]).await;
