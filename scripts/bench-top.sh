@@ -27,7 +27,11 @@ LOAD_PID=""
 
 cleanup() {
     tmux -L "$SOCKET" kill-server 2>/dev/null || true
-    [[ -n "$LOAD_PID" ]] && kill -TERM "$LOAD_PID" 2>/dev/null && wait "$LOAD_PID" 2>/dev/null
+    rm -f "${TMUX_TMPDIR:-/tmp}/tmux-$(id -u)/$SOCKET"
+    if [[ -n "$LOAD_PID" ]]; then
+        kill -TERM "$LOAD_PID" 2>/dev/null || true
+        wait "$LOAD_PID" 2>/dev/null || true
+    fi
     "$BIN" down --volumes --config "$WORK/fast.toml" --state-dir "$WORK/state" >/dev/null 2>&1 || true
     rm -rf "$WORK"
 }
@@ -41,7 +45,9 @@ mb() { "$BIN" "$@" --config "$WORK/fast.toml" --state-dir "$WORK/state"; }
 
 log "monibox up --timing fast"
 mb up >/dev/null
-mb load --users 2 --think-time 200ms..1s --duration "$((MINUTES * 60 + 60))s" >/dev/null 2>&1 &
+# Not through mb: $! must be monibox itself, not a subshell, for the cleanup's SIGTERM.
+"$BIN" load --users 2 --think-time 200ms..1s --duration "$((MINUTES * 60 + 60))s" \
+    --config "$WORK/fast.toml" --state-dir "$WORK/state" >/dev/null 2>&1 &
 LOAD_PID=$!
 log "waiting for the first endpoint figures"
 for _ in $(seq 60); do

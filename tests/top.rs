@@ -58,19 +58,22 @@ fn has_traffic(frame: &Value) -> bool {
         .is_some_and(|runs| runs >= 1.0)
 }
 
-/// A tmux server of its own (its own socket), killed when dropped.
+/// A tmux server of its own (its own socket, in a temporary directory), killed when dropped.
 struct Tmux {
-    socket: String,
+    socket: std::path::PathBuf,
+    _dir: tempfile::TempDir,
 }
 
 impl Tmux {
     /// A detached 80×24 session running a plain bash whose prompt is `ready$ `.
     fn start() -> Tmux {
+        let dir = tempfile::Builder::new()
+            .prefix("monibox-top-tmux-")
+            .tempdir()
+            .expect("a temp dir");
         let tmux = Tmux {
-            socket: format!(
-                "monibox-top-{:010x}",
-                rand::random::<u64>() & 0xff_ffff_ffff
-            ),
+            socket: dir.path().join("socket"),
+            _dir: dir,
         };
         tmux.run(&[
             "new-session",
@@ -94,7 +97,7 @@ impl Tmux {
 
     fn run(&self, args: &[&str]) -> String {
         let output = std::process::Command::new("tmux")
-            .arg("-L")
+            .arg("-S")
             .arg(&self.socket)
             .args(args)
             .output()
@@ -141,7 +144,7 @@ impl Tmux {
 impl Drop for Tmux {
     fn drop(&mut self) {
         let _ = std::process::Command::new("tmux")
-            .arg("-L")
+            .arg("-S")
             .arg(&self.socket)
             .arg("kill-server")
             .output();
