@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the whole test suite. The tests use real tools (promtool, amtool, Prometheus, Alertmanager,
-# busybox, wrk from Debian's packages) and the local Docker Engine; missing packages are installed
-# first when running as root, otherwise the script says what to install.
+# busybox, wrk, tmux from Debian's packages) and the local Docker Engine; missing packages are
+# installed first when running as root, otherwise the script says what to install.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -11,6 +11,7 @@ command -v prometheus-alertmanager >/dev/null || missing+=(prometheus-alertmanag
 dpkg -s busybox-static >/dev/null 2>&1 || missing+=(busybox-static)
 command -v wrk >/dev/null || missing+=(wrk)
 command -v docker-compose >/dev/null || missing+=(docker-compose)
+command -v tmux >/dev/null || missing+=(tmux)
 python3 -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3-venv)
 if ((${#missing[@]})); then
     if [[ $(id -u) -eq 0 ]]; then

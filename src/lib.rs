@@ -6,7 +6,7 @@
 //! ([`supervise`]), recreates containers that exit, turn unhealthy or disappear.
 //!
 //! The binary (`src/main.rs`) only parses the command line; every command lives in [`app`], so
-//! tests drive the same code the binary runs.
+//! tests drive the same code the binary runs; [`top`] is the live terminal view of a stack.
 
 pub mod app;
 pub mod assets;
@@ -28,3 +28,4 @@ pub mod promapi;
 pub mod stack;
 pub mod status;
 pub mod supervise;
+pub mod top;

@@ -1,7 +1,7 @@
 //! Prometheus's HTTP API (<https://prometheus.io/docs/prometheus/latest/querying/api/>), as far as
-//! monibox reads it: instant queries, the active scrape targets and the alerts. One envelope
-//! decoder (`{"status":"success","data":…}` or `{"status":"error","error":…}`) serves every call,
-//! and every error names the URL.
+//! monibox reads it: instant and range queries, the active scrape targets and the alerts. One
+//! envelope decoder (`{"status":"success","data":…}` or `{"status":"error","error":…}`) serves
+//! every call, one matrix decoder every range result, and every error names the URL.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -137,6 +137,39 @@ struct RawSeries {
     values: Vec<(f64, String)>,
 }
 
+/// The series of a matrix answer from `url`, each value parsed.
+fn decode_matrix(url: &str, data: MatrixData) -> Result<Vec<RawSamples>, PromApiError> {
+    let malformed = |reason: String| PromApiError::Malformed {
+        url: url.to_owned(),
+        reason,
+    };
+    if data.result_type != "matrix" {
+        return Err(malformed(format!(
+            "expected a matrix, got a {}",
+            data.result_type
+        )));
+    }
+    data.result
+        .into_iter()
+        .map(|series| {
+            let samples = series
+                .values
+                .into_iter()
+                .map(|(at, value)| {
+                    value
+                        .parse::<f64>()
+                        .map(|value| (at, value))
+                        .map_err(|_| malformed(format!("{value:?} is not a number")))
+                })
+                .collect::<Result<_, _>>()?;
+            Ok(RawSamples {
+                labels: series.metric,
+                samples,
+            })
+        })
+        .collect()
+}
+
 #[derive(Deserialize)]
 struct TargetsData {
     #[serde(rename = "activeTargets", default)]
@@ -251,35 +284,25 @@ impl PrometheusApi {
             encode_query_value(&expr)
         );
         let data: MatrixData = self.get(&path).await?;
-        let malformed = |reason: String| PromApiError::Malformed {
-            url: format!("{}{path}", self.base_url),
-            reason,
-        };
-        if data.result_type != "matrix" {
-            return Err(malformed(format!(
-                "expected a matrix, got a {}",
-                data.result_type
-            )));
-        }
-        data.result
-            .into_iter()
-            .map(|series| {
-                let samples = series
-                    .values
-                    .into_iter()
-                    .map(|(at, value)| {
-                        value
-                            .parse::<f64>()
-                            .map(|value| (at, value))
-                            .map_err(|_| malformed(format!("{value:?} is not a number")))
-                    })
-                    .collect::<Result<_, _>>()?;
-                Ok(RawSamples {
-                    labels: series.metric,
-                    samples,
-                })
-            })
-            .collect()
+        decode_matrix(&format!("{}{path}", self.base_url), data)
+    }
+
+    /// A range query (`/api/v1/query_range`): `expr` evaluated every `step` from `start` to
+    /// `end` (Unix seconds), one [`RawSamples`] per series; the result must be a matrix.
+    pub async fn query_range(
+        &self,
+        expr: &str,
+        start: f64,
+        end: f64,
+        step: Duration,
+    ) -> Result<Vec<RawSamples>, PromApiError> {
+        let path = format!(
+            "/api/v1/query_range?query={}&start={start:.3}&end={end:.3}&step={:.3}",
+            encode_query_value(expr),
+            step.as_secs_f64()
+        );
+        let data: MatrixData = self.get(&path).await?;
+        decode_matrix(&format!("{}{path}", self.base_url), data)
     }
 
     /// The active scrape targets, sorted by job and instance.

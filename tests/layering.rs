@@ -8,6 +8,7 @@ use std::path::Path;
 /// Top to bottom, as in ARCHITECTURE.md.
 const LAYERS: &[&[&str]] = &[
     &["app"],
+    &["top"],
     &["status", "export"],
     &["daemon"],
     &["supervise"],

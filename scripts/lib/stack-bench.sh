@@ -1,11 +1,12 @@
 # Shared by the stack benchmarks (bench-stack.sh, bench-faults.sh); sourced, not run. The caller
 # runs from the repository root with `set -euo pipefail` and sets PROJECT (the bench project).
 #
-# Gives: BIN (the release binary), log/now/elapsed/median/summary, build_bench_images (the host
+# Gives: BIN (the release binary, or the binary the environment's BIN names), log/now/elapsed/median/summary, build_bench_images (the host
 # builds of Prometheus and Alertmanager and the Grafana stand-in — busybox httpd, not Grafana —
 # sets PROM_IMAGE, AM_IMAGE, STANDIN) and write_config FILE TIMING (every port `auto`).
 
-BIN="$PWD/target/release/monibox"
+RELEASE_BIN="$PWD/target/release/monibox"
+BIN="${BIN:-$RELEASE_BIN}"
 STANDIN=monibox-test/grafana-standin:busybox
 
 log() { printf '>> %s\n' "$*" >&2; }
@@ -19,8 +20,10 @@ summary() {
 }
 
 build_bench_images() {
-    log "building release"
-    cargo build --release --locked -q
+    if [[ "$BIN" == "$RELEASE_BIN" ]]; then
+        log "building release"
+        cargo build --release --locked -q
+    fi
     log "building the host images and the Grafana stand-in (reused when unchanged)"
     "$BIN" images build --from-host >&2
     "$BIN" images build --from-host --component grafana-standin >&2

@@ -31,6 +31,7 @@ mod reload;
 mod serve;
 mod status;
 mod targets;
+mod top;
 mod up;
 
 use std::path::PathBuf;
@@ -74,6 +75,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Command::Images(command) => images::run(command).await,
             Command::Up(args) => up::run(args).await,
             Command::Status(args) => status::run(args).await,
+            Command::Top(args) => top::run(args).await,
             Command::Down(args) => down::run(args).await,
             Command::Logs(args) => logs::run(args).await,
             Command::Reload(args) => reload::run(args).await,

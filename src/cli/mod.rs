@@ -6,6 +6,7 @@ mod export;
 mod stack;
 mod targets;
 mod tools;
+mod top;
 
 use export::EXPORT_EXAMPLES;
 pub use export::{ExportCommand, ExportCommon, ExportComposeArgs, ExportKubernetesArgs};
@@ -19,6 +20,8 @@ pub use tools::{
     ConfigCommand, ConfigExportArgs, ConfigShowArgs, GRAFANA_STANDIN, ImagesBuildArgs,
     ImagesCommand, ImagesListArgs, PullArg,
 };
+use top::TOP_EXAMPLES;
+pub use top::TopArgs;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -33,6 +36,7 @@ const EXAMPLES: &str = "\
 Examples:
   monibox up                             start the stack; returns when everything is healthy
   monibox status                         what runs, is it healthy, what fires (--json for scripts)
+  monibox top                            the stack live in the terminal (--once: one frame)
   monibox down                           stop and remove it (data kept; --volumes removes it too)
   monibox logs -f                        every component's log, interleaved, as it is written
   monibox reload                         apply a changed config to Prometheus and Alertmanager
@@ -73,6 +77,14 @@ pub enum Command {
     /// alerts, and the alerts the daemon's webhook received. Exit 0 healthy, 1 degraded, 2 not
     /// running.
     Status(StatusArgs),
+    /// Watch the stack live in the terminal: components, endpoints, targets, alerts.
+    ///
+    /// Full-screen, refreshed every --interval, from the same Prometheus queries as the
+    /// dashboards; each panel says when its source does not answer and how old its values are.
+    /// --once prints one frame as plain text, --json its data. Exit 2 for a bad configuration,
+    /// Docker not answering, or no terminal (without --once or --json).
+    #[command(after_help = TOP_EXAMPLES)]
+    Top(TopArgs),
     /// Stop the daemon and remove the containers and the network (data is kept).
     ///
     /// Data volumes and the Grafana password are kept unless --volumes. Safe to run at any time.

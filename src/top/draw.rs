@@ -1,0 +1,285 @@
+//! The full-screen frame (ratatui): a header line, the components and the endpoints across the
+//! width, then two columns of the other panels, each titled, saying when its values are stale,
+//! with the focused panel's selected row highlighted; help and details drawn on top. Fits
+//! 80×24; a larger terminal gives the lower panels more rows and the sparklines more width.
+//! Without colour (`NO_COLOR`), focus and alarms show as reverse video and bold.
+
+use std::time::SystemTime;
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Cell, Clear, Paragraph, Row, Table, TableState, Wrap};
+
+use super::model::Snapshot;
+use super::rows::{PanelView, panels};
+use super::ui::{HELP, Overlay, Ui};
+
+/// Columns left of the endpoints' sparkline at the narrowest.
+const ENDPOINT_COLUMNS_WIDTH: u16 = 58;
+
+/// Draws `snapshot` with `ui`'s focus and overlay; `color` false for `NO_COLOR`. Returns the
+/// number of rows of each panel, in Tab order, for the keys.
+pub fn frame(frame: &mut Frame, snapshot: &Snapshot, ui: &Ui, color: bool) -> Vec<usize> {
+    let area = frame.area();
+    let spark_width = usize::from(area.width.saturating_sub(ENDPOINT_COLUMNS_WIDTH)).clamp(8, 60);
+    let views = panels(snapshot, spark_width, SystemTime::now());
+    let [header, body] = Layout::vertical([Constraint::Length(1), Constraint::Fill(1)]).areas(area);
+    frame.render_widget(Paragraph::new(header_line(snapshot)), header);
+
+    let height = |view: &PanelView| view.rows.len().max(1) as u16 + 2;
+    let components_height = height(&views[0]).min(body.height / 3).max(3);
+    let endpoints_height = height(&views[1])
+        .min(body.height.saturating_sub(components_height) / 2)
+        .max(3);
+    let [components, endpoints, lower] = Layout::vertical([
+        Constraint::Length(components_height),
+        Constraint::Length(endpoints_height),
+        Constraint::Fill(1),
+    ])
+    .areas(body);
+    let [left, right] =
+        Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)])
+            .spacing(2)
+            .areas(lower);
+    // Left: targets down, alerts; right: the webhook; further panels alternate right, left.
+    let mut columns: [Vec<usize>; 2] = [vec![2, 3], vec![4]];
+    for index in 5..views.len() {
+        columns[(index - 5 + 1) % 2].push(index);
+    }
+    let mut places = vec![Rect::default(); views.len()];
+    places[0] = components;
+    places[1] = endpoints;
+    for (column, area) in columns.iter().zip([left, right]) {
+        let constraints = column.iter().map(|_| Constraint::Fill(1));
+        let areas = Layout::vertical(constraints).split(area);
+        for (index, area) in column.iter().zip(areas.iter()) {
+            places[*index] = *area;
+        }
+    }
+    for (index, (view, place)) in views.iter().zip(&places).enumerate() {
+        let focused = index == ui.focus.min(views.len() - 1);
+        let selected = focused.then(|| ui.row(index, view.rows.len()));
+        panel(frame, view, *place, selected, color);
+    }
+    match ui.overlay {
+        Overlay::None => {}
+        Overlay::Help => {
+            let mut lines = vec![Line::from("Keys"), Line::from("")];
+            lines.extend(
+                HELP.iter()
+                    .map(|(keys, what)| Line::from(format!("{keys:<14} {what}"))),
+            );
+            lines.push(Line::from(""));
+            lines.push(Line::from(
+                "Figures are Prometheus's over the last minute; a panel whose source does not \
+                 answer says so and how old its values are.",
+            ));
+            overlay(frame, " Help ", lines, 0);
+        }
+        Overlay::Details { scroll } => {
+            let focus = ui.focus.min(views.len() - 1);
+            let view = &views[focus];
+            if let Some(row) = view.rows.get(ui.row(focus, view.rows.len())) {
+                let lines = row.details.iter().map(|line| Line::from(line.as_str()));
+                overlay(frame, " Details (Esc closes) ", lines.collect(), scroll);
+            }
+        }
+    }
+    views.iter().map(|view| view.rows.len()).collect()
+}
+
+fn header_line(snapshot: &Snapshot) -> Line<'static> {
+    let time = snapshot
+        .taken_at
+        .split('T')
+        .nth(1)
+        .unwrap_or(&snapshot.taken_at)
+        .to_owned();
+    Line::from(vec![
+        Span::styled("monibox top", Style::new().add_modifier(Modifier::BOLD)),
+        Span::raw(format!(
+            " · {} · {time} · every {}s · ? help · q quit",
+            snapshot.project, snapshot.interval_seconds
+        )),
+    ])
+}
+
+fn alarm_style(color: bool) -> Style {
+    if color {
+        Style::new().fg(Color::Red).add_modifier(Modifier::BOLD)
+    } else {
+        Style::new().add_modifier(Modifier::BOLD)
+    }
+}
+
+fn panel(frame: &mut Frame, view: &PanelView, area: Rect, selected: Option<usize>, color: bool) {
+    let title = Span::styled(
+        format!(" {} ", view.title),
+        if selected.is_some() {
+            Style::new().add_modifier(Modifier::REVERSED | Modifier::BOLD)
+        } else {
+            Style::new().add_modifier(Modifier::BOLD)
+        },
+    );
+    let block = Block::new().borders(Borders::TOP).title(Line::from(title));
+    let mut body = block.inner(area);
+    frame.render_widget(block, area);
+    // The freshness note first, wrapped, then the rows under it.
+    if let Some(note) = &view.note {
+        let style = if color {
+            Style::new().fg(Color::Yellow)
+        } else {
+            Style::new().add_modifier(Modifier::UNDERLINED)
+        };
+        let width = usize::from(body.width.max(1));
+        // Wrapping at words may take a line more than the characters need.
+        let length = note.chars().count();
+        let lines = if length <= width {
+            1
+        } else {
+            length.div_ceil(width) + 1
+        };
+        let lines = (lines as u16).min(body.height);
+        let [note_area, rest] =
+            Layout::vertical([Constraint::Length(lines), Constraint::Fill(1)]).areas(body);
+        frame.render_widget(
+            Paragraph::new(note.as_str())
+                .style(style)
+                .wrap(Wrap { trim: true }),
+            note_area,
+        );
+        body = rest;
+    }
+    if view.rows.is_empty() {
+        let text = if view.note.is_some() { "" } else { view.empty };
+        frame.render_widget(Paragraph::new(format!(" {text}")), body);
+        return;
+    }
+    let widths: Vec<Constraint> = (0..view.header.len())
+        .map(|column| {
+            let widest = view
+                .rows
+                .iter()
+                .map(|row| row.cells.get(column).map_or(0, |cell| cell.chars().count()))
+                .chain([view.header[column].len()])
+                .max()
+                .unwrap_or(0);
+            Constraint::Length(widest as u16)
+        })
+        .collect();
+    let cell = |text: &str, column: usize| {
+        let line = Line::from(text.to_owned());
+        Cell::from(if view.right.contains(&column) {
+            line.right_aligned()
+        } else {
+            line
+        })
+    };
+    let header = Row::new(
+        view.header
+            .iter()
+            .enumerate()
+            .map(|(column, text)| cell(text, column)),
+    )
+    .style(Style::new().add_modifier(Modifier::DIM));
+    let rows = view.rows.iter().map(|row| {
+        let cells = row
+            .cells
+            .iter()
+            .enumerate()
+            .map(|(column, text)| cell(text, column));
+        let row_widget = Row::new(cells);
+        if row.alarm {
+            row_widget.style(alarm_style(color))
+        } else {
+            row_widget
+        }
+    });
+    let table = Table::new(rows, widths)
+        .header(header)
+        .column_spacing(2)
+        .row_highlight_style(Style::new().add_modifier(Modifier::REVERSED));
+    let mut state = TableState::new().with_selected(selected);
+    frame.render_stateful_widget(table, body, &mut state);
+}
+
+fn overlay(frame: &mut Frame, title: &'static str, lines: Vec<Line<'_>>, scroll: u16) {
+    let area = frame.area();
+    let width = area.width.saturating_sub(4).min(100);
+    let height = area.height.saturating_sub(2);
+    let place = Rect {
+        x: area.x + (area.width - width) / 2,
+        y: area.y + (area.height - height) / 2,
+        width,
+        height,
+    };
+    frame.render_widget(Clear, place);
+    frame.render_widget(
+        Paragraph::new(lines)
+            .block(Block::bordered().title(title))
+            .wrap(Wrap { trim: false })
+            .scroll((scroll, 0)),
+        place,
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use ratatui::Terminal;
+    use ratatui::backend::TestBackend;
+
+    use super::*;
+    use crate::top::text::tests::snapshot;
+
+    fn screen(ui: &Ui, width: u16, height: u16) -> (String, Vec<usize>) {
+        let mut terminal = Terminal::new(TestBackend::new(width, height)).expect("a terminal");
+        let mut rows = Vec::new();
+        terminal
+            .draw(|f| rows = frame(f, &snapshot(), ui, false))
+            .expect("drawing");
+        let buffer = terminal.backend().buffer();
+        let text = (0..height)
+            .map(|y| {
+                (0..width)
+                    .map(|x| buffer[(x, y)].symbol().to_owned())
+                    .collect::<String>()
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        (text, rows)
+    }
+
+    #[test]
+    fn the_screen_fits_80_by_24_with_every_panel_and_its_freshness() {
+        let (text, rows) = screen(&Ui::new(), 80, 24);
+        for title in [
+            "Components",
+            "Endpoints",
+            "Targets down",
+            "Alerts",
+            "Webhook",
+        ] {
+            assert!(text.contains(title), "{title}:\n{text}");
+        }
+        assert!(text.contains("/slow"), "{text}");
+        assert!(text.contains("Prometheus not answering"), "{text}");
+        assert!(text.contains("values 12s"), "{text}");
+        assert!(text.contains("no values"), "{text}");
+        assert_eq!(rows, vec![0, 1, 0, 0, 0]);
+    }
+
+    #[test]
+    fn help_and_details_are_drawn_over_the_panels() {
+        let mut ui = Ui::new();
+        ui.overlay = Overlay::Help;
+        let (text, _) = screen(&ui, 80, 24);
+        assert!(text.contains("Shift-Tab"), "{text}");
+        ui.focus = 1;
+        ui.overlay = Overlay::Details { scroll: 0 };
+        let (text, _) = screen(&ui, 120, 40);
+        assert!(text.contains("Details"), "{text}");
+        assert!(text.contains("p95 450ms"), "{text}");
+    }
+}
