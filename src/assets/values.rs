@@ -29,7 +29,7 @@ pub fn alert_names() -> impl Iterator<Item = &'static str> {
 }
 
 /// What the bundle's files are for, as README.txt lists them: a path, or a directory's prefix.
-const FILE_DESCRIPTIONS: [(&str, &str); 9] = [
+const FILE_DESCRIPTIONS: [(&str, &str); 10] = [
     (
         "prometheus/prometheus.yml",
         "scrape jobs, alerting; rule files are relative to it",
@@ -41,6 +41,10 @@ const FILE_DESCRIPTIONS: [(&str, &str); 9] = [
     (
         "prometheus/rules/alerts.yml",
         "alerting rules, each with a runbook in runbooks.md",
+    ),
+    (
+        "prometheus/rules/slo.yml",
+        "SLO recording rules and burn-rate alerts (generated from [[slo]])",
     ),
     (
         "prometheus/rules/alertmanager.yml",
@@ -131,12 +135,7 @@ impl<'a> Values<'a> {
         }
         if let Some(alert) = name.strip_prefix("runbook:") {
             ALERT_FOR.iter().find(|(known, _, _)| *known == alert)?;
-            let base = config
-                .alerts
-                .runbook_base_url
-                .as_ref()
-                .map_or(context.runbooks_url.as_str(), |url| url.as_str());
-            return text(&format!("{base}#{}", alert.to_lowercase()));
+            return text(&runbook_url(config, context, alert));
         }
         match name {
             "project" => text(config.project.as_str()),
@@ -182,10 +181,21 @@ impl<'a> Values<'a> {
     }
 }
 
+/// The link to `alert`'s section of the runbooks: `runbook_base_url` when configured, else the
+/// context's runbooks, with the alert's name in lowercase as the anchor.
+pub(super) fn runbook_url(config: &Config, context: &RenderContext, alert: &str) -> String {
+    let base = config
+        .alerts
+        .runbook_base_url
+        .as_ref()
+        .map_or(context.runbooks_url.as_str(), |url| url.as_str());
+    format!("{base}#{}", alert.to_lowercase())
+}
+
 /// Shortest decimal form, without an exponent and without float noise (`0.05 * 100` is `5`):
 /// rounded to 15 significant digits, which every value typed in a config file survives intact
 /// however small or large (`1e-12` is `0.000000000001`, a literal PromQL reads back exactly).
-fn format_number(value: f64) -> String {
+pub(super) fn format_number(value: f64) -> String {
     let rounded: f64 = format!("{value:.14e}").parse().unwrap_or(value);
     format!("{rounded}")
 }

@@ -12,6 +12,7 @@ mod load;
 mod locate;
 mod quantities;
 mod remote;
+mod slo;
 mod targets;
 mod validate;
 mod values;
@@ -27,6 +28,10 @@ pub use load::{
 };
 pub use quantities::{ByteSize, Fraction, Positive, PromDuration};
 pub use remote::{PrometheusMode, PrometheusSettings, Queue, RemoteWrite};
+pub use slo::{
+    Availability, DEMO_JOB, Events, Latency, MetricName, Objective, Sli, Slo, SloName,
+    WINDOW_PLACEHOLDER, demo_slos,
+};
 pub use targets::{
     BasicAuth, JobName, LabelName, MetricsPath, RESERVED_JOBS, Scheme, Target, TargetAddress,
 };
@@ -58,6 +63,9 @@ pub struct Config {
     /// The user's own scrape targets.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub targets: Vec<Target>,
+    /// Service-level objectives (`[[slo]]`), each with recording rules, burn-rate alerts and a
+    /// dashboard row; the demo service's by default. Giving any replaces the defaults.
+    pub slo: Vec<Slo>,
 }
 
 impl Default for Config {
@@ -77,6 +85,7 @@ impl Default for Config {
             prometheus: PrometheusSettings::default(),
             remote_write: Vec::new(),
             targets: Vec::new(),
+            slo: demo_slos(),
         }
     }
 }
