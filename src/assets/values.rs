@@ -23,9 +23,12 @@ const ALERT_FOR: [(&str, u64, u64); 12] = [
     ("ContainerRestartingOften", 60, 2),
 ];
 
-/// The names of every alert the bundle's rules define.
+/// The names of every alert the bundle's rules define: the hand-written ones and the SLOs'.
 pub fn alert_names() -> impl Iterator<Item = &'static str> {
-    ALERT_FOR.iter().map(|(name, _, _)| *name)
+    ALERT_FOR
+        .iter()
+        .map(|(name, _, _)| *name)
+        .chain([super::slo_rules::ALERT_NAME])
 }
 
 /// What the bundle's files are for, as README.txt lists them: a path, or a directory's prefix.
