@@ -29,13 +29,13 @@ pub use load::{
 pub use quantities::{ByteSize, Fraction, Positive, PromDuration};
 pub use remote::{PrometheusMode, PrometheusSettings, Queue, RemoteWrite};
 pub use slo::{
-    Availability, DEMO_JOB, Events, Latency, MetricName, Objective, Sli, Slo, SloName,
-    WINDOW_PLACEHOLDER, demo_slos,
+    Availability, DEMO_JOB, Events, Latency, Objective, Sli, Slo, SloName, WINDOW_PLACEHOLDER,
+    demo_slos,
 };
 pub use targets::{
     BasicAuth, JobName, LabelName, MetricsPath, RESERVED_JOBS, Scheme, Target, TargetAddress,
 };
-pub use values::{HttpUrl, Line, Port, ProjectName};
+pub use values::{HttpUrl, Line, MetricName, Port, ProjectName};
 
 /// The longest `/slow?ms=` delay the demo service accepts, so the configured range must fit.
 pub const DEMO_SLOW_MAX_MS: u64 = 10_000;
