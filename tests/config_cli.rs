@@ -212,6 +212,7 @@ fn export_writes_the_bundle_and_refuses_a_non_empty_dir_without_force() {
         "prometheus/prometheus.yml",
         "prometheus/rules/alerts.yml",
         "prometheus/rules/recording.yml",
+        "prometheus/rules/slo.yml",
         "alertmanager/alertmanager.yml",
         "grafana/grafana.ini",
         "grafana/provisioning/datasources/prometheus.yml",
@@ -224,7 +225,7 @@ fn export_writes_the_bundle_and_refuses_a_non_empty_dir_without_force() {
         assert!(dir.join(path).is_file(), "{path} was not written");
     }
     let written: Vec<_> = walk(&dir);
-    assert_eq!(written.len(), 15, "{written:?}");
+    assert_eq!(written.len(), 16, "{written:?}");
     assert!(
         written
             .iter()

@@ -168,8 +168,8 @@ fn prometheus_rules_pass_promtool_check_and_the_repositorys_unit_tests() {
         let rules = check_exported_rules(&export(&test_config(timing), true), profile, &[]);
         assert_eq!(
             rules.len(),
-            3,
-            "recording, alerts and alertmanager: {rules:?}"
+            4,
+            "recording, alerts, alertmanager and slo: {rules:?}"
         );
     }
     // By default the rules about monitoring itself stay out: the chart has its own.
@@ -177,9 +177,13 @@ fn prometheus_rules_pass_promtool_check_and_the_repositorys_unit_tests() {
     let rules = check_exported_rules(
         &files,
         "standard",
-        &["app_alerts_test.yml", "recording_test.yml"],
+        &[
+            "app_alerts_test.yml",
+            "recording_test.yml",
+            "slo_alerts_test.yml",
+        ],
     );
-    assert_eq!(rules.len(), 2, "{rules:?}");
+    assert_eq!(rules.len(), 3, "{rules:?}");
     let rule_text: String = files
         .iter()
         .filter(|file| file.path.starts_with("prometheusrule-"))

@@ -16,7 +16,8 @@ const LAYERS: &[&[&str]] = &[
     &["catalog"],
     &["demo", "load", "docker", "assets"],
     &["promapi", "output", "logging"],
-    &["httpd", "httpc", "config", "histogram"],
+    &["httpd", "httpc", "config"],
+    &["histogram"],
 ];
 
 fn layer_of(module: &str) -> Option<usize> {

@@ -6,7 +6,7 @@
 //! ```text
 //! prometheus/prometheus.yml            generated; rule files are referenced relative to it
 //! prometheus/rules/*.yml               recording and alert rules (a component's own rules only
-//!                                      while it runs)
+//!                                      while it runs); slo.yml generated from `[[slo]]`
 //! alertmanager/alertmanager.yml        generated
 //! grafana/grafana.ini
 //! grafana/provisioning/datasources/prometheus.yml
@@ -32,6 +32,7 @@
 
 pub mod alertmanager_config;
 pub mod prometheus_config;
+pub mod slo_rules;
 mod template;
 mod values;
 
@@ -42,6 +43,7 @@ use include_dir::{Dir, include_dir};
 use crate::config::Config;
 use alertmanager_config::AlertmanagerConfig;
 use prometheus_config::PrometheusConfig;
+use slo_rules::RuleFile;
 use template::Format;
 pub use template::TemplateError;
 pub use values::alert_names;
@@ -57,6 +59,7 @@ pub mod paths {
     pub const RULES_DIR: &str = "prometheus/rules";
     pub const RECORDING_RULES: &str = "prometheus/rules/recording.yml";
     pub const ALERT_RULES: &str = "prometheus/rules/alerts.yml";
+    pub const SLO_RULES: &str = "prometheus/rules/slo.yml";
     pub const ALERTMANAGER_CONFIG: &str = "alertmanager/alertmanager.yml";
     pub const GRAFANA_INI: &str = "grafana/grafana.ini";
     pub const GRAFANA_DATASOURCES: &str = "grafana/provisioning/datasources/prometheus.yml";
@@ -191,6 +194,18 @@ impl Bundle {
         }
         let skipped = |dir: &str| context.skipped_dirs.contains(&dir);
         if !skipped("prometheus") {
+            let runbook = values::runbook_url(config, context, slo_rules::ALERT_NAME);
+            let slo_rules =
+                RuleFile::new(config, &runbook).map_err(|message| AssetError::Yaml {
+                    file: paths::SLO_RULES.to_owned(),
+                    message,
+                })?;
+            if let Some(rules) = slo_rules {
+                let text = rules
+                    .to_yaml(&generated_header("Prometheus SLO rules", config))
+                    .map_err(|error| yaml_error(paths::SLO_RULES, &error))?;
+                files.push(generated(paths::SLO_RULES, text));
+            }
             let rule_files = files
                 .iter()
                 .filter_map(|file| file.path.strip_prefix("prometheus/"))
@@ -230,6 +245,7 @@ impl Bundle {
     pub fn stale_files(&self, dir: &Path) -> Vec<PathBuf> {
         let generated = [
             paths::PROMETHEUS_CONFIG,
+            paths::SLO_RULES,
             paths::ALERTMANAGER_CONFIG,
             paths::RUNBOOKS,
         ];

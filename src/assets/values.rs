@@ -26,13 +26,16 @@ const ALERT_FOR: [(&str, u64, u64); 15] = [
     ("ContainerOOMKilled", 0, 0),
 ];
 
-/// The names of every alert the bundle's rules define.
+/// The names of every alert the bundle's rules define: the hand-written ones and the SLOs'.
 pub fn alert_names() -> impl Iterator<Item = &'static str> {
-    ALERT_FOR.iter().map(|(name, _, _)| *name)
+    ALERT_FOR
+        .iter()
+        .map(|(name, _, _)| *name)
+        .chain([super::slo_rules::ALERT_NAME])
 }
 
 /// What the bundle's files are for, as README.txt lists them: a path, or a directory's prefix.
-const FILE_DESCRIPTIONS: [(&str, &str); 9] = [
+const FILE_DESCRIPTIONS: [(&str, &str); 10] = [
     (
         "prometheus/prometheus.yml",
         "scrape jobs, alerting; rule files are relative to it",
@@ -44,6 +47,10 @@ const FILE_DESCRIPTIONS: [(&str, &str); 9] = [
     (
         "prometheus/rules/alerts.yml",
         "alerting rules, each with a runbook in runbooks.md",
+    ),
+    (
+        "prometheus/rules/slo.yml",
+        "SLO recording rules and burn-rate alerts (generated from [[slo]])",
     ),
     (
         "prometheus/rules/alertmanager.yml",
@@ -134,12 +141,7 @@ impl<'a> Values<'a> {
         }
         if let Some(alert) = name.strip_prefix("runbook:") {
             ALERT_FOR.iter().find(|(known, _, _)| *known == alert)?;
-            let base = config
-                .alerts
-                .runbook_base_url
-                .as_ref()
-                .map_or(context.runbooks_url.as_str(), |url| url.as_str());
-            return text(&format!("{base}#{}", alert.to_lowercase()));
+            return text(&runbook_url(config, context, alert));
         }
         match name {
             "project" => text(config.project.as_str()),
@@ -185,10 +187,21 @@ impl<'a> Values<'a> {
     }
 }
 
+/// The link to `alert`'s section of the runbooks: `runbook_base_url` when configured, else the
+/// context's runbooks, with the alert's name in lowercase as the anchor.
+pub(super) fn runbook_url(config: &Config, context: &RenderContext, alert: &str) -> String {
+    let base = config
+        .alerts
+        .runbook_base_url
+        .as_ref()
+        .map_or(context.runbooks_url.as_str(), |url| url.as_str());
+    format!("{base}#{}", alert.to_lowercase())
+}
+
 /// Shortest decimal form, without an exponent and without float noise (`0.05 * 100` is `5`):
 /// rounded to 15 significant digits, which every value typed in a config file survives intact
 /// however small or large (`1e-12` is `0.000000000001`, a literal PromQL reads back exactly).
-fn format_number(value: f64) -> String {
+pub(super) fn format_number(value: f64) -> String {
     let rounded: f64 = format!("{value:.14e}").parse().unwrap_or(value);
     format!("{rounded}")
 }

@@ -13,6 +13,7 @@ mod load;
 mod locate;
 mod quantities;
 mod remote;
+mod slo;
 mod targets;
 mod validate;
 mod values;
@@ -29,10 +30,14 @@ pub use load::{
 };
 pub use quantities::{ByteSize, Fraction, Positive, PromDuration};
 pub use remote::{PrometheusMode, PrometheusSettings, Queue, RemoteWrite};
+pub use slo::{
+    Availability, DEMO_JOB, Events, Latency, Objective, Sli, Slo, SloName, WINDOW_PLACEHOLDER,
+    demo_slos,
+};
 pub use targets::{
     BasicAuth, JobName, LabelName, MetricsPath, RESERVED_JOBS, Scheme, Target, TargetAddress,
 };
-pub use values::{HttpUrl, Line, Port, ProjectName};
+pub use values::{HttpUrl, Line, MetricName, Port, ProjectName};
 
 /// The longest `/slow?ms=` delay the demo service accepts, so the configured range must fit.
 pub const DEMO_SLOW_MAX_MS: u64 = 10_000;
@@ -61,6 +66,9 @@ pub struct Config {
     /// The user's own scrape targets.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub targets: Vec<Target>,
+    /// Service-level objectives (`[[slo]]`), each with recording rules, burn-rate alerts and a
+    /// dashboard row; the demo service's by default. Giving any replaces the defaults.
+    pub slo: Vec<Slo>,
 }
 
 impl Default for Config {
@@ -81,6 +89,7 @@ impl Default for Config {
             prometheus: PrometheusSettings::default(),
             remote_write: Vec::new(),
             targets: Vec::new(),
+            slo: demo_slos(),
         }
     }
 }

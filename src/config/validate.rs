@@ -69,6 +69,28 @@ impl Config {
                 return Err(invalid(&format!("targets[{index}].{key}"), message));
             }
         }
+        let mut slo_names = std::collections::BTreeSet::new();
+        for (index, slo) in self.slo.iter().enumerate() {
+            if !slo_names.insert(slo.name.as_str()) {
+                return Err(invalid(
+                    &format!("slo[{index}].name"),
+                    format!("another SLO is named {:?} too", slo.name.as_str()),
+                ));
+            }
+            let known = slo.job == super::DEMO_JOB || names.contains(slo.job.as_str());
+            if !known {
+                return Err(invalid(
+                    &format!("slo[{index}].job"),
+                    format!(
+                        "{:?} is neither the demo service (\"app\") nor a [[targets]] name",
+                        slo.job
+                    ),
+                ));
+            }
+            if let Err((key, message)) = slo.sli() {
+                return Err(invalid(&format!("slo[{index}].{key}"), message));
+            }
+        }
         let mut remote_names = std::collections::BTreeSet::new();
         let mut remote_urls = std::collections::BTreeSet::new();
         for (index, remote) in self.remote_write.iter().enumerate() {
@@ -152,5 +174,39 @@ mod tests {
         assert!(
             matches!(config.validate(), Err(ConfigError::Invalid { key, .. }) if key == "receivers.email.smarthost")
         );
+    }
+
+    #[test]
+    fn slo_errors_name_the_key_and_line_of_the_file() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("monibox.toml");
+        let load = |text: &str| {
+            std::fs::write(&path, text).expect("write");
+            match Config::load(&crate::config::Sources {
+                file: Some(path.clone()),
+                ..Default::default()
+            }) {
+                Err(ConfigError::File {
+                    key, line, message, ..
+                }) => (key, line, message),
+                other => panic!("expected a file error, got {other:?}"),
+            }
+        };
+        let head = "[[slo]]\nname = \"a\"\njob = \"app\"\nobjective = 99\navailability = {}\n\n";
+        let (key, line, message) = load(&format!(
+            "{head}[[slo]]\nname = \"b\"\njob = \"app\"\nobjective = 99\nlatency = {{ threshold = 0.3 }}\n"
+        ));
+        assert_eq!((key.as_str(), line), ("slo[1].latency.threshold", 11));
+        assert!(message.contains("0.25, 0.5, 1"), "{message}");
+        let (key, line, _) = load(&format!(
+            "{head}[[slo]]\nname = \"a\"\njob = \"app\"\nobjective = 99\navailability = {{}}\n"
+        ));
+        assert_eq!((key.as_str(), line), ("slo[1].name", 8));
+        let (key, line, _) = load(&format!(
+            "{head}[[slo]]\nname = \"b\"\njob = \"shop\"\nobjective = 99\navailability = {{}}\n"
+        ));
+        assert_eq!((key.as_str(), line), ("slo[1].job", 9));
+        let (key, line, _) = load("[[slo]]\nname = \"a\"\njob = \"app\"\nobjective = 100\n");
+        assert_eq!((key.as_str(), line), ("slo[0].objective", 4));
     }
 }

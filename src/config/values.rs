@@ -277,6 +277,42 @@ impl From<&str> for Line {
     }
 }
 
+/// A Prometheus metric name (`[a-zA-Z_:][a-zA-Z0-9_:]*`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct MetricName(String);
+
+impl MetricName {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for MetricName {
+    type Error = String;
+
+    fn try_from(name: String) -> Result<Self, Self::Error> {
+        let mut chars = name.chars();
+        let valid = chars
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == ':')
+            && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':');
+        if !valid {
+            return Err(format!(
+                "invalid metric name {name:?}: use letters, digits, `_` and `:`, not starting \
+                 with a digit"
+            ));
+        }
+        Ok(Self(name))
+    }
+}
+
+impl From<MetricName> for String {
+    fn from(name: MetricName) -> Self {
+        name.0
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
