@@ -415,13 +415,13 @@ mod tests {
         let mut tracker = Tracker::new();
         let start = Instant::now();
         let first = tracker.update(Ok(vec![1]), start);
-        assert!(first.is_current());
+        assert_eq!((first.error, first.values), (None, Some(vec![1])));
         assert_eq!(first.age_seconds, Some(0.0));
         let later = tracker.update(
             Err("Prometheus not answering".to_owned()),
             start + Duration::from_secs(12),
         );
-        assert!(!later.is_current());
+        assert_eq!(later.error.as_deref(), Some("Prometheus not answering"));
         assert_eq!(later.values, Some(vec![1]));
         assert_eq!(later.age_seconds, Some(12.0));
         let never: Panel<Vec<u8>> = Tracker::new().update(Err("down".to_owned()), start);

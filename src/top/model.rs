@@ -48,13 +48,6 @@ pub struct Panel<T> {
     pub error: Option<String>,
 }
 
-impl<T> Panel<T> {
-    /// Whether the values are from the latest gathering.
-    pub fn is_current(&self) -> bool {
-        self.error.is_none() && self.values.is_some()
-    }
-}
-
 /// Request figures of one endpoint label of one job, over the last minute.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct EndpointStats {

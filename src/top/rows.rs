@@ -370,7 +370,7 @@ fn notifications(snapshot: &Snapshot, now: SystemTime) -> PanelView {
 fn load(snapshot: &Snapshot) -> PanelView {
     let mut panel = view(
         "Load test (client side)",
-        &["RUNS", "USERS", "ASKED/S", "REQ/S", "ERR", "P95"],
+        &["RUNS", "USERS", "ASKED", "REQ/S", "ERR", "P95"],
         &[0, 1, 2, 3, 4, 5],
     );
     panel.note = note(&snapshot.load);
