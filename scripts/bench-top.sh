@@ -13,6 +13,7 @@
 #
 # Usage: scripts/bench-top.sh        Env: MINUTES=10 RUNS=10
 #        BIN=target/test-release/monibox to measure an existing build instead of building release
+#        CAPTURE=FILE writes the last screen (tmux capture-pane, plain text) to FILE
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -78,6 +79,9 @@ rss_end=$(rss); cpu_end=$(cpu); wall_end=$(now)
 share=$(awk -v c="$((cpu_end - cpu_start))" -v t="$ticks" -v w="$(elapsed "$wall_start" "$wall_end")" \
     'BEGIN { printf "%.2f", c / t / w * 100 }')
 screen_lines=$(tmux -L "$SOCKET" capture-pane -p -t top | grep -c .)
+if [[ -n "${CAPTURE:-}" ]]; then
+    tmux -L "$SOCKET" capture-pane -p -t top >"$CAPTURE"
+fi
 
 echo "monibox top, stack up (fast timing) under monibox load --users 2"
 echo "first frame (top --once, ms):  $(summary "${times[@]}")"
