@@ -74,7 +74,11 @@ ticks=$(getconf CLK_TCK)
 cpu() { awk '{ print $14 + $15 }' "/proc/$TOP_PID/stat"; }
 rss() { awk '/VmRSS/ { print $2 }' "/proc/$TOP_PID/status"; }
 rss_start=$(rss); cpu_start=$(cpu); wall_start=$(now)
-sleep "$((MINUTES * 60))"
+rss_by_minute=()
+for _ in $(seq "$MINUTES"); do
+    sleep 60
+    rss_by_minute+=("$(rss)")
+done
 rss_end=$(rss); cpu_end=$(cpu); wall_end=$(now)
 share=$(awk -v c="$((cpu_end - cpu_start))" -v t="$ticks" -v w="$(elapsed "$wall_start" "$wall_end")" \
     'BEGIN { printf "%.2f", c / t / w * 100 }')
@@ -87,3 +91,4 @@ echo "monibox top, stack up (fast timing) under monibox load --users 2"
 echo "first frame (top --once, ms):  $(summary "${times[@]}")"
 echo "full screen at --interval 1s:  ${share}% of a core over ${MINUTES} min (${screen_lines}/24 lines drawn)"
 echo "RSS:                           ${rss_start} kB at the start, ${rss_end} kB after ${MINUTES} min"
+echo "RSS each minute (kB):          ${rss_by_minute[*]}"
