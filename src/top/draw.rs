@@ -157,20 +157,23 @@ fn panel(frame: &mut Frame, view: &PanelView, area: Rect, selected: Option<usize
         frame.render_widget(Paragraph::new(format!(" {text}")), body);
         return;
     }
-    let widths: Vec<Constraint> = (0..view.header.len())
+    let widest: Vec<usize> = (0..view.header.len())
         .map(|column| {
-            let widest = view
-                .rows
+            view.rows
                 .iter()
                 .map(|row| row.cells.get(column).map_or(0, |cell| cell.chars().count()))
-                .chain([view.header[column].len()])
+                .chain([view.header[column].chars().count()])
                 .max()
-                .unwrap_or(0);
-            Constraint::Length(widest as u16)
+                .unwrap_or(0)
         })
         .collect();
+    let fitted = fit_columns(&widest, &view.right, usize::from(body.width));
+    let widths: Vec<Constraint> = fitted
+        .iter()
+        .map(|&width| Constraint::Length(width as u16))
+        .collect();
     let cell = |text: &str, column: usize| {
-        let line = Line::from(text.to_owned());
+        let line = Line::from(shorten(text, fitted.get(column).copied().unwrap_or(0)));
         Cell::from(if view.right.contains(&column) {
             line.right_aligned()
         } else {
@@ -199,7 +202,7 @@ fn panel(frame: &mut Frame, view: &PanelView, area: Rect, selected: Option<usize
     });
     let table = Table::new(rows, widths)
         .header(header)
-        .column_spacing(2)
+        .column_spacing(COLUMN_SPACING as u16)
         .row_highlight_style(Style::new().add_modifier(Modifier::REVERSED));
     let mut state = TableState::new().with_selected(selected);
     frame.render_stateful_widget(table, body, &mut state);
@@ -223,6 +226,48 @@ fn overlay(frame: &mut Frame, title: &'static str, lines: Vec<Line<'_>>, scroll:
             .scroll((scroll, 0)),
         place,
     );
+}
+
+/// Spacing between table columns, in cells.
+const COLUMN_SPACING: usize = 2;
+/// A shortened text column keeps at least this many cells.
+const MIN_TEXT_COLUMN: usize = 6;
+
+/// Column widths that fit `available` cells: when the widest texts do not fit, the widest
+/// left-aligned (text) columns give up cells, down to [`MIN_TEXT_COLUMN`]; numbers (`right`)
+/// keep their width.
+fn fit_columns(widest: &[usize], right: &[usize], available: usize) -> Vec<usize> {
+    let mut widths = widest.to_vec();
+    let spacing = COLUMN_SPACING * widths.len().saturating_sub(1);
+    let mut excess = (widths.iter().sum::<usize>() + spacing).saturating_sub(available);
+    while excess > 0 {
+        let Some((column, width)) = widths
+            .iter()
+            .enumerate()
+            .filter(|(column, width)| !right.contains(column) && **width > MIN_TEXT_COLUMN)
+            .max_by_key(|(_, width)| **width)
+            .map(|(column, width)| (column, *width))
+        else {
+            break;
+        };
+        widths[column] = width - 1;
+        excess -= 1;
+    }
+    widths
+}
+
+/// `text` in at most `width` cells: when longer, its start and end around a `…`, so names
+/// that differ only at the end (container names) stay apart.
+fn shorten(text: &str, width: usize) -> String {
+    let length = text.chars().count();
+    if length <= width || width == 0 {
+        return text.to_owned();
+    }
+    let tail = (width - 1) / 2;
+    let head = width - 1 - tail;
+    let start: String = text.chars().take(head).collect();
+    let end: String = text.chars().skip(length - tail).collect();
+    format!("{start}…{end}")
 }
 
 #[cfg(test)]
@@ -281,5 +326,17 @@ mod tests {
         let (text, _) = screen(&ui, 120, 40);
         assert!(text.contains("Details"), "{text}");
         assert!(text.contains("p95 450ms"), "{text}");
+    }
+
+    #[test]
+    fn text_columns_shorten_in_the_middle_and_numbers_keep_their_width() {
+        // NAME (22), CPU (6, right), MEMORY (8, right) in 30 cells.
+        assert_eq!(fit_columns(&[22, 6, 8], &[1, 2], 30), vec![12, 6, 8]);
+        assert_eq!(fit_columns(&[22, 6, 8], &[1, 2], 80), vec![22, 6, 8]);
+        assert_eq!(fit_columns(&[22, 6, 8], &[1, 2], 10), vec![6, 6, 8]);
+        assert_eq!(shorten("monibox-shop-prometheus", 12), "monibo…theus");
+        assert_eq!(shorten("ErrorBudgetBurn", 10), "Error…Burn");
+        assert_eq!(shorten("short", 10), "short");
+        assert_eq!(shorten("ab", 1), "…");
     }
 }
