@@ -28,6 +28,21 @@ pub enum HttpError {
     Body { url: String },
 }
 
+impl HttpError {
+    /// What went wrong without the URL, for a report that already names the server:
+    /// `no answer within 2s`, `connection refused (os error 111)`.
+    pub fn reason(&self) -> String {
+        match self {
+            Self::BadUrl { .. } => "not a valid http:// URL".to_owned(),
+            Self::Timeout { timeout, .. } => format!("no answer within {timeout:?}"),
+            Self::Unreachable { reason, .. } => reason.clone(),
+            Self::Body { .. } => {
+                format!("the response is larger than {MAX_BODY_BYTES} bytes or broke off")
+            }
+        }
+    }
+}
+
 /// A complete response.
 #[derive(Debug, Clone)]
 pub struct HttpResponse {

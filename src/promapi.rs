@@ -29,6 +29,18 @@ pub enum PromApiError {
     Rejected { url: String, reason: String },
 }
 
+impl PromApiError {
+    /// What went wrong without the URL (whose query can be long), for a report that already
+    /// says it is Prometheus: `connection refused (os error 111)`, `HTTP 503`.
+    pub fn reason(&self) -> String {
+        match self {
+            Self::Http(error) => error.reason(),
+            Self::Status { status, .. } => format!("HTTP {status}"),
+            Self::Malformed { reason, .. } | Self::Rejected { reason, .. } => reason.clone(),
+        }
+    }
+}
+
 /// A Prometheus server's API at `base_url` (`http://127.0.0.1:9090`).
 #[derive(Debug, Clone)]
 pub struct PrometheusApi {

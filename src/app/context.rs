@@ -22,6 +22,8 @@ pub struct ProjectContext {
     pub store: StackStore,
     /// The flags that name this project and configuration, for hints.
     flags: String,
+    /// `--timing` as given, for the hints of commands that take it.
+    timing_flag: String,
 }
 
 impl ProjectContext {
@@ -31,18 +33,26 @@ impl ProjectContext {
         let (loaded, dir, root) = config::load_project(config_args, state_args)?;
         let config = loaded.config;
         let store = StackStore::new(&dir, config.project.as_str());
+        let (flags, timing_flag) = super::same_project_flags(config_args, state_args);
         Ok(Self {
             config,
             root,
             dir,
             store,
-            flags: super::same_project_flags(config_args, state_args),
+            flags,
+            timing_flag,
         })
     }
 
     /// `monibox <command>` with the flags that name this project, quoted for a message.
+    /// `load` takes no `--timing`: it reads the running stack's.
     pub fn command(&self, command: &str) -> String {
-        format!("`monibox {command}{}`", self.flags)
+        let timing = if command.starts_with("load") {
+            ""
+        } else {
+            &self.timing_flag
+        };
+        format!("`monibox {command}{}{timing}`", self.flags)
     }
 
     pub fn project(&self) -> &str {

@@ -127,8 +127,8 @@ fn cancel_on_signal(token: CancellationToken) -> tokio::task::JoinHandle<()> {
 }
 
 /// The options that name the same project and configuration (`--config`, `--project`,
-/// `--timing`, `--state-dir`), for a message that says what to run next.
-fn same_project_flags(config: &crate::cli::ConfigArgs, state: &StateArgs) -> String {
+/// `--state-dir`), and apart from them `--timing`, for a message that says what to run next.
+fn same_project_flags(config: &crate::cli::ConfigArgs, state: &StateArgs) -> (String, String) {
     let mut flags = String::new();
     if let Some(path) = &config.config {
         flags.push_str(&format!(" --config {}", path.display()));
@@ -136,13 +136,14 @@ fn same_project_flags(config: &crate::cli::ConfigArgs, state: &StateArgs) -> Str
     if let Some(project) = &config.project {
         flags.push_str(&format!(" --project {project}"));
     }
-    if let Some(timing) = &config.timing {
-        flags.push_str(&format!(" --timing {timing}"));
-    }
     if let Some(dir) = &state.state_dir {
         flags.push_str(&format!(" --state-dir {}", dir.display()));
     }
-    flags
+    let timing = config
+        .timing
+        .as_ref()
+        .map_or_else(String::new, |timing| format!(" --timing {timing}"));
+    (flags, timing)
 }
 
 /// Connects to the Engine named by DOCKER_HOST, or the default socket, giving up after

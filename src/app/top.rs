@@ -1,7 +1,7 @@
 //! `monibox top [--interval 1s] [--once] [--json]`: the project's stack live in the terminal
 //! (`crate::top`), or one frame as plain text or JSON. Exit 0; 2 when the configuration or the
-//! state directory is bad, Docker does not answer at the start, or stdout is not a terminal
-//! for the full-screen view.
+//! state directory is bad, Docker does not answer at the start, stdout is not a terminal for
+//! the full-screen view, or (one frame) the project's stack is not running.
 
 use std::io::IsTerminal as _;
 use std::process::ExitCode;
@@ -30,6 +30,14 @@ pub async fn run(args: TopArgs) -> anyhow::Result<ExitCode> {
     if one_frame {
         let snapshot = gatherer.gather().await;
         emit(&snapshot, Format::from_json_flag(args.output.json))?;
+        if !snapshot.running {
+            eprintln!(
+                "monibox stack {:?} is not running; start it with {}",
+                project.project(),
+                project.command("up")
+            );
+            return Ok(ExitCode::from(2));
+        }
         return Ok(ExitCode::SUCCESS);
     }
     let color = std::env::var_os("NO_COLOR").is_none_or(|value| value.is_empty());

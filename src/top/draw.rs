@@ -4,7 +4,7 @@
 //! 80×24; a larger terminal gives the lower panels more rows and the sparklines more width.
 //! Without colour (`NO_COLOR`), focus and alarms show as reverse video and bold.
 
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -39,22 +39,20 @@ pub fn frame(frame: &mut Frame, snapshot: &Snapshot, ui: &Ui, color: bool) -> Ve
         Constraint::Fill(1),
     ])
     .areas(body);
-    let [left, right] =
-        Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)])
-            .spacing(2)
-            .areas(lower);
-    // Left: targets down, alerts; right: the webhook; further panels alternate right, left.
-    let mut columns: [Vec<usize>; 2] = [vec![2, 3], vec![4]];
-    for index in 5..views.len() {
-        columns[(index - 5 + 1) % 2].push(index);
-    }
+    // The lower panels in rows of two, so neighbours share their top line: targets down and
+    // the webhook, alerts and the next panel present (load, containers, SLOs), and so on; an
+    // odd last one takes the whole width.
+    let lower_order: Vec<usize> = [2, 4, 3].into_iter().chain(5..views.len()).collect();
+    let pairs: Vec<&[usize]> = lower_order.chunks(2).collect();
+    let row_areas = Layout::vertical(pairs.iter().map(|_| Constraint::Fill(1))).split(lower);
     let mut places = vec![Rect::default(); views.len()];
     places[0] = components;
     places[1] = endpoints;
-    for (column, area) in columns.iter().zip([left, right]) {
-        let constraints = column.iter().map(|_| Constraint::Fill(1));
-        let areas = Layout::vertical(constraints).split(area);
-        for (index, area) in column.iter().zip(areas.iter()) {
+    for (pair, row) in pairs.iter().zip(row_areas.iter()) {
+        let cells = Layout::horizontal(pair.iter().map(|_| Constraint::Fill(1)))
+            .spacing(2)
+            .split(*row);
+        for (index, area) in pair.iter().zip(cells.iter()) {
             places[*index] = *area;
         }
     }
@@ -97,13 +95,21 @@ fn header_line(snapshot: &Snapshot) -> Line<'static> {
         .nth(1)
         .unwrap_or(&snapshot.taken_at)
         .to_owned();
-    Line::from(vec![
+    let every = humantime::format_duration(Duration::from_secs_f64(snapshot.interval_seconds));
+    let mut spans = vec![
         Span::styled("monibox top", Style::new().add_modifier(Modifier::BOLD)),
-        Span::raw(format!(
-            " · {} · {time} · every {}s · ? help · q quit",
-            snapshot.project, snapshot.interval_seconds
-        )),
-    ])
+        Span::raw(format!(" · {} · ", snapshot.project)),
+    ];
+    if !snapshot.running {
+        spans.push(Span::styled(
+            "not running · ",
+            Style::new().add_modifier(Modifier::BOLD),
+        ));
+    }
+    spans.push(Span::raw(format!(
+        "{time} · every {every} · ? help · q quit"
+    )));
+    Line::from(spans)
 }
 
 fn alarm_style(color: bool) -> Style {
@@ -123,38 +129,40 @@ fn panel(frame: &mut Frame, view: &PanelView, area: Rect, selected: Option<usize
             Style::new().add_modifier(Modifier::BOLD)
         },
     );
+    let note_style = if color {
+        Style::new().fg(Color::Yellow)
+    } else {
+        Style::new().add_modifier(Modifier::UNDERLINED)
+    };
+    let mut title = vec![title];
+    // With rows to show, the freshness note goes in the title line, shortened in the middle so
+    // its reason's start and its age stay; without rows, it is the body, wrapped.
+    let note_in_title = view.note.as_ref().filter(|_| !view.rows.is_empty());
+    if let Some(note) = note_in_title {
+        let room = usize::from(area.width).saturating_sub(view.title.chars().count() + 4);
+        if room >= MIN_TEXT_COLUMN {
+            title.push(Span::styled(
+                format!("{} ", shorten(note, room)),
+                note_style,
+            ));
+        }
+    }
     let block = Block::new().borders(Borders::TOP).title(Line::from(title));
-    let mut body = block.inner(area);
+    let body = block.inner(area);
     frame.render_widget(block, area);
-    // The freshness note first, wrapped, then the rows under it.
-    if let Some(note) = &view.note {
-        let style = if color {
-            Style::new().fg(Color::Yellow)
-        } else {
-            Style::new().add_modifier(Modifier::UNDERLINED)
-        };
-        let width = usize::from(body.width.max(1));
-        // Wrapping at words may take a line more than the characters need.
-        let length = note.chars().count();
-        let lines = if length <= width {
-            1
-        } else {
-            length.div_ceil(width) + 1
-        };
-        let lines = (lines as u16).min(body.height);
-        let [note_area, rest] =
-            Layout::vertical([Constraint::Length(lines), Constraint::Fill(1)]).areas(body);
-        frame.render_widget(
-            Paragraph::new(note.as_str())
-                .style(style)
-                .wrap(Wrap { trim: true }),
-            note_area,
-        );
-        body = rest;
+    if view.rows.is_empty() {
+        if let Some(note) = &view.note {
+            frame.render_widget(
+                Paragraph::new(note.as_str())
+                    .style(note_style)
+                    .wrap(Wrap { trim: true }),
+                body,
+            );
+            return;
+        }
     }
     if view.rows.is_empty() {
-        let text = if view.note.is_some() { "" } else { view.empty };
-        frame.render_widget(Paragraph::new(format!(" {text}")), body);
+        frame.render_widget(Paragraph::new(format!(" {}", view.empty)), body);
         return;
     }
     let widest: Vec<usize> = (0..view.header.len())
@@ -168,8 +176,10 @@ fn panel(frame: &mut Frame, view: &PanelView, area: Rect, selected: Option<usize
         })
         .collect();
     let fitted = fit_columns(&widest, &view.right, usize::from(body.width));
+    let shown = |column: &usize| fitted.get(*column).is_some_and(|width| *width > 0);
     let widths: Vec<Constraint> = fitted
         .iter()
+        .filter(|width| **width > 0)
         .map(|&width| Constraint::Length(width as u16))
         .collect();
     let cell = |text: &str, column: usize| {
@@ -184,6 +194,7 @@ fn panel(frame: &mut Frame, view: &PanelView, area: Rect, selected: Option<usize
         view.header
             .iter()
             .enumerate()
+            .filter(|(column, _)| shown(column))
             .map(|(column, text)| cell(text, column)),
     )
     .style(Style::new().add_modifier(Modifier::DIM));
@@ -192,6 +203,7 @@ fn panel(frame: &mut Frame, view: &PanelView, area: Rect, selected: Option<usize
             .cells
             .iter()
             .enumerate()
+            .filter(|(column, _)| shown(column))
             .map(|(column, text)| cell(text, column));
         let row_widget = Row::new(cells);
         if row.alarm {
@@ -235,7 +247,8 @@ const MIN_TEXT_COLUMN: usize = 6;
 
 /// Column widths that fit `available` cells: when the widest texts do not fit, the widest
 /// left-aligned (text) columns give up cells, down to [`MIN_TEXT_COLUMN`]; numbers (`right`)
-/// keep their width.
+/// keep their width. If that is not enough, the rightmost columns are left out (width 0)
+/// rather than shown cut, down to the first.
 fn fit_columns(widest: &[usize], right: &[usize], available: usize) -> Vec<usize> {
     let mut widths = widest.to_vec();
     let spacing = COLUMN_SPACING * widths.len().saturating_sub(1);
@@ -252,6 +265,15 @@ fn fit_columns(widest: &[usize], right: &[usize], available: usize) -> Vec<usize
         };
         widths[column] = width - 1;
         excess -= 1;
+    }
+    while excess > 0 {
+        match widths.iter().rposition(|width| *width > 0) {
+            Some(last) if last > 0 => {
+                excess = excess.saturating_sub(widths[last] + COLUMN_SPACING);
+                widths[last] = 0;
+            }
+            _ => break,
+        }
     }
     widths
 }
@@ -329,11 +351,39 @@ mod tests {
     }
 
     #[test]
+    fn a_narrow_screen_leaves_columns_out_instead_of_cutting_numbers() {
+        let (text, _) = screen(&Ui::new(), 40, 10);
+        let header = text
+            .lines()
+            .find(|line| line.contains("REQ/S"))
+            .unwrap_or_else(|| panic!("no endpoints header:\n{text}"));
+        // JOB and ENDPOINT are text, shortened with an ellipsis; the figures' names stay whole.
+        let names = ["REQ/S", "ERR", "P50", "P95", "P99"];
+        for word in header.split_whitespace().skip(2) {
+            assert!(names.contains(&word), "{word:?} cut in:\n{text}");
+        }
+        // The /slow row's figures are whole: 12.5 req/s, 0.0%, p50 200ms.
+        let row = text
+            .lines()
+            .find(|line| line.contains("/slow"))
+            .unwrap_or_default();
+        for word in row.split_whitespace().skip(2) {
+            assert!(
+                ["12.5", "0.0%", "200ms", "450ms", "490ms"].contains(&word),
+                "{word:?} in:\n{text}"
+            );
+        }
+    }
+
+    #[test]
     fn text_columns_shorten_in_the_middle_and_numbers_keep_their_width() {
         // NAME (22), CPU (6, right), MEMORY (8, right) in 30 cells.
         assert_eq!(fit_columns(&[22, 6, 8], &[1, 2], 30), vec![12, 6, 8]);
         assert_eq!(fit_columns(&[22, 6, 8], &[1, 2], 80), vec![22, 6, 8]);
-        assert_eq!(fit_columns(&[22, 6, 8], &[1, 2], 10), vec![6, 6, 8]);
+        // Too narrow even then: the rightmost columns go whole, the first stays.
+        assert_eq!(fit_columns(&[22, 6, 8], &[1, 2], 16), vec![6, 6, 0]);
+        assert_eq!(fit_columns(&[22, 6, 8], &[1, 2], 10), vec![6, 0, 0]);
+        assert_eq!(fit_columns(&[22, 6, 8], &[1, 2], 3), vec![6, 0, 0]);
         assert_eq!(shorten("monibox-shop-prometheus", 12), "monibo…theus");
         assert_eq!(shorten("ErrorBudgetBurn", 10), "Error…Burn");
         assert_eq!(shorten("short", 10), "short");

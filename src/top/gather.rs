@@ -173,8 +173,12 @@ impl<'a> Gatherer<'a> {
         let (components, targets, alerts, received) = match report {
             Ok(report) => (
                 Ok(report.components),
-                report.targets.ok_or_else(|| PROMETHEUS_SILENT.to_owned()),
-                report.alerts.ok_or_else(|| PROMETHEUS_SILENT.to_owned()),
+                report
+                    .targets
+                    .ok_or_else(|| prometheus_missing(api.is_some())),
+                report
+                    .alerts
+                    .ok_or_else(|| prometheus_missing(api.is_some())),
                 report
                     .alerts_received
                     .ok_or_else(|| "the daemon does not answer".to_owned()),
@@ -197,12 +201,13 @@ impl<'a> Gatherer<'a> {
                 load.map_err(silent),
             ),
             None => {
-                let none = || "Prometheus does not run (stack.json has no URL of it)".to_owned();
+                let none = || prometheus_missing(false);
                 (Err(none()), Err(none()), Err(none()), Err(none()))
             }
         };
         Snapshot {
             project: source.project.to_owned(),
+            running: record.is_some(),
             taken_at: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
             interval_seconds: self.interval.as_secs_f64(),
             components: self.components.update(components, now),
@@ -229,7 +234,17 @@ impl<'a> Gatherer<'a> {
 }
 
 fn silent(error: PromApiError) -> String {
-    format!("{PROMETHEUS_SILENT}: {error}")
+    format!("{PROMETHEUS_SILENT}: {}", error.reason())
+}
+
+/// Why there is no answer from Prometheus: it did not answer, or the stack record names none
+/// (no stack is up, or it runs without Prometheus).
+fn prometheus_missing(recorded: bool) -> String {
+    if recorded {
+        PROMETHEUS_SILENT.to_owned()
+    } else {
+        format!("{PROMETHEUS_SILENT}: the stack is not up")
+    }
 }
 
 fn unix_now() -> f64 {
@@ -386,10 +401,12 @@ async fn load(api: &PrometheusApi) -> Result<Option<LoadFigures>, PromApiError> 
     if runs <= 0.0 {
         return Ok(None);
     }
+    // Gauges of whole numbers, summed: rounding only drops float noise.
+    let count = |value: f64| value.round().max(0.0) as u64;
     Ok(Some(LoadFigures {
-        runs,
-        users: users.unwrap_or(0.0),
-        asked_rate_per_second: asked.unwrap_or(0.0),
+        runs: count(runs),
+        users: users.map_or(0, count),
+        asked_rate_per_second: asked.filter(|rate| *rate > 0.0),
         requests_per_second: rate,
         error_ratio: errors,
         p95_seconds: p95,

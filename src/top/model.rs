@@ -13,6 +13,9 @@ use crate::status::ComponentStatus;
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Snapshot {
     pub project: String,
+    /// Whether the project has a stack record (`monibox up` ran and no `down` since); when
+    /// false every panel says why it has nothing.
+    pub running: bool,
     /// When this was gathered, RFC 3339 (UTC).
     pub taken_at: String,
     /// The refresh interval, in seconds.
@@ -100,11 +103,12 @@ pub struct SloBudget {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct LoadFigures {
     /// `monibox_load_runs`: runs pushing now.
-    pub runs: f64,
+    pub runs: u64,
     /// `monibox_load_users`: closed-model users.
-    pub users: f64,
-    /// `monibox_load_asked_rate_requests_per_second`: the open model's asked rate.
-    pub asked_rate_per_second: f64,
+    pub users: u64,
+    /// `monibox_load_asked_rate_requests_per_second`: the open model's asked rate; None when
+    /// every run is closed-model (it asks no rate).
+    pub asked_rate_per_second: Option<f64>,
     /// Requests answered or failed per second, over the last minute.
     pub requests_per_second: Option<f64>,
     /// The share of requests whose outcome is not `ok`, 0 to 1.

@@ -381,11 +381,10 @@ fn load(snapshot: &Snapshot) -> PanelView {
         .flatten()
         .map(|load| {
             let cells = vec![
-                format!("{:.0}", load.runs),
-                format!("{:.0}", load.users),
+                load.runs.to_string(),
+                load.users.to_string(),
                 // The closed model asks no rate.
-                Some(load.asked_rate_per_second)
-                    .filter(|rate| *rate > 0.0)
+                load.asked_rate_per_second
                     .map_or_else(dash, |rate| format!("{rate:.1}")),
                 per_second(load.requests_per_second),
                 percent(load.error_ratio),

@@ -22,8 +22,14 @@ impl Render for Snapshot {
 /// The frame as text, with times relative to `now`.
 pub fn render(snapshot: &Snapshot, now: SystemTime) -> String {
     let mut out = format!(
-        "monibox top · project {} · {}\n",
-        snapshot.project, snapshot.taken_at
+        "monibox top · project {} · {}{}\n",
+        snapshot.project,
+        snapshot.taken_at,
+        if snapshot.running {
+            ""
+        } else {
+            " · not running"
+        }
     );
     for panel in panels(snapshot, TEXT_SPARK_WIDTH, now) {
         out.push('\n');
@@ -65,6 +71,7 @@ pub(super) mod tests {
     pub(crate) fn snapshot() -> Snapshot {
         Snapshot {
             project: "demo".to_owned(),
+            running: true,
             taken_at: "2026-12-03T07:00:00Z".to_owned(),
             interval_seconds: 1.0,
             components: panel(Vec::new()),

@@ -52,7 +52,7 @@ pub fn parse_duration(input: &str) -> Result<Duration, PlanError> {
     }
     if total_ns > MAX_DURATION.as_nanos() {
         return Err(error(
-            "longer than a year (8760h), the most a load run takes",
+            "longer than a year (8760h), the longest duration monibox takes",
         ));
     }
     let seconds = u64::try_from(total_ns / 1_000_000_000).map_err(|_| error("out of range"))?;
