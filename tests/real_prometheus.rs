@@ -1,34 +1,46 @@
 //! Every expression of the bundle checked by a real Prometheus (the host's, 127.0.0.1 on a free
 //! port) scraping the in-process demo service and the daemon's ops listener under a short,
-//! bounded load, with the real Alertmanager beside it notifying the ops listener's `/alerts`:
+//! bounded load, with the real Alertmanager beside it notifying the ops listener's `/alerts`,
+//! and the daemon's container collector feeding the ops listener's `/metrics/containers` (job
+//! `containers`) with one busybox container of a test project on the real Engine:
 //!
 //! - every dashboard query and every rule expression parses and evaluates through the HTTP API;
 //! - every dashboard query returns data (the supervisor's series exist at 0 from the start, so
 //!   the ops listener alone serves them; the load pushes its own figures to it, for the Load
-//!   test dashboard);
+//!   test dashboard; the busybox container has a memory limit and a health check, and its
+//!   counters, OOM kills and restarts among them, are series at 0, for the Containers
+//!   dashboard);
+//! - the collector's `project` scope reports that container and no other of the Engine's;
 //! - every rule group evaluates without error;
 //! - with the fast profile, HighErrorRate fires and reaches the webhook within seconds.
 //!
 //! Grafana's variables in dashboard queries are replaced as Grafana would for the dashboards'
 //! default 15-minute range and the datasource's 1 s `timeInterval` (the fast scrape interval):
 //! `$__rate_interval` → `4s` (four scrape intervals, Grafana's minimum), `$__interval` → `1s`,
-//! `$__range` → `15m`; the Targets dashboard's `$job` and `$instance` → `.+` (their "All" value).
-//! Any other `$` variable fails the test until it is added here.
+//! `$__range` → `15m`; the Targets dashboard's `$job` and `$instance` and the Containers
+//! dashboard's `$container` → `.+` (their "All" value). Any other `$` variable fails the test
+//! until it is added here.
 
+mod docker_support;
 mod support;
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use docker_support::{TestProject, docker, grafana_standin, standin_spec};
 use monibox::assets::{Bundle, paths};
-use monibox::config::{Port, Timing};
+use monibox::config::{Config, ContainerScope, Containers, Port, Timing};
 use monibox::daemon::alerts::AlertStatus;
+use monibox::daemon::containers;
 use monibox::demo::{DemoService, DemoSettings};
 use monibox::httpc::encode_query_value;
 use monibox::load::plan::{LoadPlan, LoadSettings, Target};
 use monibox::load::push::Pusher;
 use monibox::load::{self, Finished, LoadError};
+use monibox::stack::record::{DaemonRecord, FORMAT, NetworkRecord, StackRecord};
+use monibox::stack::state::ProjectDir;
+use monibox::stack::store::StackStore;
 use serde_json::Value;
 use support::{
     Http, OpsListenerUnderTest, free_port, start_alertmanager, start_on_free_port,
@@ -76,7 +88,9 @@ fn substitute_grafana_variables(expr: &str) -> String {
         .replace("$__range", "15m")
         // The Targets dashboard's variables with "All" selected (their allValue).
         .replace("$job", ".+")
-        .replace("$instance", ".+");
+        .replace("$instance", ".+")
+        // The Containers dashboard's variable with "All" selected.
+        .replace("$container", ".+");
     assert!(
         !substituted.contains('$'),
         "unknown Grafana variable in {expr:?}: add its substitution to this test"
@@ -197,6 +211,77 @@ async fn start_load(
     })
 }
 
+/// The busybox container the Containers dashboard's queries find, and what cleans it up.
+struct WatchedContainer {
+    /// Its project; the project's cleanup removes the container, also when the test fails.
+    project: TestProject,
+    name: String,
+    _state_dir: tempfile::TempDir,
+}
+
+/// Runs one container of a fresh test project — the Grafana stand-in's image (busybox httpd,
+/// not Grafana), with its 32 MiB memory limit and 1 s health check, nothing published — and the
+/// daemon's container collector until `shutdown`, scoped to that project through a stack record
+/// of its own with `[containers] scope = "project"`, feeding `ops`'s `/metrics/containers`.
+async fn watch_one_container(
+    ops: &OpsListenerUnderTest,
+    config: &Config,
+    app: SocketAddr,
+    shutdown: CancellationToken,
+) -> WatchedContainer {
+    let project = TestProject::new("realprom").await;
+    let image = grafana_standin().await;
+    let mut spec = standin_spec(&project, &image);
+    spec.component = "busybox".to_owned();
+    spec.name = project.container("busybox");
+    spec.ports.clear();
+    docker()
+        .await
+        .run_container(&spec)
+        .await
+        .expect("running the busybox container");
+
+    let state_dir = tempfile::tempdir().expect("temp dir");
+    let store = StackStore::new(&ProjectDir::at(state_dir.path().to_owned()), &project.name);
+    // The collector reads only `containers`; the rest describes this test's in-process daemon,
+    // which has no project network and no components.
+    let record = StackRecord {
+        format: FORMAT,
+        project: project.name.clone(),
+        timing: config.timing,
+        network: NetworkRecord {
+            id: String::new(),
+            name: String::new(),
+            gateway: std::net::Ipv4Addr::LOCALHOST,
+        },
+        daemon: DaemonRecord {
+            app_listen: vec![app],
+            ops_listen: vec![ops.addr],
+            demo: config.demo.clone(),
+            settings_digest: String::new(),
+        },
+        components: Vec::new(),
+        relays: Vec::new(),
+        discovery: config.discovery.clone(),
+        containers: Containers {
+            scope: ContainerScope::Project,
+        },
+    };
+    store.replace(&record).expect("writing the stack record");
+    tokio::spawn(containers::run(
+        ops.state.containers(),
+        project.name.clone(),
+        std::env::var("DOCKER_HOST").ok(),
+        store,
+        shutdown,
+    ));
+    WatchedContainer {
+        project,
+        name: spec.name,
+        _state_dir: state_dir,
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_dashboard_query_and_rule_expression_works_in_real_prometheus() {
     let mut config = test_config(Timing::Fast);
@@ -216,6 +301,7 @@ async fn every_dashboard_query_and_rule_expression_works_in_real_prometheus() {
     tokio::spawn(demo.run(shutdown.clone()));
 
     let webhook = OpsListenerUnderTest::start().await;
+    let watched = watch_one_container(&webhook, &config, app, shutdown.clone()).await;
     config.ports.app = Port::fixed(app.port());
     config.ports.ops = Port::fixed(webhook.addr.port());
     // Nothing listens there: the grafana job is down, which no query below needs.
@@ -261,6 +347,34 @@ async fn every_dashboard_query_and_rule_expression_works_in_real_prometheus() {
         );
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
+    // The container's series reach Prometheus once the collector has inspected it and its
+    // health check has passed (an Engine event, then a look); the scope keeps every other out.
+    let healthy = format!(
+        "docker_container_health_status{{job=\"containers\", name=\"{}\", status=\"healthy\"}} == 1",
+        watched.name
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while instant_query(&http, &base, &healthy).await != Ok(1) {
+        prometheus.assert_running();
+        assert!(
+            Instant::now() < deadline,
+            "{healthy} never held within 30 s"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert_eq!(
+        instant_query(
+            &http,
+            &base,
+            &format!(
+                "container_last_seen{{job=\"containers\", name!=\"{}\"}}",
+                watched.name
+            )
+        )
+        .await,
+        Ok(0),
+        "scope \"project\" reports only the project's container"
+    );
 
     let queries = dashboard_queries(&bundle);
     let daemon_queries: BTreeSet<&str> = queries
@@ -330,7 +444,7 @@ async fn every_dashboard_query_and_rule_expression_works_in_real_prometheus() {
             );
         }
     }
-    for job in ["app", "monibox", "prometheus", "alertmanager"] {
+    for job in ["app", "monibox", "containers", "prometheus", "alertmanager"] {
         assert_eq!(
             instant_query(&http, &base, &format!("up{{job=\"{job}\"}} == 1")).await,
             Ok(1),
@@ -377,4 +491,5 @@ async fn every_dashboard_query_and_rule_expression_works_in_real_prometheus() {
         dashboards_ok_after,
         alert_after
     );
+    watched.project.cleanup().await;
 }

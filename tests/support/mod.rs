@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use monibox::assets::Bundle;
 use monibox::config::{Config, HttpUrl, Timing};
 use monibox::daemon::alerts::{AlertsView, ReceivedAlert};
-use monibox::daemon::ops::OpsListener;
+use monibox::daemon::ops::{OpsListener, OpsState};
 use monibox::httpc::HttpClient;
 use tokio_util::sync::CancellationToken;
 
@@ -285,9 +285,11 @@ impl Http {
 }
 
 /// The monibox daemon's real ops listener (self-metrics on `/metrics`, the Alertmanager webhook
-/// on `/alerts`) on 127.0.0.1:0, as the stack runs it; stopped when dropped.
+/// on `/alerts`) on 127.0.0.1:0, as the stack runs it; stopped when dropped. Its `state` is what
+/// the daemon's other tasks feed (e.g. the container collector, `/metrics/containers`).
 pub struct OpsListenerUnderTest {
     pub addr: SocketAddr,
+    pub state: std::sync::Arc<OpsState>,
     shutdown: CancellationToken,
 }
 
@@ -298,9 +300,14 @@ impl OpsListenerUnderTest {
             .await
             .expect("bind the ops listener");
         let addr = listener.local_addrs()[0];
+        let state = listener.state();
         let shutdown = CancellationToken::new();
         tokio::spawn(listener.run(shutdown.clone()));
-        Self { addr, shutdown }
+        Self {
+            addr,
+            state,
+            shutdown,
+        }
     }
 
     /// What the webhook received so far (`GET /alerts`).
