@@ -395,8 +395,8 @@ fn dashboards(bundle: &Bundle) -> Vec<(String, Value)> {
         .collect();
     assert_eq!(
         dashboards.len(),
-        5,
-        "service overview, resources, monitoring health, targets, load test"
+        6,
+        "service overview, resources, monitoring health, targets, load test, SLOs"
     );
     dashboards
 }

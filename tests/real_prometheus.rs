@@ -7,12 +7,17 @@
 //!   the ops listener alone serves them; the load pushes its own figures to it, for the Load
 //!   test dashboard);
 //! - every rule group evaluates without error;
-//! - with the fast profile, HighErrorRate fires and reaches the webhook within seconds.
+//! - with the fast profile, HighErrorRate fires and reaches the webhook within seconds;
+//! - the demo's default SLOs are recorded, and the load's share of `/error?rate=0.5` (10% of
+//!   responses 5xx) burns `demo-availability`'s 1.25% budget 8× — above the page's 6× over "6h"
+//!   and "30m" (6 m and 30 s with the fast profile) — so the SLO dashboard's ErrorBudgetBurn
+//!   panels have a real alert to show, and the test checks it is that one.
 //!
 //! Grafana's variables in dashboard queries are replaced as Grafana would for the dashboards'
 //! default 15-minute range and the datasource's 1 s `timeInterval` (the fast scrape interval):
 //! `$__rate_interval` → `4s` (four scrape intervals, Grafana's minimum), `$__interval` → `1s`,
-//! `$__range` → `15m`; the Targets dashboard's `$job` and `$instance` → `.+` (their "All" value).
+//! `$__range` → `15m`; the Targets dashboard's `$job` and `$instance` and the SLOs dashboard's
+//! `$slo` → `.+` (their "All" value).
 //! Any other `$` variable fails the test until it is added here.
 
 mod support;
@@ -76,7 +81,9 @@ fn substitute_grafana_variables(expr: &str) -> String {
         .replace("$__range", "15m")
         // The Targets dashboard's variables with "All" selected (their allValue).
         .replace("$job", ".+")
-        .replace("$instance", ".+");
+        .replace("$instance", ".+")
+        // The SLOs dashboard's variable with "All" selected.
+        .replace("$slo", ".+");
     assert!(
         !substituted.contains('$'),
         "unknown Grafana variable in {expr:?}: add its substitution to this test"
@@ -294,6 +301,14 @@ async fn every_dashboard_query_and_rule_expression_works_in_real_prometheus() {
         failing.join("\n")
     );
     let dashboards_ok_after = started.elapsed();
+    // The ErrorBudgetBurn series the SLO dashboard showed are the availability SLO's page.
+    let page =
+        r#"ALERTS{alertname="ErrorBudgetBurn", slo="demo-availability", severity="critical"}"#;
+    assert_eq!(
+        instant_query(&http, &base, page).await,
+        Ok(1),
+        "{page}: the load burns demo-availability's budget 8×"
+    );
 
     for (name, expr) in rule_expressions(&bundle) {
         if let Err(error) = instant_query(&http, &base, &expr).await {
