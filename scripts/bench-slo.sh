@@ -4,11 +4,12 @@
 # the host's Prometheus running it (127.0.0.1, a free port) and scraping `monibox serve`
 # (127.0.0.1, a free port) under a bounded load from `monibox load` (closed model, USERS users,
 # the default mix, 20% of it /error). After DURATION seconds it prints, per SLO rule group, the
-# max over that time of prometheus_rule_group_last_duration_seconds, and the max of their sum.
+# median and max over that time of prometheus_rule_group_last_duration_seconds, and the max of
+# their sum.
 # Target: < 50 ms per group. It fails if a group is missing, unhealthy or never evaluated.
 #
 # With minutes of data, the 1d and 3d windows hold minutes of samples, not days: the number is
-# the cost of the rules' structure (21 rules per SLO, the SLO window from recordings), not of a
+# the cost of the rules' structure (16 rules per SLO, the SLO window from recordings), not of a
 # month of history.
 #
 # Nothing but 127.0.0.1 is touched; no container is used. Prometheus, the demo service and the
@@ -100,15 +101,18 @@ query() { curl -sf "$PROM/api/v1/query" --data-urlencode "query=$1"; }
 SELECTOR='prometheus_rule_group_last_duration_seconds{rule_group=~".*;monibox-slo-.+"}'
 RANGE="${DURATION}s"
 PER_GROUP=$(query "max_over_time(${SELECTOR}[$RANGE])")
+MEDIAN=$(query "quantile_over_time(0.5, ${SELECTOR}[$RANGE])")
 TOTAL=$(query "max_over_time(sum(${SELECTOR})[$RANGE:])")
 ITERATIONS=$(query 'min(prometheus_rule_group_iterations_total{rule_group=~".*;monibox-slo-.+"})')
 RULES=$(curl -sf "$PROM/api/v1/rules")
 REQUESTS=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["totals"]["requests"])' <"$WORK/load.json" 2>/dev/null || echo "?")
 
-python3 - "$PER_GROUP" "$TOTAL" "$ITERATIONS" "$RULES" "$TIMING" "$DURATION" "$REQUESTS" <<'PY'
+python3 - "$PER_GROUP" "$MEDIAN" "$TOTAL" "$ITERATIONS" "$RULES" "$TIMING" "$DURATION" "$REQUESTS" <<'PY'
 import json, sys
-per_group, total, iterations, rules = (json.loads(a) for a in sys.argv[1:5])
-timing, duration, requests = sys.argv[5:8]
+per_group, median, total, iterations, rules = (json.loads(a) for a in sys.argv[1:6])
+timing, duration, requests = sys.argv[6:9]
+medians = {s["metric"]["rule_group"].split(";", 1)[1]: float(s["value"][1]) * 1000
+           for s in median["data"]["result"]}
 groups = {g["name"]: g for g in rules["data"]["groups"] if g["name"].startswith("monibox-slo-")}
 problems = [f"{name}: {r['name']} {r['health']} {r.get('lastError', '')}"
             for name, g in groups.items() for r in g["rules"] if r["health"] != "ok"]
@@ -124,11 +128,11 @@ if count < 2:
 rules_per_group = {name: len(g["rules"]) for name, g in groups.items()}
 print(f"SLO rule groups: 10, timing {timing}, {duration} s of load ({requests} requests), "
       f"each group evaluated at least {count} times")
-print(f"{'rule group':<36} {'rules':>5} {'max last duration':>18}")
+print(f"{'rule group':<36} {'rules':>5} {'median':>11} {'max':>11}  (last_duration)")
 for name, ms in rows:
-    print(f"{name:<36} {rules_per_group[name]:>5} {ms:>15.2f} ms")
+    print(f"{name:<36} {rules_per_group[name]:>5} {medians[name]:>8.2f} ms {ms:>8.2f} ms")
 total_ms = float(total["data"]["result"][0]["value"][1]) * 1000
 worst = max(ms for _, ms in rows)
-print(f"{'max of the sum over the 10 groups':<42} {total_ms:>15.2f} ms")
+print(f"{'max of the sum over the 10 groups':<54} {total_ms:>8.2f} ms")
 print(f"target < 50 ms per group: {'met' if worst < 50 else 'MISSED'} (worst {worst:.2f} ms)")
 PY
