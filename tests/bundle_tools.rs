@@ -395,8 +395,8 @@ fn dashboards(bundle: &Bundle) -> Vec<(String, Value)> {
         .collect();
     assert_eq!(
         dashboards.len(),
-        6,
-        "service overview, resources, monitoring health, targets, load test, containers"
+        7,
+        "service overview, resources, monitoring health, targets, load test, containers, SLOs"
     );
     dashboards
 }

@@ -220,13 +220,14 @@ fn export_writes_the_bundle_and_refuses_a_non_empty_dir_without_force() {
         "grafana/dashboards/service-overview.json",
         "grafana/dashboards/load-test.json",
         "grafana/dashboards/containers.json",
+        "grafana/dashboards/slo.json",
         "runbooks.md",
         "README.txt",
     ] {
         assert!(dir.join(path).is_file(), "{path} was not written");
     }
     let written: Vec<_> = walk(&dir);
-    assert_eq!(written.len(), 17, "{written:?}");
+    assert_eq!(written.len(), 18, "{written:?}");
     assert!(
         written
             .iter()

@@ -2,7 +2,9 @@
 //! host-built images (Prometheus, Alertmanager, the monibox image; the Grafana stand-in, not
 //! Grafana), comes up all-healthy; the closed loop works inside it (errors at the demo service →
 //! `HighErrorRate` → Alertmanager → the webhook on the demo's ops listener); Grafana's password
-//! is the secret file; `docker-compose down -v` leaves no container, volume or network.
+//! is the secret file; the SLO rules (`slo.yml`) are loaded by the project's Prometheus and the
+//! SLOs dashboard is mounted into Grafana's; `docker-compose down -v` leaves no container, volume
+//! or network.
 
 mod docker_support;
 mod support;
@@ -190,7 +192,39 @@ async fn the_compose_export_runs_healthy_closes_the_loop_and_leaves_nothing() {
         std::fs::read_to_string(dir.join("secrets/grafana-admin-password")).expect("secret");
     assert_eq!(mounted, written, "Grafana reads the exported password");
 
+    // The SLO rules and the SLOs dashboard are in the export, and the project runs them.
+    for path in [
+        "bundle/prometheus/rules/slo.yml",
+        "bundle/grafana/dashboards/slo.json",
+    ] {
+        assert!(dir.join(path).is_file(), "{path} is not in the export");
+    }
+    let mounted = docker_cli(&[
+        "exec",
+        &grafana_id,
+        "/bin/busybox",
+        "ls",
+        monibox::catalog::render::GRAFANA_DASHBOARDS_IN_CONTAINER,
+    ]);
+    assert!(mounted.lines().any(|name| name == "slo.json"), "{mounted}");
     let http = Http::new();
+    let rules = format!("http://127.0.0.1:{}/api/v1/rules?type=record", ports[2]);
+    let (status, body) = http.get(&rules).await.expect("Prometheus's rules API");
+    assert_eq!(status, 200, "{body}");
+    let rules: Value = serde_json::from_str(&body).expect("rules JSON");
+    let mut slo_groups: Vec<&str> = rules["data"]["groups"]
+        .as_array()
+        .expect("groups")
+        .iter()
+        .filter_map(|group| group["name"].as_str())
+        .filter(|name| name.starts_with("monibox-slo-"))
+        .collect();
+    slo_groups.sort_unstable();
+    assert_eq!(
+        slo_groups,
+        ["monibox-slo-demo-availability", "monibox-slo-demo-latency"]
+    );
+
     let demo = format!("http://127.0.0.1:{}", ports[0]);
     let alerts = format!("http://127.0.0.1:{}/alerts", ports[1]);
     let loop_started = Instant::now();

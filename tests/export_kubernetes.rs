@@ -384,3 +384,94 @@ fn bad_input_is_refused_with_exit_2_and_nothing_is_written() {
         assert!(!target.exists(), "{kind} wrote nothing");
     }
 }
+
+/// The `slo:` recording names in `expr` (PromQL), each up to the first character a metric name
+/// cannot hold.
+fn slo_metrics(expr: &str) -> Vec<String> {
+    expr.match_indices("slo:")
+        .map(|(start, _)| {
+            expr[start..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == ':')
+                .collect()
+        })
+        .collect()
+}
+
+#[test]
+fn the_slo_rules_and_the_slo_dashboard_are_exported_for_every_slo() {
+    let text = "[[slo]]\nname = \"checkout-availability\"\njob = \"app\"\nobjective = 99.5\n\
+                availability = {}\n\n[[slo]]\nname = \"checkout-latency\"\njob = \"app\"\n\
+                objective = 95\nwindow = \"7d\"\nlatency = { threshold = 0.5 }\n";
+    let mut config = Config::from_toml(text, Path::new("slo.toml")).expect("valid config");
+    config.timing = Timing::Fast;
+    let files = export(&config, false);
+    let objects = objects(&files);
+    let find = |path: &str| {
+        objects
+            .iter()
+            .find(|(name, _)| name == path)
+            .map(|(_, object)| object)
+            .unwrap_or_else(|| panic!("no {path} in the export"))
+    };
+
+    let rule = find("prometheusrule-slo.yaml");
+    assert_eq!(rule["kind"], "PrometheusRule");
+    let groups = rule["spec"]["groups"].as_array().expect("groups");
+    let names: Vec<&str> = groups.iter().filter_map(|g| g["name"].as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "monibox-slo-checkout-availability",
+            "monibox-slo-checkout-latency"
+        ]
+    );
+    let recorded: Vec<&str> = groups
+        .iter()
+        .flat_map(|group| group["rules"].as_array().expect("rules"))
+        .filter_map(|rule| rule["record"].as_str())
+        .collect();
+    // The 7d window's own recording, under Sloth's name for it.
+    assert!(
+        recorded.contains(&"slo:sli_error:ratio_rate7d"),
+        "{recorded:?}"
+    );
+    let alerts = groups
+        .iter()
+        .flat_map(|group| group["rules"].as_array().expect("rules"))
+        .filter(|rule| rule["alert"] == "ErrorBudgetBurn")
+        .count();
+    assert_eq!(alerts, 4, "a page and a ticket per SLO");
+
+    let map = find("dashboard-slo.yaml");
+    assert_eq!(map["kind"], "ConfigMap");
+    assert_eq!(map["metadata"]["labels"]["grafana_dashboard"], "1");
+    let dashboard: Value =
+        serde_json::from_str(map["data"]["slo.json"].as_str().expect("slo.json")).expect("JSON");
+    assert_eq!(dashboard["uid"], "monibox-slo");
+    let variables = dashboard["templating"]["list"]
+        .as_array()
+        .expect("variables");
+    let slo = variables
+        .iter()
+        .find(|variable| variable["name"] == "slo")
+        .expect("the slo variable");
+    assert_eq!(
+        slo["query"]["query"],
+        "label_values(slo:objective:ratio, slo)"
+    );
+    // Every series the dashboard reads is recorded by the exported rules, whatever the windows.
+    let mut read = Vec::new();
+    for panel in dashboard["panels"].as_array().expect("panels") {
+        for target in panel["targets"].as_array().into_iter().flatten() {
+            read.extend(slo_metrics(target["expr"].as_str().expect("expr")));
+        }
+    }
+    assert!(read.len() > 10, "{read:?}");
+    for metric in &read {
+        assert!(
+            recorded.contains(&metric.as_str()),
+            "the SLO dashboard reads {metric}, which the export does not record"
+        );
+    }
+}

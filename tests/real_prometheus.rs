@@ -12,14 +12,18 @@
 //!   dashboard);
 //! - the collector's `project` scope reports that container and no other of the Engine's;
 //! - every rule group evaluates without error;
-//! - with the fast profile, HighErrorRate fires and reaches the webhook within seconds.
+//! - with the fast profile, HighErrorRate fires and reaches the webhook within seconds;
+//! - the demo's default SLOs are recorded, and the load's share of `/error?rate=0.5` (10% of
+//!   responses 5xx) burns `demo-availability`'s 1.25% budget 8× — above the page's 6× over "6h"
+//!   and "30m" (6 m and 30 s with the fast profile) — so the SLO dashboard's ErrorBudgetBurn
+//!   panels have a real alert to show, and the test checks it is that one.
 //!
 //! Grafana's variables in dashboard queries are replaced as Grafana would for the dashboards'
 //! default 15-minute range and the datasource's 1 s `timeInterval` (the fast scrape interval):
 //! `$__rate_interval` → `4s` (four scrape intervals, Grafana's minimum), `$__interval` → `1s`,
-//! `$__range` → `15m`; the Targets dashboard's `$job` and `$instance` and the Containers
-//! dashboard's `$container` → `.+` (their "All" value). Any other `$` variable fails the test
-//! until it is added here.
+//! `$__range` → `15m`; the Targets dashboard's `$job` and `$instance`, the Containers
+//! dashboard's `$container` and the SLOs dashboard's `$slo` → `.+` (their "All" value). Any
+//! other `$` variable fails the test until it is added here.
 
 mod docker_support;
 mod support;
@@ -90,7 +94,9 @@ fn substitute_grafana_variables(expr: &str) -> String {
         .replace("$job", ".+")
         .replace("$instance", ".+")
         // The Containers dashboard's variable with "All" selected.
-        .replace("$container", ".+");
+        .replace("$container", ".+")
+        // The SLOs dashboard's variable with "All" selected.
+        .replace("$slo", ".+");
     assert!(
         !substituted.contains('$'),
         "unknown Grafana variable in {expr:?}: add its substitution to this test"
@@ -408,6 +414,14 @@ async fn every_dashboard_query_and_rule_expression_works_in_real_prometheus() {
         failing.join("\n")
     );
     let dashboards_ok_after = started.elapsed();
+    // The ErrorBudgetBurn series the SLO dashboard showed are the availability SLO's page.
+    let page =
+        r#"ALERTS{alertname="ErrorBudgetBurn", slo="demo-availability", severity="critical"}"#;
+    assert_eq!(
+        instant_query(&http, &base, page).await,
+        Ok(1),
+        "{page}: the load burns demo-availability's budget 8×"
+    );
 
     for (name, expr) in rule_expressions(&bundle) {
         if let Err(error) = instant_query(&http, &base, &expr).await {

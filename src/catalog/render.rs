@@ -10,7 +10,7 @@ use crate::config::Config;
 use crate::docker::HOST_ALIAS;
 
 /// Where Grafana reads dashboards inside its container.
-const GRAFANA_DASHBOARDS_IN_CONTAINER: &str = "/etc/grafana/dashboards";
+pub const GRAFANA_DASHBOARDS_IN_CONTAINER: &str = "/etc/grafana/dashboards";
 
 /// The stack `monibox up` runs: Prometheus reaches the daemon's listeners on the host as
 /// `host.docker.internal` (mapped to the project network's gateway) and every other component
