@@ -1,6 +1,7 @@
 //! The demo service's default SLOs end to end, on the real Docker Engine in the fast profile
 //! (host-built Prometheus and Alertmanager, the Grafana stand-in), through the `monibox` binary:
 //!
+//! - `monibox slo` before `up` exits 2 saying the stack is not up;
 //! - `monibox load --scenario errors` (21% errors): the `ErrorBudgetBurn` page (severity
 //!   `critical`) of `demo-availability` fires within 60 s, and `monibox slo --json` then reports
 //!   every burn rate, the page firing, and exit 1 for the budget it exhausted;
@@ -71,6 +72,9 @@ fn availability(report: &Value) -> &Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_errors_scenario_pages_within_a_minute_and_slo_reports_it() {
     let stack = TestStack::new("slo-errors").await;
+    let not_up = stack.run(&["slo"]).await;
+    assert_eq!(not_up.code, Some(2), "{not_up:?}");
+    assert!(not_up.stderr.contains("is not up"), "{not_up:?}");
     let prometheus = up(&stack).await;
 
     let (code, before, _) = slo_report(&stack).await;
