@@ -25,6 +25,7 @@ pub mod logging;
 pub mod logs;
 pub mod output;
 pub mod promapi;
+pub mod slo;
 pub mod stack;
 pub mod status;
 pub mod supervise;

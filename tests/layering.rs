@@ -9,7 +9,7 @@ use std::path::Path;
 const LAYERS: &[&[&str]] = &[
     &["app"],
     &["top"],
-    &["status", "export"],
+    &["status", "export", "slo"],
     &["daemon"],
     &["supervise"],
     &["cli", "logs", "stack"],

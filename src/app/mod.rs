@@ -29,6 +29,7 @@ mod logs;
 mod progress;
 mod reload;
 mod serve;
+mod slo;
 mod status;
 mod targets;
 mod top;
@@ -76,6 +77,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Command::Up(args) => up::run(args).await,
             Command::Status(args) => status::run(args).await,
             Command::Top(args) => top::run(args).await,
+            Command::Slo(args) => slo::run(args).await,
             Command::Down(args) => down::run(args).await,
             Command::Logs(args) => logs::run(args).await,
             Command::Reload(args) => reload::run(args).await,

@@ -12,7 +12,11 @@
 //!
 //! Alerts (`ErrorBudgetBurn`), from the SRE workbook's "Alerting on SLOs": page (`critical`) when
 //! the budget burns faster than 14.4× over 1h and 5m, or 6× over 6h and 30m; ticket (`warning`)
-//! when faster than 3× over 1d and 2h, or 1× over 3d and 6h. The fast timing profile divides every
+//! when faster than 3× over 1d and 2h, or 1× over 3d and 6h. A condition of an availability or
+//! latency SLI also needs its short window to hold at least [`MIN_EVENTS`] events: a ratio of
+//! fewer is noise (at a true 6% error
+//! ratio, 20 events show 15% or more one time in 35), and every window holds the same few events
+//! right after traffic starts. The fast timing profile divides every
 //! window by 60 (1h → 1m, 5m → 5s, the SLO window 30d → 12h; the shortest stays 5× its 1 s scrape
 //! interval) and keeps the names, so queries and alerts read the same series in both profiles.
 
@@ -33,6 +37,11 @@ pub const ALERT_WINDOWS: [(&str, u64); 7] = [
     ("1d", 24 * 3600),
     ("3d", 3 * 24 * 3600),
 ];
+
+/// The fewest events a burn-rate condition's short window must hold for its ratio to count.
+/// At a true error ratio of 6%, 100 events show more than 15% with a probability of 3·10⁻⁴
+/// (binomial), 20 events with 0.03.
+pub const MIN_EVENTS: u64 = 100;
 
 /// The alert every SLO's burn-rate rules raise.
 pub const ALERT_NAME: &str = "ErrorBudgetBurn";
@@ -174,6 +183,21 @@ fn error_ratio(sli: Sli<'_>, job: &str, range: PromDuration) -> String {
     }
 }
 
+/// The SLI's events per second over `range` as PromQL, when monibox knows the counter: an
+/// `events` SLI's total query may count events or rate them (Sloth's examples do both), so it
+/// gets no minimum.
+fn total_rate(sli: Sli<'_>, job: &str, range: PromDuration) -> Option<String> {
+    match sli {
+        Sli::Availability { metric, .. } => {
+            Some(format!("sum(rate({metric}{{job=\"{job}\"}}[{range}]))"))
+        }
+        Sli::Latency { metric, .. } => Some(format!(
+            "sum(rate({metric}_count{{job=\"{job}\"}}[{range}]))"
+        )),
+        Sli::Events { .. } => None,
+    }
+}
+
 fn slo_group(slo: &Slo, sli: Sli<'_>, timing: Timing, runbook_url: &str) -> RuleGroup {
     let name = slo.name.as_str();
     let labels = BTreeMap::from([
@@ -244,7 +268,26 @@ fn slo_group(slo: &Slo, sli: Sli<'_>, timing: Timing, runbook_url: &str) -> Rule
 
     let alert_rules: Vec<Rule> = BURN_ALERTS
         .iter()
-        .map(|alert| burn_alert(slo, alert, timing, &budget, &labels, runbook_url))
+        .map(|alert| {
+            let enough_events = |short: &str| {
+                let range = scaled(timing, window_secs(short));
+                total_rate(sli, &slo.job, range).map(|rate| {
+                    format!(
+                        "\n  and on ()\n  {rate} * {} >= {MIN_EVENTS}",
+                        format_number(range.as_millis() as f64 / 1000.0)
+                    )
+                })
+            };
+            burn_alert(
+                slo,
+                alert,
+                timing,
+                &budget,
+                &labels,
+                runbook_url,
+                &enough_events,
+            )
+        })
         .collect();
     // One group, evaluated in order: the alerts read this evaluation's ratios, not the last one's.
     let mut rules = sli_rules;
@@ -263,6 +306,7 @@ fn burn_alert(
     budget: &str,
     labels: &BTreeMap<String, String>,
     runbook_url: &str,
+    enough_events: &dyn Fn(&str) -> Option<String>,
 ) -> Rule {
     let selector = format!("{{slo=\"{}\"}}", slo.name);
     let shown = |window: &str| scaled(timing, window_secs(window)).to_string();
@@ -273,9 +317,10 @@ fn burn_alert(
             let factor = format_number(*factor);
             format!(
                 "(\n  {long_ratio}{selector} / {budget} > {factor}\n  and\n  \
-                 {short_ratio}{selector} / {budget} > {factor}\n)",
+                 {short_ratio}{selector} / {budget} > {factor}{events}\n)",
                 long_ratio = error_ratio_record(long),
                 short_ratio = error_ratio_record(short),
+                events = enough_events(short).unwrap_or_default(),
             )
         })
         .collect::<Vec<_>>()
@@ -355,8 +400,14 @@ mod tests {
         let page = &file.groups[0].rules[14];
         assert!(
             page.expr
-                .contains("slo:sli_error:ratio_rate1h{slo=\"demo-availability\"} / 0.0125 > 14.4"),
+                .contains("slo:sli_error:ratio_rate1h{slo=\"demo-availability\"} / 0.025 > 14.4"),
             "{}",
+            page.expr
+        );
+        assert!(
+            page.expr
+                .contains("sum(rate(app_request_count_total{job=\"app\"}[30m])) * 1800 >= 100"),
+            "the short window's minimum of events: {}",
             page.expr
         );
     }

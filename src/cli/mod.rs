@@ -3,6 +3,7 @@
 //! images in [`tools`], exports to other engines in [`export`].
 
 mod export;
+mod slo;
 mod stack;
 mod targets;
 mod tools;
@@ -10,6 +11,8 @@ mod top;
 
 use export::EXPORT_EXAMPLES;
 pub use export::{ExportCommand, ExportCommon, ExportComposeArgs, ExportKubernetesArgs};
+use slo::SLO_EXAMPLES;
+pub use slo::{SloArgs, SloCommand, SloImportArgs};
 pub use stack::{DAEMON_LOG, DaemonArgs, DownArgs, LogsArgs, ReloadArgs, StatusArgs, Tail, UpArgs};
 use stack::{LOGS_EXAMPLES, RELOAD_EXAMPLES};
 use targets::TARGETS_EXAMPLES;
@@ -37,6 +40,7 @@ Examples:
   monibox up                             start the stack; returns when everything is healthy
   monibox status                         what runs, is it healthy, what fires (--json for scripts)
   monibox top                            the stack live in the terminal (--once: one frame)
+  monibox slo                            SLOs: SLI, error budget left, burn rates, alerts
   monibox down                           stop and remove it (data kept; --volumes removes it too)
   monibox logs -f                        every component's log, interleaved, as it is written
   monibox reload                         apply a changed config to Prometheus and Alertmanager
@@ -85,6 +89,15 @@ pub enum Command {
     /// Docker not answering, or no terminal (without --once or --json).
     #[command(after_help = TOP_EXAMPLES)]
     Top(TopArgs),
+    /// Show each SLO's SLI, error budget left, burn rates and burn-rate alerts, from Prometheus.
+    ///
+    /// One row per [[slo]]: the objective, the SLI over the SLO window, the budget left, the
+    /// burn rate over each alert window (scaled in the fast profile) and the ErrorBudgetBurn
+    /// alerts pending or firing; `-` where Prometheus has no value yet. `slo import` turns a
+    /// Sloth spec into [[slo]] tables. Exit 0 ok, 1 a budget is exhausted, 2 the stack is not up
+    /// or Prometheus does not answer.
+    #[command(after_help = SLO_EXAMPLES)]
+    Slo(SloArgs),
     /// Stop the daemon and remove the containers and the network (data is kept).
     ///
     /// Data volumes and the Grafana password are kept unless --volumes. Safe to run at any time.

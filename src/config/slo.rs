@@ -56,7 +56,8 @@ pub struct Slo {
     pub events: Option<Events>,
 }
 
-fn default_window() -> PromDuration {
+/// The SLO window when none is given: 30 days (Sloth's default too).
+pub fn default_window() -> PromDuration {
     PromDuration::from_secs(30 * 24 * 3600)
 }
 
@@ -228,10 +229,12 @@ impl Slo {
 /// The demo answers 500 on `/error` with probability `demo.error_rate` (0.3) and never
 /// elsewhere. `monibox load --scenario steady` sends `/error` 20% of the time, so 6% of its
 /// responses are 5xx; `--scenario errors` sends it 70% of the time: 21%. With an availability
-/// objective of 98.75% the error budget is 1.25%, so steady burns it 0.06 / 0.0125 = 4.8× — below
-/// the page thresholds (14.4× and 6×), a ticket at most — while errors burns it
-/// 0.21 / 0.0125 = 16.8×, above 14.4×: it pages. Both sides keep a margin of about 20% for the
-/// randomness of the error injection.
+/// objective of 97.5% the error budget is 2.5%, so steady burns it 0.06 / 0.025 = 2.4× — below
+/// the page's 14.4× and 6×; a ticket at most (1× over 3d and 6h: it would spend 2.4 budgets a
+/// window) — while errors burns it 0.21 / 0.025 = 8.4×, above the page's 6× over 6h and 30m. The page's
+/// threshold (15% errors) is 2.5 times steady's ratio and 0.7 times errors', a margin the
+/// randomness of the error injection does not cross once a window holds the 100 events a
+/// condition needs (`assets::slo_rules::MIN_EVENTS`).
 ///
 /// Latency: `/slow` sleeps up to 500 ms and every other endpoint answers in milliseconds, so in
 /// steady load practically no request takes a second; 99% within 1 s (a bucket bound) pages
@@ -244,7 +247,7 @@ pub fn demo_slos() -> Vec<Slo> {
         Slo {
             name: name("demo-availability"),
             job: DEMO_JOB.to_owned(),
-            objective: objective(98.75),
+            objective: objective(97.5),
             window: default_window(),
             description: Some(Line::from(
                 "Responses of the demo service without a 5xx status",
@@ -389,7 +392,7 @@ mod tests {
                 threshold: 1.0
             })
         );
-        assert!((slos[0].objective.error_budget() - 0.0125).abs() < 1e-15);
+        assert!((slos[0].objective.error_budget() - 0.025).abs() < 1e-15);
     }
 
     #[test]
