@@ -13,8 +13,8 @@
 //! - the collector's `project` scope reports that container and no other of the Engine's;
 //! - every rule group evaluates without error;
 //! - with the fast profile, HighErrorRate fires and reaches the webhook within seconds;
-//! - the demo's default SLOs are recorded, and the load's share of `/error?rate=0.5` (10% of
-//!   responses 5xx) burns `demo-availability`'s 1.25% budget 8× — above the page's 6× over "6h"
+//! - the demo's default SLOs are recorded, and the load's share of `/error?rate=1` (20% of
+//!   responses 5xx) burns `demo-availability`'s 2.5% budget 8× — above the page's 6× over "6h"
 //!   and "30m" (6 m and 30 s with the fast profile) — so the SLO dashboard's ErrorBudgetBurn
 //!   panels have a real alert to show, and the test checks it is that one.
 //!
@@ -80,7 +80,7 @@ const FROM_OPS_LISTENER: [&str; 17] = [
 const LOAD_PATHS: [&str; 5] = [
     "/",
     "/slow?ms=20",
-    "/error?rate=0.5",
+    "/error?rate=1",
     "/cpu-intensive?n=2000",
     "/no-such-page",
 ];
