@@ -117,6 +117,7 @@ fn promtool_accepts_the_config_and_rules_of_both_profiles() {
                 "prometheus",
                 "alertmanager",
                 "grafana",
+                "node",
                 "docker"
             ]
         );
@@ -395,8 +396,8 @@ fn dashboards(bundle: &Bundle) -> Vec<(String, Value)> {
         .collect();
     assert_eq!(
         dashboards.len(),
-        5,
-        "service overview, resources, monitoring health, targets, load test"
+        6,
+        "service overview, resources, monitoring health, targets, load test, host"
     );
     dashboards
 }
@@ -627,6 +628,7 @@ fn user_targets_render_as_their_own_jobs_that_promtool_accepts() {
             "prometheus",
             "alertmanager",
             "grafana",
+            "node",
             "shop",
             "api",
             "docker"

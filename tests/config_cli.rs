@@ -213,19 +213,21 @@ fn export_writes_the_bundle_and_refuses_a_non_empty_dir_without_force() {
         "prometheus/rules/alerts.yml",
         "prometheus/rules/recording.yml",
         "prometheus/rules/slo.yml",
+        "prometheus/rules/node.yml",
         "alertmanager/alertmanager.yml",
         "grafana/grafana.ini",
         "grafana/provisioning/datasources/prometheus.yml",
         "grafana/provisioning/dashboards/monibox.yml",
         "grafana/dashboards/service-overview.json",
         "grafana/dashboards/load-test.json",
+        "grafana/dashboards/host.json",
         "runbooks.md",
         "README.txt",
     ] {
         assert!(dir.join(path).is_file(), "{path} was not written");
     }
     let written: Vec<_> = walk(&dir);
-    assert_eq!(written.len(), 16, "{written:?}");
+    assert_eq!(written.len(), 18, "{written:?}");
     assert!(
         written
             .iter()

@@ -221,7 +221,8 @@ struct Healthcheck {
 
 impl ComposeFile {
     /// The service for `spec`, registering the volumes and secrets it uses. Bind mounts must
-    /// come from inside `dir` (they become relative paths, so the directory can move).
+    /// come from inside `dir` (they become relative paths, so the directory can move); the
+    /// host's own directories ([`Mount::HostReadOnly`]) stay absolute.
     fn service(&mut self, dir: &Path, spec: &ContainerSpec) -> Result<Service, ExportError> {
         let mut volumes = Vec::new();
         let mut secrets = Vec::new();
@@ -256,6 +257,13 @@ impl ComposeFile {
                         tmpfs: None,
                     });
                 }
+                Mount::HostReadOnly { source, target } => volumes.push(VolumeMount {
+                    kind: "bind",
+                    source: Some(source.display().to_string()),
+                    target: target.clone(),
+                    read_only: true,
+                    tmpfs: None,
+                }),
                 Mount::Volume { target, .. } => {
                     let name = format!("{}-data", spec.component);
                     self.volumes.insert(name.clone(), VolumeDef::default());

@@ -178,7 +178,8 @@ fn container_spec(
 
 /// The container of `def` on no particular network: hardened (see [`ContainerSpec::new`]),
 /// published on 127.0.0.1 (`auto` as port 0: Docker picks), with its bundle directory read-only
-/// (from `project_dir`'s `bundle/`), its data volume, secrets (from `secrets/`), scratch space,
+/// (from `project_dir`'s `bundle/`), its data volume, secrets (from `secrets/`), the host
+/// directories it reads, scratch space,
 /// command, environment, memory limit and health check. The Compose export builds its services
 /// from this too, so both run the components the same way.
 pub fn component_spec(
@@ -220,6 +221,12 @@ pub fn component_spec(
     for mount in def.state_mounts {
         spec.mounts.push(Mount::ReadOnlyBind {
             source: project_dir.path().join(mount.dir),
+            target: mount.target.to_owned(),
+        });
+    }
+    for mount in def.host_mounts {
+        spec.mounts.push(Mount::HostReadOnly {
+            source: mount.source.into(),
             target: mount.target.to_owned(),
         });
     }
