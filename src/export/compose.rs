@@ -395,7 +395,22 @@ mod tests {
         let (files, compose) = export(&Config::default());
         let services = &compose["services"];
         let names: Vec<&String> = services.as_object().expect("services").keys().collect();
-        assert_eq!(names, ["alertmanager", "demo", "grafana", "prometheus"]);
+        assert_eq!(
+            names,
+            [
+                "alertmanager",
+                "demo",
+                "grafana",
+                "node-exporter",
+                "prometheus"
+            ]
+        );
+        // The host's own directories stay absolute, read-only.
+        let host = &services["node-exporter"]["volumes"];
+        assert_eq!(host[0]["source"], "/proc");
+        assert_eq!(host[0]["target"], "/host/proc");
+        assert_eq!(host[2]["source"], "/");
+        assert_eq!(host[2]["read_only"], true);
         let prometheus = &services["prometheus"];
         assert_eq!(prometheus["image"], "local/prometheus:1");
         assert_eq!(prometheus["ports"][0], "127.0.0.1:9090:9090");

@@ -307,6 +307,7 @@ mod tests {
         BTreeMap::from([
             ("prometheus", ImageChoice::Use("p:1".to_owned())),
             ("alertmanager", ImageChoice::Use("a:1".to_owned())),
+            ("node-exporter", ImageChoice::Use("n:1".to_owned())),
             (
                 "grafana",
                 ImageChoice::Missing(MissingImage {
@@ -356,6 +357,20 @@ mod tests {
         }));
         assert_eq!(plan.components[1].def.reload_path, Some("/-/reload"));
         assert!(plan.components[2].spec.is_none(), "grafana has no image");
+        let node = plan.components[3]
+            .spec
+            .as_ref()
+            .expect("node-exporter runs");
+        assert!(node.read_only_rootfs && node.cap_drop_all);
+        assert!(node.mounts.contains(&Mount::HostReadOnly {
+            source: "/".into(),
+            target: "/host/root".to_owned(),
+        }));
+        assert!(
+            node.cmd
+                .as_ref()
+                .is_some_and(|cmd| cmd.contains(&"--path.rootfs=/host/root".to_owned()))
+        );
         assert!(plan.disabled.is_empty());
         assert_eq!(
             plan.daemon.app_listen,
@@ -416,7 +431,7 @@ mod tests {
         config.components.grafana = false;
         let plan = StackPlan::new(&config, &dir, &network, PORTS, &images()).expect("plans");
         let names: Vec<&str> = plan.components.iter().map(|c| c.def.name).collect();
-        assert_eq!(names, ["prometheus", "alertmanager"]);
+        assert_eq!(names, ["prometheus", "alertmanager", "node-exporter"]);
         assert_eq!(plan.disabled.len(), 1);
         let prometheus_yml = String::from_utf8_lossy(
             plan.bundle
