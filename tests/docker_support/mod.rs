@@ -260,8 +260,9 @@ pub struct TestStack {
     pub project: Option<TestProject>,
     pub state_dir: tempfile::TempDir,
     pub config_path: std::path::PathBuf,
-    /// Whether the commands run node-exporter; off by default, so each test's host metrics
-    /// cost nothing unless it asks for them.
+    /// Whether the configuration file says if node-exporter runs; otherwise every command has
+    /// `MONIBOX_COMPONENTS_NODE_EXPORTER=false`, so host metrics cost a test nothing unless it
+    /// asks for them.
     pub node_exporter: bool,
 }
 
@@ -330,8 +331,9 @@ impl TestStack {
         std::fs::write(&self.config_path, config).expect("writing the test config");
     }
 
-    /// Runs node-exporter too (`MONIBOX_COMPONENTS_NODE_EXPORTER=true` on every command), from
-    /// `image` (see [`node_exporter_image`]).
+    /// Leaves node-exporter to the configuration file (`components.node-exporter`, on by
+    /// default) instead of switching it off for every command, with `image` as its image (see
+    /// [`node_exporter_image`]).
     pub fn with_node_exporter(&mut self, image: &str) {
         self.node_exporter = true;
         let config = std::fs::read_to_string(&self.config_path).expect("reading the test config");
@@ -340,11 +342,6 @@ impl TestStack {
             &format!("[images]\nnode-exporter = {image:?}\n"),
         );
         std::fs::write(&self.config_path, config).expect("writing the test config");
-    }
-
-    /// Switches node-exporter off again for the commands that follow.
-    pub fn without_node_exporter(&mut self) {
-        self.node_exporter = false;
     }
 
     /// Appends TOML to the stack's configuration file (a later `up` or `reload` reads it).
@@ -365,13 +362,13 @@ impl TestStack {
             .arg(self.state_dir.path())
             .env_remove("MONIBOX_STATE_DIR")
             .env_remove("MONIBOX_PROJECT")
-            .env(
-                "MONIBOX_COMPONENTS_NODE_EXPORTER",
-                if self.node_exporter { "true" } else { "false" },
-            )
+            .env("MONIBOX_COMPONENTS_NODE_EXPORTER", "false")
             .env("NO_COLOR", "1")
             .kill_on_drop(true)
             .stdin(std::process::Stdio::null());
+        if self.node_exporter {
+            command.env_remove("MONIBOX_COMPONENTS_NODE_EXPORTER");
+        }
         command
     }
 
