@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Runs the whole test suite. The tests use real tools (promtool, amtool, Prometheus, Alertmanager,
-# busybox, wrk, tmux from Debian's packages) and the local Docker Engine; missing packages are
-# installed first when running as root, otherwise the script says what to install.
+# node_exporter, busybox, wrk, tmux from Debian's packages) and the local Docker Engine; missing
+# packages are installed first when running as root, otherwise the script says what to install.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 missing=()
 command -v promtool >/dev/null || missing+=(prometheus)
 command -v prometheus-alertmanager >/dev/null || missing+=(prometheus-alertmanager)
+command -v prometheus-node-exporter >/dev/null || missing+=(prometheus-node-exporter)
 dpkg -s busybox-static >/dev/null 2>&1 || missing+=(busybox-static)
 command -v wrk >/dev/null || missing+=(wrk)
 command -v docker-compose >/dev/null || missing+=(docker-compose)

@@ -88,7 +88,7 @@ fn promtool_accepts_the_config_and_rules_of_both_profiles() {
             &["check", "config", "prometheus/prometheus.yml"],
             dir.path(),
         );
-        assert!(out.contains("4 rule files found"), "{timing}: {out}");
+        assert!(out.contains("5 rule files found"), "{timing}: {out}");
         let files = rule_files(&bundle);
         let mut args = vec!["check", "rules"];
         args.extend(files.iter().map(String::as_str));
@@ -96,6 +96,7 @@ fn promtool_accepts_the_config_and_rules_of_both_profiles() {
         assert!(
             out.contains("SUCCESS: 12 rules found")
                 && out.contains("SUCCESS: 3 rules found")
+                && out.contains("SUCCESS: 4 rules found")
                 && out.contains("SUCCESS: 32 rules found"),
             "{timing}: {out}"
         );
@@ -117,6 +118,7 @@ fn promtool_accepts_the_config_and_rules_of_both_profiles() {
                 "prometheus",
                 "alertmanager",
                 "grafana",
+                "node",
                 "docker"
             ]
         );
@@ -395,8 +397,8 @@ fn dashboards(bundle: &Bundle) -> Vec<(String, Value)> {
         .collect();
     assert_eq!(
         dashboards.len(),
-        7,
-        "service overview, resources, monitoring health, targets, load test, containers, SLOs"
+        8,
+        "service overview, resources, monitoring health, targets, load test, containers, SLOs, host"
     );
     dashboards
 }
@@ -562,13 +564,20 @@ fn a_bundle_without_alertmanager_and_grafana_is_valid_and_alerts_on_neither() {
         &["check", "config", "prometheus/prometheus.yml"],
         dir.path(),
     );
-    assert!(out.contains("3 rule files found"), "{out}");
+    assert!(out.contains("4 rule files found"), "{out}");
     let prometheus = yaml(&bundle, paths::PROMETHEUS_CONFIG);
     assert!(prometheus.get("alerting").is_none(), "{prometheus:#}");
     let jobs = job_names(&prometheus);
     assert_eq!(
         jobs,
-        ["app", "monibox", "containers", "prometheus", "docker"]
+        [
+            "app",
+            "monibox",
+            "containers",
+            "prometheus",
+            "node",
+            "docker"
+        ]
     );
     assert!(
         bundle
@@ -627,6 +636,7 @@ fn user_targets_render_as_their_own_jobs_that_promtool_accepts() {
             "prometheus",
             "alertmanager",
             "grafana",
+            "node",
             "shop",
             "api",
             "docker"

@@ -213,6 +213,7 @@ fn export_writes_the_bundle_and_refuses_a_non_empty_dir_without_force() {
         "prometheus/rules/alerts.yml",
         "prometheus/rules/recording.yml",
         "prometheus/rules/slo.yml",
+        "prometheus/rules/node.yml",
         "alertmanager/alertmanager.yml",
         "grafana/grafana.ini",
         "grafana/provisioning/datasources/prometheus.yml",
@@ -221,13 +222,14 @@ fn export_writes_the_bundle_and_refuses_a_non_empty_dir_without_force() {
         "grafana/dashboards/load-test.json",
         "grafana/dashboards/containers.json",
         "grafana/dashboards/slo.json",
+        "grafana/dashboards/host.json",
         "runbooks.md",
         "README.txt",
     ] {
         assert!(dir.join(path).is_file(), "{path} was not written");
     }
     let written: Vec<_> = walk(&dir);
-    assert_eq!(written.len(), 18, "{written:?}");
+    assert_eq!(written.len(), 20, "{written:?}");
     assert!(
         written
             .iter()

@@ -87,7 +87,9 @@ fn write_config(dir: &Path, project: &str, ports: &[u16; 5], images: [&str; 3]) 
     let text = format!(
         "project = {project:?}\ntiming = \"fast\"\n\n[ports]\napp = {}\nops = {}\n\
          prometheus = {}\nalertmanager = {}\ngrafana = {}\n\n[images]\nprometheus = {:?}\n\
-         alertmanager = {:?}\ngrafana = {:?}\n",
+         alertmanager = {:?}\ngrafana = {:?}\n\n\
+         # Host metrics are checked on the Engine by tests/node_exporter.rs.\n\
+         [components]\nnode-exporter = false\n",
         ports[0], ports[1], ports[2], ports[3], ports[4], images[0], images[1], images[2]
     );
     std::fs::write(&path, text).expect("config");

@@ -1,8 +1,10 @@
 //! Every expression of the bundle checked by a real Prometheus (the host's, 127.0.0.1 on a free
 //! port) scraping the in-process demo service and the daemon's ops listener under a short,
-//! bounded load, with the real Alertmanager beside it notifying the ops listener's `/alerts`,
-//! and the daemon's container collector feeding the ops listener's `/metrics/containers` (job
-//! `containers`) with one busybox container of a test project on the real Engine:
+//! bounded load, the host's node_exporter (job `node`, started here on a free port and killed by
+//! its PID at the end), with the real Alertmanager beside it notifying the ops listener's
+//! `/alerts`, and the daemon's container collector feeding the ops listener's
+//! `/metrics/containers` (job `containers`) with one busybox container of a test project on the
+//! real Engine:
 //!
 //! - every dashboard query and every rule expression parses and evaluates through the HTTP API;
 //! - every dashboard query returns data (the supervisor's series exist at 0 from the start, so
@@ -47,8 +49,8 @@ use monibox::stack::state::ProjectDir;
 use monibox::stack::store::StackStore;
 use serde_json::Value;
 use support::{
-    Http, OpsListenerUnderTest, free_port, start_alertmanager, start_on_free_port,
-    start_prometheus, test_config, write_bundle,
+    Http, OpsListenerUnderTest, free_port, start_alertmanager, start_node_exporter,
+    start_on_free_port, start_prometheus, test_config, write_bundle,
 };
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -312,6 +314,10 @@ async fn every_dashboard_query_and_rule_expression_works_in_real_prometheus() {
     config.ports.ops = Port::fixed(webhook.addr.port());
     // Nothing listens there: the grafana job is down, which no query below needs.
     config.ports.grafana = Port::fixed(free_port());
+    // The Host dashboard's queries read the host's node_exporter, scraped as job `node`.
+    let (_node_exporter, node_exporter_port) =
+        start_on_free_port("/", Duration::from_secs(20), start_node_exporter).await;
+    config.ports.node_exporter = Port::fixed(node_exporter_port);
     let (prometheus_data, alertmanager_data) = (
         tempfile::tempdir().expect("temp dir"),
         tempfile::tempdir().expect("temp dir"),
@@ -458,7 +464,7 @@ async fn every_dashboard_query_and_rule_expression_works_in_real_prometheus() {
             );
         }
     }
-    for job in ["app", "monibox", "containers", "prometheus", "alertmanager"] {
+    for job in ["app", "monibox", "containers", "prometheus", "alertmanager", "node"] {
         assert_eq!(
             instant_query(&http, &base, &format!("up{{job=\"{job}\"}} == 1")).await,
             Ok(1),

@@ -28,7 +28,8 @@
 //! hand-written YAML emitter exists.
 //!
 //! A component that does not run ([`RenderContext::skipped_dirs`]) leaves its directory out, and
-//! its own rules ([`RenderContext::skipped_rule_files`]) are not loaded.
+//! its own rules ([`RenderContext::skipped_rule_files`]) are not loaded, nor its dashboard
+//! ([`RenderContext::skipped_dashboards`]) shown.
 
 pub mod alertmanager_config;
 pub mod prometheus_config;
@@ -107,6 +108,8 @@ pub struct RenderContext {
     pub skipped_dirs: Vec<&'static str>,
     /// Rule files (under `prometheus/rules/`) of components that do not run: left out.
     pub skipped_rule_files: Vec<&'static str>,
+    /// Dashboards (under `grafana/dashboards/`) of components that do not run: left out.
+    pub skipped_dashboards: Vec<&'static str>,
     /// How Prometheus reaches a user target on this machine's loopback: `host.docker.internal`
     /// from a container (the daemon relays it from the project network's gateway), `None` when
     /// Prometheus runs on this machine and scrapes the address as given.
@@ -337,6 +340,9 @@ fn is_skipped(path: &str, context: &RenderContext) -> bool {
         || path
             .strip_prefix("prometheus/rules/")
             .is_some_and(|file| context.skipped_rule_files.contains(&file))
+        || path
+            .strip_prefix("grafana/dashboards/")
+            .is_some_and(|file| context.skipped_dashboards.contains(&file))
 }
 
 /// A template rendered for its format, or a dashboard checked and copied.

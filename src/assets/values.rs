@@ -8,7 +8,7 @@ use crate::config::{Config, PromDuration, Timing};
 
 /// Each alert and its `for:` duration in the standard and the fast timing profile. The fast
 /// values let an end-to-end test see an alert fire within seconds.
-const ALERT_FOR: [(&str, u64, u64); 15] = [
+const ALERT_FOR: [(&str, u64, u64); 19] = [
     ("HighErrorRate", 2 * 60, 5),
     ("HighErrorRatio", 5 * 60, 5),
     ("HighLatencyP95", 5 * 60, 5),
@@ -24,6 +24,10 @@ const ALERT_FOR: [(&str, u64, u64); 15] = [
     ("ContainerMemoryNearLimit", 5 * 60, 5),
     ("ContainerRestarting", 60, 2),
     ("ContainerOOMKilled", 0, 0),
+    ("HostTargetDown", 5 * 60, 5),
+    ("HostCpuSaturated", 15 * 60, 10),
+    ("HostMemoryLow", 5 * 60, 5),
+    ("HostDiskWillFillIn24Hours", 30 * 60, 10),
 ];
 
 /// The names of every alert the bundle's rules define: the hand-written ones and the SLOs'.
@@ -35,7 +39,7 @@ pub fn alert_names() -> impl Iterator<Item = &'static str> {
 }
 
 /// What the bundle's files are for, as README.txt lists them: a path, or a directory's prefix.
-const FILE_DESCRIPTIONS: [(&str, &str); 10] = [
+const FILE_DESCRIPTIONS: [(&str, &str); 11] = [
     (
         "prometheus/prometheus.yml",
         "scrape jobs, alerting; rule files are relative to it",
@@ -55,6 +59,10 @@ const FILE_DESCRIPTIONS: [(&str, &str); 10] = [
     (
         "prometheus/rules/alertmanager.yml",
         "alerting rules about Alertmanager",
+    ),
+    (
+        "prometheus/rules/node.yml",
+        "alerting rules about the host (node_exporter, job node)",
     ),
     (
         "alertmanager/alertmanager.yml",

@@ -46,6 +46,7 @@ pub static DEF: ComponentDef = ComponentDef {
     env: &[],
     secrets: &[],
     state_mounts: &[],
+    host_mounts: &[],
     tmpfs: &[],
     health_check: |_| {
         &[
@@ -60,6 +61,7 @@ pub static DEF: ComponentDef = ComponentDef {
     log_colour: "\x1b[31m",
     scrape_job: Some("alertmanager"),
     rule_file: Some("alertmanager.yml"),
+    dashboard: None,
     check_by_hand: Some("amtool check-config alertmanager/alertmanager.yml"),
     run_by_hand: |listen, _| {
         format!(

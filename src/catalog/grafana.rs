@@ -50,6 +50,7 @@ pub static DEF: ComponentDef = ComponentDef {
     ],
     secrets: &[PASSWORD_SECRET],
     state_mounts: &[],
+    host_mounts: &[],
     tmpfs: &[TmpfsMount {
         target: "/tmp",
         size_bytes: 64 << 20,
@@ -68,6 +69,7 @@ pub static DEF: ComponentDef = ComponentDef {
     log_colour: "\x1b[32m",
     scrape_job: Some("grafana"),
     rule_file: None,
+    dashboard: None,
     check_by_hand: None,
     run_by_hand: |listen, _| {
         let port = listen.rsplit_once(':').map_or(listen, |(_, port)| port);

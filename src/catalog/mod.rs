@@ -7,8 +7,8 @@
 //! A definition is data: its name (which is also its container suffix, network alias, label
 //! value, log prefix and config key in `[ports]`, `[images]` and `[components]`), container port,
 //! readiness probe, version endpoint, reload endpoint, bundle directory and mount, data volume, command,
-//! environment, secrets, health check, memory limit, host-image recipe, log colour, scrape job and
-//! alert rules. testcontainers' `Image` trait (one place holds everything about an image) is the
+//! environment, secrets, host mounts, health check, memory limit, host-image recipe, log colour,
+//! scrape job, alert rules and dashboard. testcontainers' `Image` trait (one place holds everything about an image) is the
 //! model.
 //!
 //! # Adding a component
@@ -20,7 +20,8 @@
 //!    `config/monibox.toml`), which the definition's accessors read.
 //! 3. Its assets under `assets/<name>/` (if it reads configuration files) and, if it has alerts of
 //!    its own, `assets/prometheus/rules/<name>.yml` named by `rule_file`, with `promtool` tests in
-//!    `tests/rules/`.
+//!    `tests/rules/`; a dashboard of its own under `assets/grafana/dashboards/`, named by
+//!    `dashboard`.
 //!
 //! Everything else — planning its container, its volume, probing it, scraping it, showing it in
 //! `status` and `logs`, building its image from the host — follows from the entry.
@@ -28,6 +29,7 @@
 pub mod alertmanager;
 pub mod daemon;
 pub mod grafana;
+pub mod node_exporter;
 pub mod prometheus;
 pub mod render;
 pub mod standin;
@@ -38,7 +40,12 @@ use crate::docker::images::HostRecipe;
 pub use daemon::{CONTAINERS, ContainerMetricsDef, DEMO, ListenerDef, OPS};
 
 /// Every containerised component, in the order they are shown.
-pub static CATALOG: [&ComponentDef; 3] = [&prometheus::DEF, &alertmanager::DEF, &grafana::DEF];
+pub static CATALOG: [&ComponentDef; 4] = [
+    &prometheus::DEF,
+    &alertmanager::DEF,
+    &grafana::DEF,
+    &node_exporter::DEF,
+];
 
 /// How a component is probed from the host: `GET <path>` must answer 2xx (and contain
 /// `expect_body`, when set). Readiness is data; one runner (`stack::readiness`) evaluates it.
@@ -70,6 +77,14 @@ pub struct SecretMount {
 pub struct StateMount {
     /// The directory's name in the project's state directory.
     pub dir: &'static str,
+    pub target: &'static str,
+}
+
+/// A directory of the host system (not of monibox's state), bind-mounted read-only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HostMount {
+    /// The absolute host path, e.g. `/proc`.
+    pub source: &'static str,
     pub target: &'static str,
 }
 
@@ -117,6 +132,8 @@ pub struct ComponentDef {
     pub env: &'static [(&'static str, &'static str)],
     pub secrets: &'static [SecretMount],
     pub state_mounts: &'static [StateMount],
+    /// The host's own directories it reads (node_exporter's `/proc`, `/sys`, `/`).
+    pub host_mounts: &'static [HostMount],
     pub tmpfs: &'static [TmpfsMount],
     /// Docker's health check for `config`, in exec form (no shell needed in the image); empty
     /// for none.
@@ -131,6 +148,9 @@ pub struct ComponentDef {
     /// Its own alert rules, `prometheus/rules/<file>` in the bundle, loaded only while it runs
     /// (an Alertmanager that is off is no reason to page).
     pub rule_file: Option<&'static str>,
+    /// Its own dashboard, `grafana/dashboards/<file>` in the bundle, left out while it does not
+    /// run (its panels would have no data).
+    pub dashboard: Option<&'static str>,
     /// The command that checks its files in an exported bundle, if its tools have one.
     pub check_by_hand: Option<&'static str>,
     /// The command line that runs it by hand against an exported bundle, listening on `listen`
@@ -225,11 +245,19 @@ mod tests {
         assert_eq!(enabled(&config).count(), CATALOG.len(), "all on by default");
         config.components.grafana = false;
         let on: Vec<&str> = enabled(&config).map(|def| def.name).collect();
-        assert_eq!(on, ["prometheus", "alertmanager"]);
+        assert_eq!(on, ["prometheus", "alertmanager", "node-exporter"]);
         assert!(
             grafana::DEF
                 .off_switch()
                 .contains("MONIBOX_COMPONENTS_GRAFANA=false")
+        );
+        config.components.node_exporter = false;
+        assert_eq!(enabled(&config).count(), 2);
+        let off = node_exporter::DEF.off_switch();
+        assert!(
+            off.contains("components.node-exporter = false")
+                && off.contains("MONIBOX_COMPONENTS_NODE_EXPORTER=false"),
+            "{off}"
         );
     }
 }

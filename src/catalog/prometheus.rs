@@ -41,6 +41,7 @@ pub static DEF: ComponentDef = ComponentDef {
     env: &[],
     secrets: &[],
     state_mounts: &[TARGET_SECRETS],
+    host_mounts: &[],
     tmpfs: &[],
     // An agent answers no queries; its readiness is probed by monibox, and its exit watched.
     health_check: |config| match config.prometheus.mode {
@@ -58,6 +59,7 @@ pub static DEF: ComponentDef = ComponentDef {
     log_colour: "\x1b[33m",
     scrape_job: Some("prometheus"),
     rule_file: None,
+    dashboard: None,
     check_by_hand: Some("promtool check config prometheus/prometheus.yml"),
     run_by_hand: |listen, config| {
         format!(

@@ -195,6 +195,11 @@ fn context(config: &Config, without: &[&str], addresses: Addresses<'_>) -> Rende
             .filter(|def| !runs(def))
             .filter_map(|def| def.rule_file)
             .collect(),
+        skipped_dashboards: CATALOG
+            .iter()
+            .filter(|def| !runs(def))
+            .filter_map(|def| def.dashboard)
+            .collect(),
         loopback_host: addresses.loopback_host,
         target_secrets_dir: addresses.target_secrets_dir,
         docker_sd_url: addresses.docker_sd_url,
@@ -226,7 +231,8 @@ mod tests {
                 "containers",
                 "prometheus",
                 "alertmanager",
-                "grafana"
+                "grafana",
+                "node"
             ]
         );
         assert_eq!(
@@ -235,15 +241,24 @@ mod tests {
         );
         config.components.alertmanager = false;
         config.components.grafana = false;
+        config.components.node_exporter = false;
         let some = for_stack(&config, 5000, 5001, &[]);
         assert_eq!(jobs(&some), ["app", "monibox", "containers", "prometheus"]);
         assert_eq!(some.alertmanager_address, None);
         assert_eq!(some.skipped_dirs, ["alertmanager", "grafana"]);
-        assert_eq!(some.skipped_rule_files, ["alertmanager.yml"]);
+        assert_eq!(some.skipped_rule_files, ["alertmanager.yml", "node.yml"]);
+        assert_eq!(some.skipped_dashboards, ["host.json"]);
         let no_image = for_stack(&Config::default(), 5000, 5001, &["grafana"]);
         assert_eq!(
             jobs(&no_image),
-            ["app", "monibox", "containers", "prometheus", "alertmanager"]
+            [
+                "app",
+                "monibox",
+                "containers",
+                "prometheus",
+                "alertmanager",
+                "node"
+            ]
         );
         assert_eq!(grafana::DEF.name, "grafana");
     }

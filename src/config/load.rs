@@ -59,6 +59,11 @@ pub const ENV_KEYS: &[(&str, &str, EnvValue)] = &[
     ),
     ("MONIBOX_PORTS_GRAFANA", "ports.grafana", EnvValue::Port),
     (
+        "MONIBOX_PORTS_NODE_EXPORTER",
+        "ports.node-exporter",
+        EnvValue::Port,
+    ),
+    (
         "MONIBOX_IMAGES_PROMETHEUS",
         "images.prometheus",
         EnvValue::Text,
@@ -69,6 +74,11 @@ pub const ENV_KEYS: &[(&str, &str, EnvValue)] = &[
         EnvValue::Text,
     ),
     ("MONIBOX_IMAGES_GRAFANA", "images.grafana", EnvValue::Text),
+    (
+        "MONIBOX_IMAGES_NODE_EXPORTER",
+        "images.node-exporter",
+        EnvValue::Text,
+    ),
     ("MONIBOX_RETENTION_TIME", "retention.time", EnvValue::Text),
     ("MONIBOX_RETENTION_SIZE", "retention.size", EnvValue::Text),
     (
@@ -84,6 +94,11 @@ pub const ENV_KEYS: &[(&str, &str, EnvValue)] = &[
     (
         "MONIBOX_COMPONENTS_GRAFANA",
         "components.grafana",
+        EnvValue::Bool,
+    ),
+    (
+        "MONIBOX_COMPONENTS_NODE_EXPORTER",
+        "components.node-exporter",
         EnvValue::Bool,
     ),
     (

@@ -106,6 +106,9 @@ pub struct Ports {
     pub prometheus: Port,
     pub alertmanager: Port,
     pub grafana: Port,
+    /// node_exporter's host metrics (`ports.node-exporter`).
+    #[serde(rename = "node-exporter")]
+    pub node_exporter: Port,
 }
 
 impl Ports {
@@ -114,9 +117,10 @@ impl Ports {
     pub const DEFAULT_PROMETHEUS: u16 = 9090;
     pub const DEFAULT_ALERTMANAGER: u16 = 9093;
     pub const DEFAULT_GRAFANA: u16 = 3000;
+    pub const DEFAULT_NODE_EXPORTER: u16 = 9100;
 
     /// Each port with its key and the standard number used where `auto` cannot apply.
-    pub fn entries(&self) -> [(&'static str, Port, u16); 5] {
+    pub fn entries(&self) -> [(&'static str, Port, u16); 6] {
         [
             ("app", self.app, Self::DEFAULT_APP),
             ("ops", self.ops, Self::DEFAULT_OPS),
@@ -127,6 +131,11 @@ impl Ports {
                 Self::DEFAULT_ALERTMANAGER,
             ),
             ("grafana", self.grafana, Self::DEFAULT_GRAFANA),
+            (
+                "node-exporter",
+                self.node_exporter,
+                Self::DEFAULT_NODE_EXPORTER,
+            ),
         ]
     }
 }
@@ -139,6 +148,7 @@ impl Default for Ports {
             prometheus: Port::fixed(Self::DEFAULT_PROMETHEUS),
             alertmanager: Port::fixed(Self::DEFAULT_ALERTMANAGER),
             grafana: Port::fixed(Self::DEFAULT_GRAFANA),
+            node_exporter: Port::fixed(Self::DEFAULT_NODE_EXPORTER),
         }
     }
 }
@@ -150,6 +160,8 @@ pub struct Images {
     pub prometheus: Line,
     pub alertmanager: Line,
     pub grafana: Line,
+    #[serde(rename = "node-exporter")]
+    pub node_exporter: Line,
 }
 
 impl Default for Images {
@@ -158,6 +170,7 @@ impl Default for Images {
             prometheus: Line::from("prom/prometheus:v3.5.0"),
             alertmanager: Line::from("prom/alertmanager:v0.28.1"),
             grafana: Line::from("grafana/grafana:12.1.0"),
+            node_exporter: Line::from("prom/node-exporter:v1.9.1"),
         }
     }
 }
@@ -171,6 +184,9 @@ pub struct Components {
     pub prometheus: bool,
     pub alertmanager: bool,
     pub grafana: bool,
+    /// Host metrics (`components.node-exporter`).
+    #[serde(rename = "node-exporter")]
+    pub node_exporter: bool,
 }
 
 impl Components {
@@ -180,6 +196,7 @@ impl Components {
             "prometheus" => !self.prometheus,
             "alertmanager" => !self.alertmanager,
             "grafana" => !self.grafana,
+            "node-exporter" => !self.node_exporter,
             _ => false,
         }
     }
@@ -191,6 +208,7 @@ impl Default for Components {
             prometheus: true,
             alertmanager: true,
             grafana: true,
+            node_exporter: true,
         }
     }
 }

@@ -53,6 +53,10 @@ pub struct ContainerSpec {
 pub enum Mount {
     /// A host directory or file, mounted read-only (rendered configs).
     ReadOnlyBind { source: PathBuf, target: String },
+    /// A directory of the host system itself (`/proc`, `/sys`, `/`), mounted read-only with the
+    /// Engine's default propagation (`rprivate`): unlike [`Mount::ReadOnlyBind`], it stays an
+    /// absolute host path wherever the spec goes (a Compose export).
+    HostReadOnly { source: PathBuf, target: String },
     /// A named volume, read-write (data).
     Volume { name: String, target: String },
     /// A private in-memory filesystem, for scratch files under a read-only root filesystem.
@@ -165,37 +169,38 @@ impl ContainerSpec {
         let mut exposed: Vec<String> = port_bindings.keys().cloned().collect();
         exposed.sort();
 
-        let mounts = self
-            .mounts
-            .iter()
-            .map(|mount| match mount {
-                Mount::ReadOnlyBind { source, target } => bollard::models::Mount {
-                    typ: Some(MountType::BIND),
-                    source: Some(source.display().to_string()),
-                    target: Some(target.clone()),
-                    read_only: Some(true),
-                    ..Default::default()
-                },
-                Mount::Volume { name, target } => bollard::models::Mount {
-                    typ: Some(MountType::VOLUME),
-                    source: Some(name.clone()),
-                    target: Some(target.clone()),
-                    read_only: Some(false),
-                    ..Default::default()
-                },
-                Mount::Tmpfs { target, size_bytes } => bollard::models::Mount {
-                    typ: Some(MountType::TMPFS),
-                    target: Some(target.clone()),
-                    tmpfs_options: Some(bollard::models::MountTmpfsOptions {
-                        size_bytes: Some(i64::try_from(*size_bytes).unwrap_or(i64::MAX)),
-                        // Like /tmp: everyone may write, only owners delete.
-                        mode: Some(0o1777),
-                        options: None,
-                    }),
-                    ..Default::default()
-                },
-            })
-            .collect();
+        let mounts =
+            self.mounts
+                .iter()
+                .map(|mount| match mount {
+                    Mount::ReadOnlyBind { source, target }
+                    | Mount::HostReadOnly { source, target } => bollard::models::Mount {
+                        typ: Some(MountType::BIND),
+                        source: Some(source.display().to_string()),
+                        target: Some(target.clone()),
+                        read_only: Some(true),
+                        ..Default::default()
+                    },
+                    Mount::Volume { name, target } => bollard::models::Mount {
+                        typ: Some(MountType::VOLUME),
+                        source: Some(name.clone()),
+                        target: Some(target.clone()),
+                        read_only: Some(false),
+                        ..Default::default()
+                    },
+                    Mount::Tmpfs { target, size_bytes } => bollard::models::Mount {
+                        typ: Some(MountType::TMPFS),
+                        target: Some(target.clone()),
+                        tmpfs_options: Some(bollard::models::MountTmpfsOptions {
+                            size_bytes: Some(i64::try_from(*size_bytes).unwrap_or(i64::MAX)),
+                            // Like /tmp: everyone may write, only owners delete.
+                            mode: Some(0o1777),
+                            options: None,
+                        }),
+                        ..Default::default()
+                    },
+                })
+                .collect();
 
         let memory = self
             .memory_limit_bytes

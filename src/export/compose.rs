@@ -221,7 +221,8 @@ struct Healthcheck {
 
 impl ComposeFile {
     /// The service for `spec`, registering the volumes and secrets it uses. Bind mounts must
-    /// come from inside `dir` (they become relative paths, so the directory can move).
+    /// come from inside `dir` (they become relative paths, so the directory can move); the
+    /// host's own directories ([`Mount::HostReadOnly`]) stay absolute.
     fn service(&mut self, dir: &Path, spec: &ContainerSpec) -> Result<Service, ExportError> {
         let mut volumes = Vec::new();
         let mut secrets = Vec::new();
@@ -256,6 +257,13 @@ impl ComposeFile {
                         tmpfs: None,
                     });
                 }
+                Mount::HostReadOnly { source, target } => volumes.push(VolumeMount {
+                    kind: "bind",
+                    source: Some(source.display().to_string()),
+                    target: target.clone(),
+                    read_only: true,
+                    tmpfs: None,
+                }),
                 Mount::Volume { target, .. } => {
                     let name = format!("{}-data", spec.component);
                     self.volumes.insert(name.clone(), VolumeDef::default());
@@ -387,7 +395,22 @@ mod tests {
         let (files, compose) = export(&Config::default());
         let services = &compose["services"];
         let names: Vec<&String> = services.as_object().expect("services").keys().collect();
-        assert_eq!(names, ["alertmanager", "demo", "grafana", "prometheus"]);
+        assert_eq!(
+            names,
+            [
+                "alertmanager",
+                "demo",
+                "grafana",
+                "node-exporter",
+                "prometheus"
+            ]
+        );
+        // The host's own directories stay absolute, read-only.
+        let host = &services["node-exporter"]["volumes"];
+        assert_eq!(host[0]["source"], "/proc");
+        assert_eq!(host[0]["target"], "/host/proc");
+        assert_eq!(host[2]["source"], "/");
+        assert_eq!(host[2]["read_only"], true);
         let prometheus = &services["prometheus"];
         assert_eq!(prometheus["image"], "local/prometheus:1");
         assert_eq!(prometheus["ports"][0], "127.0.0.1:9090:9090");

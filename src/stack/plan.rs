@@ -178,7 +178,8 @@ fn container_spec(
 
 /// The container of `def` on no particular network: hardened (see [`ContainerSpec::new`]),
 /// published on 127.0.0.1 (`auto` as port 0: Docker picks), with its bundle directory read-only
-/// (from `project_dir`'s `bundle/`), its data volume, secrets (from `secrets/`), scratch space,
+/// (from `project_dir`'s `bundle/`), its data volume, secrets (from `secrets/`), the host
+/// directories it reads, scratch space,
 /// command, environment, memory limit and health check. The Compose export builds its services
 /// from this too, so both run the components the same way.
 pub fn component_spec(
@@ -220,6 +221,12 @@ pub fn component_spec(
     for mount in def.state_mounts {
         spec.mounts.push(Mount::ReadOnlyBind {
             source: project_dir.path().join(mount.dir),
+            target: mount.target.to_owned(),
+        });
+    }
+    for mount in def.host_mounts {
+        spec.mounts.push(Mount::HostReadOnly {
+            source: mount.source.into(),
             target: mount.target.to_owned(),
         });
     }
@@ -300,6 +307,7 @@ mod tests {
         BTreeMap::from([
             ("prometheus", ImageChoice::Use("p:1".to_owned())),
             ("alertmanager", ImageChoice::Use("a:1".to_owned())),
+            ("node-exporter", ImageChoice::Use("n:1".to_owned())),
             (
                 "grafana",
                 ImageChoice::Missing(MissingImage {
@@ -349,6 +357,20 @@ mod tests {
         }));
         assert_eq!(plan.components[1].def.reload_path, Some("/-/reload"));
         assert!(plan.components[2].spec.is_none(), "grafana has no image");
+        let node = plan.components[3]
+            .spec
+            .as_ref()
+            .expect("node-exporter runs");
+        assert!(node.read_only_rootfs && node.cap_drop_all);
+        assert!(node.mounts.contains(&Mount::HostReadOnly {
+            source: "/".into(),
+            target: "/host/root".to_owned(),
+        }));
+        assert!(
+            node.cmd
+                .as_ref()
+                .is_some_and(|cmd| cmd.contains(&"--path.rootfs=/host/root".to_owned()))
+        );
         assert!(plan.disabled.is_empty());
         assert_eq!(
             plan.daemon.app_listen,
@@ -409,7 +431,7 @@ mod tests {
         config.components.grafana = false;
         let plan = StackPlan::new(&config, &dir, &network, PORTS, &images()).expect("plans");
         let names: Vec<&str> = plan.components.iter().map(|c| c.def.name).collect();
-        assert_eq!(names, ["prometheus", "alertmanager"]);
+        assert_eq!(names, ["prometheus", "alertmanager", "node-exporter"]);
         assert_eq!(plan.disabled.len(), 1);
         let prometheus_yml = String::from_utf8_lossy(
             plan.bundle

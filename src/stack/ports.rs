@@ -141,6 +141,7 @@ mod tests {
             prometheus: Port::Auto,
             alertmanager: Port::fixed(taken),
             grafana: Port::Auto,
+            node_exporter: Port::Auto,
         };
         let error = check_fixed_ports(&config, &[]).expect_err("taken");
         assert_eq!(

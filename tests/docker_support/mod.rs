@@ -124,6 +124,7 @@ pub struct HostImages {
 
 static HOST_IMAGES: OnceCell<HostImages> = OnceCell::const_new();
 static STANDIN: OnceCell<String> = OnceCell::const_new();
+static NODE_EXPORTER: OnceCell<String> = OnceCell::const_new();
 
 /// Builds the Prometheus and Alertmanager host images once per test binary; an image built
 /// from the same host files is reused, so usually this only checks.
@@ -152,6 +153,24 @@ pub async fn host_images() -> HostImages {
                 prometheus: build(recipe(&catalog::prometheus::DEF)).await,
                 alertmanager: build(recipe(&catalog::alertmanager::DEF)).await,
             }
+        })
+        .await
+        .clone()
+}
+
+/// node-exporter's host image (from Debian's `prometheus-node-exporter`), built once per test
+/// binary that asks for it.
+pub async fn node_exporter_image() -> String {
+    NODE_EXPORTER
+        .get_or_init(|| async {
+            let docker = docker().await;
+            let recipe = catalog::node_exporter::DEF
+                .host_image
+                .expect("a host recipe");
+            images::build_from_host(&docker, recipe, Rebuild::IfChanged, &mut |_| {})
+                .await
+                .expect("building the node-exporter host image")
+                .tag
         })
         .await
         .clone()
@@ -235,12 +254,16 @@ pub async fn wait_ready(
 
 /// A whole stack run through the `monibox` binary: a unique test project, its own state
 /// directory and configuration file (fast timing, every port `auto`, the host-built images and
-/// the Grafana stand-in). `cleanup` runs `down --volumes` and the label cleanup; if the test
+/// the Grafana stand-in; node-exporter off unless [`TestStack::with_node_exporter`]). `cleanup` runs `down --volumes` and the label cleanup; if the test
 /// fails first, dropping it does the same.
 pub struct TestStack {
     pub project: Option<TestProject>,
     pub state_dir: tempfile::TempDir,
     pub config_path: std::path::PathBuf,
+    /// Whether the configuration file says if node-exporter runs; otherwise every command has
+    /// `MONIBOX_COMPONENTS_NODE_EXPORTER=false`, so host metrics cost a test nothing unless it
+    /// asks for them.
+    pub node_exporter: bool,
 }
 
 /// What one run of the binary did.
@@ -272,7 +295,7 @@ impl TestStack {
         let config = format!(
             "project = \"{}\"\ntiming = \"fast\"\n\n\
              [ports]\napp = \"auto\"\nops = \"auto\"\nprometheus = \"auto\"\n\
-             alertmanager = \"auto\"\ngrafana = \"auto\"\n\n\
+             alertmanager = \"auto\"\ngrafana = \"auto\"\nnode-exporter = \"auto\"\n\n\
              [images]\nprometheus = \"{}\"\nalertmanager = \"{}\"\n\
              # A stand-in for Grafana (busybox httpd), not Grafana.\ngrafana = \"{standin}\"\n\n\
              # Parallel tests' stacks must not scrape each other's labelled containers.\n\
@@ -284,6 +307,7 @@ impl TestStack {
             project: Some(project),
             state_dir,
             config_path,
+            node_exporter: false,
         }
     }
 
@@ -307,6 +331,19 @@ impl TestStack {
         std::fs::write(&self.config_path, config).expect("writing the test config");
     }
 
+    /// Leaves node-exporter to the configuration file (`components.node-exporter`, on by
+    /// default) instead of switching it off for every command, with `image` as its image (see
+    /// [`node_exporter_image`]).
+    pub fn with_node_exporter(&mut self, image: &str) {
+        self.node_exporter = true;
+        let config = std::fs::read_to_string(&self.config_path).expect("reading the test config");
+        let config = config.replace(
+            "[images]\n",
+            &format!("[images]\nnode-exporter = {image:?}\n"),
+        );
+        std::fs::write(&self.config_path, config).expect("writing the test config");
+    }
+
     /// Appends TOML to the stack's configuration file (a later `up` or `reload` reads it).
     pub fn append_config(&self, toml: &str) {
         let config = std::fs::read_to_string(&self.config_path).expect("reading the test config");
@@ -325,9 +362,13 @@ impl TestStack {
             .arg(self.state_dir.path())
             .env_remove("MONIBOX_STATE_DIR")
             .env_remove("MONIBOX_PROJECT")
+            .env("MONIBOX_COMPONENTS_NODE_EXPORTER", "false")
             .env("NO_COLOR", "1")
             .kill_on_drop(true)
             .stdin(std::process::Stdio::null());
+        if self.node_exporter {
+            command.env_remove("MONIBOX_COMPONENTS_NODE_EXPORTER");
+        }
         command
     }
 

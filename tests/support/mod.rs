@@ -200,6 +200,16 @@ pub fn start_prometheus(bundle_dir: &Path, data_dir: &Path, port: u16) -> ChildG
     )
 }
 
+/// Starts the host's node_exporter (Debian: `prometheus-node-exporter`) on `127.0.0.1:port`,
+/// reading this machine's `/proc` and `/sys` directly.
+pub fn start_node_exporter(port: u16) -> ChildGuard {
+    ChildGuard::spawn(
+        "node_exporter",
+        Command::new("prometheus-node-exporter")
+            .arg(format!("--web.listen-address=127.0.0.1:{port}")),
+    )
+}
+
 /// Starts the host's Alertmanager (Debian: `prometheus-alertmanager`) on `127.0.0.1:port` as a
 /// single instance.
 pub fn start_alertmanager(bundle_dir: &Path, data_dir: &Path, port: u16) -> ChildGuard {

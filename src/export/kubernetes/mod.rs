@@ -8,6 +8,10 @@
 //! `Deployment` and `Service` from the monibox image; a `kustomization.yaml` listing them.
 //! Field names follow the operator's API reference
 //! (<https://prometheus-operator.dev/docs/api-reference/api/>).
+//!
+//! Host metrics are left out (node-exporter's rules, job `node`, and the *Host* dashboard): the
+//! chart runs node_exporter itself, as a DaemonSet on every node (its `prometheus-node-exporter`
+//! subchart, job `node-exporter`), with its own node alerts and *Node Exporter* dashboards.
 
 use std::collections::BTreeMap;
 
@@ -93,7 +97,10 @@ pub fn check_name(what: &str, name: &str, rule: NameRule) -> Result<(), ExportEr
 pub fn render(inputs: &KubernetesInputs<'_>) -> Result<Vec<ExportFile>, ExportError> {
     check_name("--release", inputs.release, NameRule::Release)?;
     check_name("--namespace", inputs.namespace, NameRule::Label)?;
-    let config = inputs.config;
+    // The chart's own node_exporter DaemonSet covers host metrics (see the module's doc).
+    let mut without_host_metrics = inputs.config.clone();
+    without_host_metrics.components.node_exporter = false;
+    let config = &without_host_metrics;
     let context = catalog::render::for_containers(
         config,
         DEMO_NAME,
