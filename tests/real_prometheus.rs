@@ -464,7 +464,14 @@ async fn every_dashboard_query_and_rule_expression_works_in_real_prometheus() {
             );
         }
     }
-    for job in ["app", "monibox", "containers", "prometheus", "alertmanager", "node"] {
+    for job in [
+        "app",
+        "monibox",
+        "containers",
+        "prometheus",
+        "alertmanager",
+        "node",
+    ] {
         assert_eq!(
             instant_query(&http, &base, &format!("up{{job=\"{job}\"}} == 1")).await,
             Ok(1),
