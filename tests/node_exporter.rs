@@ -1,8 +1,9 @@
 //! Host metrics on the real Docker Engine: `up` with node-exporter (the host build of Debian's
 //! `prometheus-node-exporter`, the host's `/proc`, `/sys` and `/` mounted read-only) → its
-//! container runs, Prometheus's job `node` is up and has the host's memory and root filesystem.
-//! (Switching it off on a running stack is not tested here yet: in a first attempt, job `node`
-//! was still up after the second `up`.)
+//! container runs, Prometheus's job `node` is up and has the host's memory and root filesystem;
+//! switched off and `up` again → its container is removed and Prometheus scrapes no `node`
+//! target. (Prometheus keeps answering the removed job's last samples for its 5-minute lookback
+//! — it writes no staleness marker for a job a reload removes — so the check is its targets.)
 
 mod docker_support;
 
@@ -32,6 +33,21 @@ async fn wait_for_query(
         );
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
+}
+
+/// The `job` of each target Prometheus scrapes now (`/api/v1/targets`, active ones).
+async fn active_target_jobs(prometheus: &str) -> Vec<String> {
+    let response = monibox::httpc::HttpClient::new(Duration::from_secs(10))
+        .get(&format!("{prometheus}/api/v1/targets?state=active"))
+        .await
+        .expect("asking Prometheus for its targets");
+    let json: serde_json::Value = serde_json::from_slice(&response.body).expect("targets JSON");
+    json["data"]["activeTargets"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|target| target["labels"]["job"].as_str().map(str::to_owned))
+        .collect()
 }
 
 /// The sample value of one series of an instant query's result.
@@ -91,6 +107,27 @@ async fn the_node_job_is_up_with_the_hosts_memory_and_root_filesystem() {
     )
     .await;
     assert!(value(&root[0]) > 0.0, "{root:?}");
+
+    let config = std::fs::read_to_string(&stack.config_path).expect("the test config");
+    let config = config.replace("node-exporter = true", "node-exporter = false");
+    std::fs::write(&stack.config_path, config).expect("writing the config");
+    let up = stack.run(&["up"]).await;
+    assert_eq!(up.code, Some(0), "{up:?}");
+    assert!(
+        !container_ids(stack.name()).await.contains_key(&container),
+        "{up:?}"
+    );
+    loop {
+        let jobs = active_target_jobs(&prometheus).await;
+        if !jobs.iter().any(|job| job == "node") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "job node still scraped: {jobs:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
 
     stack.cleanup().await;
 }
