@@ -86,7 +86,7 @@ fn logs_and_reload_have_help_with_examples_and_completions() {
     for word in [
         "monibox__subcmd__logs",
         "monibox__subcmd__reload",
-        "prometheus alertmanager grafana daemon",
+        "prometheus alertmanager grafana node-exporter daemon",
     ] {
         assert!(script.contains(word), "{word} is completed");
     }

@@ -25,7 +25,10 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::values::format_number;
-use crate::config::{Config, PromDuration, Sli, Slo, Timing, WINDOW_PLACEHOLDER};
+use crate::config::{
+    Config, DEMO_JOB, DEMO_LATENCY, DEMO_REQUESTS, PromDuration, Sli, Slo, Timing,
+    WINDOW_PLACEHOLDER,
+};
 
 /// The windows the alerts read, as their recording rules name them, in seconds.
 pub const ALERT_WINDOWS: [(&str, u64); 7] = [
@@ -146,16 +149,30 @@ impl RuleFile {
     }
 }
 
+/// The label matchers of `metric`'s series of `job`: the demo service's requests without
+/// Prometheus's own scrapes of `/metrics`, which are no user's (as `monibox top` counts them).
+fn matchers(job: &str, metric: &str) -> String {
+    let demo_metric = metric == DEMO_REQUESTS.0 || metric.starts_with(DEMO_LATENCY);
+    if job == DEMO_JOB && demo_metric {
+        format!("job=\"{job}\",endpoint!=\"/metrics\"")
+    } else {
+        format!("job=\"{job}\"")
+    }
+}
+
 /// The SLI's error ratio over `range` as PromQL.
 fn error_ratio(sli: Sli<'_>, job: &str, range: PromDuration) -> String {
     match sli {
         Sli::Availability {
             metric,
             status_label,
-        } => format!(
-            "(sum(rate({metric}{{job=\"{job}\",{status_label}=~\"5..\"}}[{range}])) or vector(0))\n  /\n\
-             (sum(rate({metric}{{job=\"{job}\"}}[{range}])) > 0)"
-        ),
+        } => {
+            let matchers = matchers(job, metric);
+            format!(
+                "(sum(rate({metric}{{{matchers},{status_label}=~\"5..\"}}[{range}])) or vector(0))\n  /\n\
+                 (sum(rate({metric}{{{matchers}}}[{range}])) > 0)"
+            )
+        }
         Sli::Latency { metric, threshold } => {
             // Prometheus 3 writes `le` as a float (`1.0`), earlier versions as exposed (`1`).
             let bound = format_number(threshold);
@@ -164,9 +181,10 @@ fn error_ratio(sli: Sli<'_>, job: &str, range: PromDuration) -> String {
             } else {
                 format!("{bound}(\\\\.0)?")
             };
+            let matchers = matchers(job, metric);
             format!(
-                "1 - (\n  sum(rate({metric}_bucket{{job=\"{job}\",le=~\"{le}\"}}[{range}]))\n  /\n  \
-                 (sum(rate({metric}_count{{job=\"{job}\"}}[{range}])) > 0)\n)"
+                "1 - (\n  sum(rate({metric}_bucket{{{matchers},le=~\"{le}\"}}[{range}]))\n  /\n  \
+                 (sum(rate({metric}_count{{{matchers}}}[{range}])) > 0)\n)"
             )
         }
         Sli::Events {
@@ -188,11 +206,13 @@ fn error_ratio(sli: Sli<'_>, job: &str, range: PromDuration) -> String {
 /// gets no minimum.
 fn total_rate(sli: Sli<'_>, job: &str, range: PromDuration) -> Option<String> {
     match sli {
-        Sli::Availability { metric, .. } => {
-            Some(format!("sum(rate({metric}{{job=\"{job}\"}}[{range}]))"))
-        }
+        Sli::Availability { metric, .. } => Some(format!(
+            "sum(rate({metric}{{{}}}[{range}]))",
+            matchers(job, metric)
+        )),
         Sli::Latency { metric, .. } => Some(format!(
-            "sum(rate({metric}_count{{job=\"{job}\"}}[{range}]))"
+            "sum(rate({metric}_count{{{}}}[{range}]))",
+            matchers(job, metric)
         )),
         Sli::Events { .. } => None,
     }
@@ -230,13 +250,17 @@ fn slo_group(slo: &Slo, sli: Sli<'_>, timing: Timing, runbook_url: &str) -> Rule
         })
         .collect();
     let short = error_ratio_record("5m");
-    sli_rules.push(record(
-        error_ratio_record(&period),
-        format!(
-            "sum_over_time({short}{selector}[{period_range}])\n  /\n\
-             count_over_time({short}{selector}[{period_range}])"
-        ),
-    ));
+    // A window that is also an alert window (3d) has its ratio of rates recorded already, under
+    // the same name.
+    if !ALERT_WINDOWS.iter().any(|(window, _)| *window == period) {
+        sli_rules.push(record(
+            error_ratio_record(&period),
+            format!(
+                "sum_over_time({short}{selector}[{period_range}])\n  /\n\
+                 count_over_time({short}{selector}[{period_range}])"
+            ),
+        ));
+    }
 
     let days = period_range.as_millis() as f64 / 86_400_000.0;
     let meta_rules = vec![
@@ -406,10 +430,36 @@ mod tests {
         );
         assert!(
             page.expr
-                .contains("sum(rate(app_request_count_total{job=\"app\"}[30m])) * 1800 >= 100"),
+                .contains("sum(rate(app_request_count_total{job=\"app\",endpoint!=\"/metrics\"}[30m])) * 1800 >= 100"),
             "the short window's minimum of events: {}",
             page.expr
         );
+    }
+
+    #[test]
+    fn a_3d_window_is_recorded_once() {
+        let mut config = Config::default();
+        for slo in &mut config.slo {
+            slo.window = PromDuration::parse("72h").expect("a duration");
+        }
+        let file = RuleFile::new(&config, "http://runbooks")
+            .expect("rules")
+            .expect("the demo's SLOs");
+        for group in &file.groups {
+            let records: Vec<&str> = group
+                .rules
+                .iter()
+                .filter_map(|r| r.record.as_deref())
+                .collect();
+            let mut unique = records.clone();
+            unique.sort_unstable();
+            unique.dedup();
+            assert_eq!(unique.len(), records.len(), "{records:?}");
+            assert!(
+                records.contains(&"slo:sli_error:ratio_rate3d"),
+                "{records:?}"
+            );
+        }
     }
 
     #[test]

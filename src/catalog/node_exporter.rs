@@ -60,6 +60,10 @@ pub static DEF: ComponentDef = ComponentDef {
                 "--path.procfs=/host/proc",
                 "--path.sysfs=/host/sys",
                 "--path.rootfs=/host/root",
+                // Debian's build enables these; in the container neither can work (no D-Bus,
+                // no textfile directory), and each would log an error at every scrape.
+                "--no-collector.systemd",
+                "--no-collector.textfile",
             ]
             .map(str::to_owned)
             .to_vec(),

@@ -31,8 +31,8 @@ pub use load::{
 pub use quantities::{ByteSize, Fraction, Positive, PromDuration};
 pub use remote::{PrometheusMode, PrometheusSettings, Queue, RemoteWrite};
 pub use slo::{
-    Availability, DEMO_JOB, Events, Latency, Objective, Sli, Slo, SloName, WINDOW_PLACEHOLDER,
-    default_window as default_slo_window, demo_slos,
+    Availability, DEMO_JOB, DEMO_LATENCY, DEMO_REQUESTS, Events, Latency, Objective, Sli, Slo,
+    SloName, WINDOW_PLACEHOLDER, default_window as default_slo_window, demo_slos,
 };
 pub use targets::{
     BasicAuth, JobName, LabelName, MetricsPath, RESERVED_JOBS, Scheme, Target, TargetAddress,

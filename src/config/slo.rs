@@ -206,6 +206,9 @@ impl Slo {
                             ),
                         ));
                     }
+                    if let Some(reason) = super::values::unpaired_delimiter(query.as_str()) {
+                        return Err((key, format!("{:?}: {reason}", query.as_str())));
+                    }
                 }
                 Ok(Sli::Events {
                     error_query: events.error_query.as_str(),

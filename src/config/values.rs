@@ -350,3 +350,76 @@ mod tests {
         }
     }
 }
+
+/// Why a PromQL query's brackets and quotes do not pair up (`(` `)`, `[` `]`, `{` `}`, and
+/// strings in `"`, `'` or `` ` ``), or None when they do: the one check of a user's query that
+/// needs no PromQL parser, so a typo is an error at load time and not a Prometheus that refuses
+/// its rules. Positions count characters from 1.
+pub fn unpaired_delimiter(query: &str) -> Option<String> {
+    let mut open: Vec<(char, usize)> = Vec::new();
+    let mut chars = query.chars().enumerate();
+    while let Some((index, c)) = chars.next() {
+        match c {
+            '"' | '\'' | '`' => {
+                let mut closed = false;
+                while let Some((_, inner)) = chars.next() {
+                    if inner == '\\' && c != '`' {
+                        chars.next();
+                    } else if inner == c {
+                        closed = true;
+                        break;
+                    }
+                }
+                if !closed {
+                    return Some(format!(
+                        "the string opened at character {} is never closed",
+                        index + 1
+                    ));
+                }
+            }
+            '(' | '[' | '{' => open.push((c, index)),
+            ')' | ']' | '}' => {
+                let wanted = match c {
+                    ')' => '(',
+                    ']' => '[',
+                    _ => '{',
+                };
+                match open.pop() {
+                    Some((opener, _)) if opener == wanted => {}
+                    _ => {
+                        return Some(format!(
+                            "{c:?} at character {} closes nothing open",
+                            index + 1
+                        ));
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    open.pop()
+        .map(|(c, index)| format!("{c:?} at character {} is never closed", index + 1))
+}
+
+#[cfg(test)]
+mod delimiter_tests {
+    use super::unpaired_delimiter;
+
+    #[test]
+    fn brackets_and_strings_must_pair_up() {
+        assert_eq!(
+            unpaired_delimiter(r#"sum(rate(x{a="(",b='}'}[{{.window}}]))"#),
+            None
+        );
+        assert_eq!(
+            unpaired_delimiter("sum(rate(foo[{{.window}}]").as_deref(),
+            Some("'(' at character 9 is never closed")
+        );
+        assert_eq!(
+            unpaired_delimiter("rate(x[5m]))").as_deref(),
+            Some("')' at character 12 closes nothing open")
+        );
+        assert!(unpaired_delimiter("rate(x{a=\"b}[5m])").is_some());
+        assert!(unpaired_delimiter("rate(x[5m)]").is_some());
+    }
+}

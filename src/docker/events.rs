@@ -17,18 +17,32 @@ use super::error::DockerError;
 use super::inspect::HealthState;
 use super::labels;
 
-/// The container actions the supervisor reacts to. `health_status` matches every
-/// `health_status: <verdict>` action (the Engine matches that one by prefix).
-const ACTIONS: [&str; 5] = ["start", "die", "oom", "destroy", "health_status"];
+/// The container actions followed (the supervisor, discovery and the container metrics react
+/// to them). `health_status` matches every `health_status: <verdict>` action (the Engine
+/// matches that one by prefix).
+const ACTIONS: [&str; 7] = [
+    "start",
+    "die",
+    "oom",
+    "destroy",
+    "health_status",
+    "pause",
+    "unpause",
+];
 
 /// What happened to a container.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ContainerEventKind {
     Started,
-    Died { exit_code: Option<i64> },
+    Died {
+        exit_code: Option<i64>,
+    },
     OutOfMemory,
     Destroyed,
     Health(HealthState),
+    /// `docker pause`: its processes are frozen.
+    Paused,
+    Unpaused,
 }
 
 /// Whose containers' events to follow.
@@ -70,6 +84,8 @@ impl ContainerEvent {
             },
             "oom" => ContainerEventKind::OutOfMemory,
             "destroy" => ContainerEventKind::Destroyed,
+            "pause" => ContainerEventKind::Paused,
+            "unpause" => ContainerEventKind::Unpaused,
             other => match other.strip_prefix("health_status:").map(str::trim) {
                 Some("healthy") => ContainerEventKind::Health(HealthState::Healthy),
                 Some("unhealthy") => ContainerEventKind::Health(HealthState::Unhealthy),
@@ -164,6 +180,11 @@ mod tests {
             ContainerEventKind::Died {
                 exit_code: Some(137)
             }
+        );
+        let paused = ContainerEvent::from_message(message("pause", &labelled));
+        assert_eq!(
+            paused.map(|event| event.kind),
+            Some(ContainerEventKind::Paused)
         );
         let unhealthy =
             ContainerEvent::from_message(message("health_status: unhealthy", &labelled));

@@ -8,7 +8,8 @@
 //! - `monibox_docker_engine_up`: 1 while the Engine answers.
 //!
 //! Every series exists from the start (at 0), so `increase()` and the dashboards work before the
-//! first restart.
+//! first restart; a component's `monibox_container_up` leaves once the stack record shows it is
+//! not supervised (switched off), so a component that is off never shows as down.
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -85,6 +86,12 @@ impl SupervisorMetrics {
         self.container_up
             .get_or_create(&ComponentLabels { component })
             .set(i64::from(up));
+    }
+
+    /// Drops `component`'s `monibox_container_up` series: it is not supervised (switched off,
+    /// or no stack is up), so it is neither up nor down.
+    pub fn forget_container_up(&self, component: &'static str) {
+        self.container_up.remove(&ComponentLabels { component });
     }
 
     pub fn count_restart(&self, component: &'static str, reason: Reason) {

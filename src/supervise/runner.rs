@@ -141,8 +141,10 @@ impl Runner {
             };
             self.components.push(supervised);
         }
-        for dropped in previous {
-            self.metrics().set_container_up(dropped.def.name, false);
+        for name in catalog::names() {
+            if !self.components.iter().any(|s| s.def.name == name) {
+                self.metrics().forget_container_up(name);
+            }
         }
         tracing::info!(
             components = %self
