@@ -338,9 +338,9 @@ async fn reload_applies_files_in_place_and_refuses_what_needs_up() {
     let again = stack.run(&["up"]).await;
     assert_eq!(again.code, Some(0), "{again:?}");
     assert!(
-        again
-            .stdout
-            .contains("prometheus kept; alertmanager kept; grafana kept; daemon kept"),
+        again.stdout.contains(
+            "prometheus kept; alertmanager kept; grafana kept; node-exporter off; daemon kept"
+        ),
         "{}",
         again.stdout
     );

@@ -144,9 +144,9 @@ async fn up_load_alert_status_and_down_end_to_end() {
     let again = stack.run(&["up", "--timing", "fast"]).await;
     assert_eq!(again.code, Some(0), "{again:?}");
     assert!(
-        again
-            .stdout
-            .contains("prometheus kept; alertmanager kept; grafana kept; daemon kept"),
+        again.stdout.contains(
+            "prometheus kept; alertmanager kept; grafana kept; node-exporter off; daemon kept"
+        ),
         "{}",
         again.stdout
     );
@@ -302,7 +302,7 @@ async fn a_changed_configuration_is_reloaded_or_replaced_never_duplicated() {
     assert!(
         again.stdout.contains(
             "prometheus kept, configuration reloaded; alertmanager kept; grafana kept; \
-             daemon restarted (settings changed)"
+             node-exporter off; daemon restarted (settings changed)"
         ),
         "{}",
         again.stdout
@@ -341,7 +341,7 @@ async fn a_changed_configuration_is_reloaded_or_replaced_never_duplicated() {
     assert!(
         third
             .stdout
-            .contains("prometheus replaced (configuration changed); alertmanager kept; grafana kept; daemon kept"),
+            .contains("prometheus replaced (configuration changed); alertmanager kept; grafana kept; node-exporter off; daemon kept"),
         "{}",
         third.stdout
     );
