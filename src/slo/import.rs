@@ -132,7 +132,7 @@ fn unsupported(path: &str, message: &str) -> ImportError {
 }
 
 /// A query as one line: each line trimmed, joined by a space (PromQL ignores the whitespace
-/// between tokens).
+/// between tokens), and Go's `{{ .window }}` written as monibox's `{{.window}}`.
 fn one_line(query: &str) -> String {
     query
         .lines()
@@ -140,6 +140,9 @@ fn one_line(query: &str) -> String {
         .filter(|line| !line.is_empty())
         .collect::<Vec<_>>()
         .join(" ")
+        .replace("{{ .window }}", "{{.window}}")
+        .replace("{{ .window}}", "{{.window}}")
+        .replace("{{.window }}", "{{.window}}")
 }
 
 /// Parses `text` (a Sloth `prometheus/v1` spec) into `[[slo]]` values for job `job` (default:
@@ -175,6 +178,15 @@ pub fn import(text: &str, job: Option<&str>) -> Result<Imported, ImportError> {
             .map(|(key, value)| format!("labels.{key}: {value}"))
             .collect();
         let (slo, own_notes) = convert(&path, &spec.service, &job, spec_slo)?;
+        if slos.iter().any(|other: &Slo| other.name == slo.name) {
+            return Err(ImportError::Invalid {
+                path: format!("{path}.name"),
+                message: format!(
+                    "{:?}: another SLO of the spec has this name",
+                    slo.name.as_str()
+                ),
+            });
+        }
         notes.extend(own_notes);
         slos.push(slo);
         left_out.push(notes);

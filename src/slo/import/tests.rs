@@ -263,6 +263,13 @@ fn what_monibox_cannot_express_is_named() {
 }
 
 #[test]
+fn go_template_spacing_around_the_window_is_accepted() {
+    let spaced = HOME_WIFI.replace("{{.window}}", "{{ .window }}");
+    let imported = import(&spaced, None).expect("imports");
+    assert_eq!(imported.slos.len(), 2);
+}
+
+#[test]
 fn bad_values_and_unknown_fields_are_errors_naming_them() {
     let error = |text: &str| import(text, None).expect_err("refused").to_string();
     let unknown = error(&PLUGIN.replace("    objective: 99\n", "    objective: 99\n    goal: 1\n"));
@@ -281,6 +288,11 @@ fn bad_values_and_unknown_fields_are_errors_naming_them() {
     );
     let upper = error(&PLUGIN.replace("name: \"ok\"", "name: \"OK\""));
     assert!(upper.starts_with("slos[0].name: "), "{upper}");
+    let twice = error(&HOME_WIFI.replace(
+        "risk-wifi-client-satisfaction",
+        "good-wifi-client-satisfaction",
+    ));
+    assert!(twice.starts_with("slos[1].name: "), "{twice}");
     assert!(error("version: [").starts_with("not a Sloth prometheus/v1 spec"));
     assert!(error("version: \"prometheus/v1\"\nservice: s\n").starts_with("slos: "));
 }
